@@ -1,0 +1,69 @@
+"""API composition root: one engine and one Temporal client per process, made in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from src.api import errors
+from src.api.auth import KeyCache
+from src.api.routers import actions, campaigns, catalog, org, transactions, triggers, users
+from src.config import Settings
+from src.runtime.temporal import connect
+from src.store.db import make_engine
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+        app.state.key_cache = KeyCache(settings.key_cache_seconds)
+        app.state.temporal = await connect(
+            settings.require_temporal_address(), settings.temporal_namespace
+        )
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)
+    errors.install(app)
+    for module in (actions, transactions, users, campaigns, triggers, catalog, org):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
+        """The database and Temporal both answer within two seconds."""
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                async with request.app.state.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await request.app.state.temporal.service_client.check_health(
+                timeout=timedelta(seconds=2)
+            )
+            checks["temporal"] = "ok"
+        except Exception as exc:
+            checks["temporal"] = f"error: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return body if ready else JSONResponse(body, status_code=503)
+
+    return app

@@ -1,0 +1,61 @@
+"""Reading request bodies with a size cap and exact, field-naming errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from src.api.errors import ApiError, from_pydantic
+from src.domain.actions import MAX_BODY_BYTES
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    too_large = ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "malformed_json", "request body is empty; send a JSON object")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
+
+
+async def parse(request: Request, model: type[Model], limit: int = MAX_BODY_BYTES) -> Model:
+    body = await read_json(request, limit)
+    if not isinstance(body, dict):
+        raise ApiError(
+            422,
+            "validation_failed",
+            "body: must be a JSON object",
+            [{"field": "body", "message": "must be a JSON object"}],
+        )
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from exc
+
+
+def number(value: Decimal | None) -> int | float | None:
+    """A ledger amount for JSON: an integer when whole, else the nearest float."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)

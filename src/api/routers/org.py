@@ -1,0 +1,57 @@
+"""Per-org settings: user look-up switches and the unknown-user policy."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import update
+
+from src.api.auth import Principal, require
+from src.api.body import parse
+from src.store import orgs
+from src.store.tables import Org
+
+router = APIRouter(prefix="/v1/org", tags=["org"])
+
+
+class UserLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool = False
+    phone: bool = False
+
+
+class SettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    userLookup: UserLookup | None = None
+    unknownUsers: Literal["skip", "enroll"] | None = None
+
+
+def _public(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "userLookup": UserLookup.model_validate(settings.get("userLookup", {})).model_dump(),
+        "unknownUsers": settings.get("unknownUsers", "skip"),
+    }
+
+
+@router.get("/settings")
+async def get_settings(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        return _public(await orgs.get_settings(conn, principal.org_id))
+
+
+@router.patch("/settings")
+async def patch_settings(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> dict[str, Any]:
+    patch = await parse(request, SettingsPatch)
+    async with request.app.state.engine.begin() as conn:
+        current = await orgs.get_settings(conn, principal.org_id)
+        merged = current | patch.model_dump(mode="json", exclude_none=True)
+        await conn.execute(update(Org).where(Org.id == principal.org_id).values(settings=merged))
+    return _public(merged)

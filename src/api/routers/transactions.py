@@ -1,0 +1,91 @@
+"""Ledger reads: ``GET /v1/transactions`` and the guide's ``GET /api/audience/transactions``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Row
+
+from src.api.auth import Principal, require
+from src.api.body import number
+from src.api.errors import ApiError
+from src.api.pagination import Cursor, Limit, page
+from src.store import transactions
+
+router = APIRouter(tags=["transactions"])
+
+
+def render(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": f"txn_{row.id}",
+        "userId": row.user_id,
+        "type": row.type,
+        "amount": number(row.amount),
+        "currency": row.currency,
+        "balanceAfter": number(row.balance_after),
+        "productId": row.product_id,
+        "code": row.code,
+        "campaignId": row.campaign_id,
+        "campaignVersion": row.campaign_version,
+        "eventId": row.event_id,
+        "effectIndex": row.effect_index,
+        "reason": row.reason,
+        "createdAt": row.created_at.isoformat(),
+    }
+
+
+async def _list(
+    request: Request, org_id: str, limit: int, cursor: str | None, **filters: str | None
+) -> dict[str, Any]:
+    before = None
+    if cursor is not None:
+        if not cursor.startswith("txn_") or not cursor[4:].isdigit():
+            raise ApiError(
+                422,
+                "validation_failed",
+                "cursor: not a cursor from this endpoint",
+                [{"field": "cursor", "message": "invalid"}],
+            )
+        before = int(cursor[4:])
+    async with request.app.state.engine.connect() as conn:
+        rows = await transactions.list_page(conn, org_id, before, limit + 1, **filters)
+    return page(rows, limit, render, lambda r: f"txn_{r.id}")
+
+
+TxnType = Literal["points", "product", "code"]
+
+
+@router.get("/v1/transactions")
+async def list_transactions(
+    request: Request,
+    userId: str | None = Query(None, max_length=255),
+    campaignId: str | None = Query(None, max_length=64),
+    eventId: str | None = Query(None, max_length=64),
+    type: TxnType | None = Query(None),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
+    principal: Principal = Depends(require("transactions:read")),
+) -> dict[str, Any]:
+    return await _list(
+        request,
+        principal.org_id,
+        limit,
+        cursor,
+        user_id=userId,
+        campaign_id=campaignId,
+        event_id=eventId,
+        type=type,
+    )
+
+
+@router.get("/api/audience/transactions")
+async def audience_transactions(
+    request: Request,
+    userId: str = Query(..., min_length=1, max_length=255),
+    type: TxnType | None = Query(None),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
+    principal: Principal = Depends(require("transactions:read")),
+) -> dict[str, Any]:
+    return await _list(request, principal.org_id, limit, cursor, user_id=userId, type=type)

@@ -1,0 +1,142 @@
+"""The `loyalty` command: one composition root per subcommand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+
+from src.config import Settings, get_settings
+
+app = typer.Typer(
+    help="Loyalty engine: API, worker, migrations and local development.", no_args_is_help=True
+)
+orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from src.store.db import migrate as run
+
+    asyncio.run(run(get_settings().require_database_url()))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API."""
+    from src.runtime import services
+
+    settings = get_settings()
+    _logging(settings)
+    asyncio.run(services.run(settings, api=True, worker=False))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker and the outbox relay."""
+    from src.runtime import services
+
+    settings = get_settings()
+    _logging(settings)
+    asyncio.run(services.run(settings, api=False, worker=True))
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: str = typer.Option(..., "--name", help="Organisation name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create an organisation and an all-scopes API key; the secret is shown only now."""
+    from src.store import orgs
+    from src.store.db import make_engine
+
+    async def create() -> dict[str, str]:
+        engine = make_engine(get_settings().require_database_url(), 1)
+        try:
+            async with engine.begin() as conn:
+                org_id = await orgs.create_org(conn, name)
+                key_id, secret = await orgs.create_key(
+                    conn, org_id, "default", list(orgs.ALL_SCOPES)
+                )
+        finally:
+            await engine.dispose()
+        return {"orgId": org_id, "apiKey": key_id, "apiSecret": secret}
+
+    created = asyncio.run(create())
+    if as_json:
+        typer.echo(json.dumps(created))
+    else:
+        for label, value in created.items():
+            typer.echo(f"{label}: {value}")
+        typer.echo("Store the secret now: it cannot be shown again.")
+
+
+@app.command()
+def dev() -> None:
+    """Everything on this machine: embedded PostgreSQL and Temporal (unless DATABASE_URL /
+    TEMPORAL_ADDRESS are set), migrations, a demo org, the worker and the API."""
+    settings = get_settings()
+    _logging(settings)
+    data = Path(settings.data_dir)
+    with ExitStack() as stack:
+        if not settings.database_url:
+            from src.runtime.devstack import embedded_postgres
+
+            settings = settings.model_copy(
+                update={"database_url": stack.enter_context(embedded_postgres(data / "pgdata"))}
+            )
+        asyncio.run(_dev(settings, data))
+
+
+async def _dev(settings: Settings, data: Path) -> None:
+    from src.runtime import services
+    from src.runtime.demo import curl_example, ensure_demo
+    from src.runtime.devstack import address_of, temporal_dev_server
+    from src.runtime.temporal import connect, register_search_attributes
+    from src.store.db import make_engine, migrate
+
+    env = None
+    if not settings.temporal_address:
+        env = await temporal_dev_server(
+            settings.temporal_namespace, data / "temporal.db", port=7233, ui_port=8233
+        )
+        settings = settings.model_copy(update={"temporal_address": address_of(env)})
+    try:
+        client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
+        await register_search_attributes(client)
+        await migrate(settings.require_database_url())
+        engine = make_engine(settings.require_database_url(), 2)
+        try:
+            creds = await ensure_demo(
+                engine,
+                data / "dev-credentials.json",
+                f"http://{settings.api_host}:{settings.api_port}",
+            )
+        finally:
+            await engine.dispose()
+        ui = "http://127.0.0.1:8233" if env else f"(your Temporal at {settings.temporal_address})"
+        typer.echo(
+            f"\nLoyalty engine on http://{settings.api_host}:{settings.api_port}   "
+            f"Temporal UI {ui}\n"
+            f"Demo credentials in {data / 'dev-credentials.json'}:\n"
+            f"  orgId {creds['orgId']}\n  apiKey {creds['apiKey']}\n"
+            f"  apiSecret {creds['apiSecret']}\n\nTry the integration guide's flow:\n\n"
+            f"{curl_example(creds)}\n"
+        )
+        await services.run(settings)
+    finally:
+        if env is not None:
+            await env.shutdown()

@@ -1,0 +1,49 @@
+"""Process configuration, read once from the environment (and `.env`) at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (postgresql+asyncpg://…); unset under `loyalty dev` = embedded.",
+    )
+    temporal_address: str | None = Field(
+        default=None, description="host:port of Temporal; unset under `loyalty dev` = dev server."
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "loyalty-actions"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    data_dir: str = ".loyalty"
+    db_pool_size: int = 20
+    key_cache_seconds: float = Field(
+        default=30.0, description="How long a verified API key is trusted without a DB read."
+    )
+    relay_interval_seconds: float = 2.0
+    relay_grace_seconds: float = Field(
+        default=10.0, description="Age after which a queued event's workflow is (re)started."
+    )
+    log_level: str = "INFO"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)")
+        return self.database_url
+
+    def require_temporal_address(self) -> str:
+        if not self.temporal_address:
+            raise RuntimeError("TEMPORAL_ADDRESS is not set (host:port)")
+        return self.temporal_address
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""User actions as integrators send them, and as the workflow receives them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_BODY_BYTES = 64 * 1024
+
+
+class EventStatus(StrEnum):
+    queued = "queued"
+    processing = "processing"
+    processed = "processed"
+    skipped = "skipped"
+    failed = "failed"
+
+
+class ActionRequest(BaseModel):
+    """Body of ``POST /api/audience/internal/actions`` (integration guide, "Request Body")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    userId: str = Field(min_length=1, max_length=255)
+    action: str = Field(pattern=ACTION_PATTERN)
+    timestamp: AwareDatetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("userId", mode="before")
+    @classmethod
+    def _numeric_user_id(cls, value: Any) -> Any:
+        # Shopify-style integrations send the customer ID as a JSON number.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    def fingerprint(self) -> str:
+        """Hash of what the caller sent (not defaults), to tell a retry from a different body."""
+        body = self.model_dump(mode="json", exclude={"idempotencyKey"}, exclude_unset=True)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ActionInput(BaseModel):
+    """What a ProcessAction workflow run needs; everything else is loaded by its activities."""
+
+    event_id: str
+    org_id: str
+    user_id: str
+    action: str
+    timestamp: datetime
+    data: dict[str, Any]
+    metadata: dict[str, Any]

@@ -1,0 +1,166 @@
+"""Campaign definitions (integration guide, "Step 2: Create Campaign with Trigger").
+
+A definition is immutable once stored: an edit makes a new version, and every grant names the
+version that produced it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from src.domain.actions import ACTION_PATTERN
+from src.domain.conditions import OPERATORS, is_valid_path
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Reason = Annotated[str, Field(max_length=500)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class CampaignStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    paused = "paused"
+    archived = "archived"
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    operator: Literal[OPERATORS]  # type: ignore[valid-type]
+    value: Any = None
+
+    @field_validator("field")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not is_valid_path(value):
+            raise ValueError(
+                "must be a dotted path such as 'amount', 'metadata.source' or 'items[].sku'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Condition:
+        if self.operator in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"operator '{self.operator}' needs a list value")
+        if self.operator not in ("exists", "not_exists") and self.value is None:
+            raise ValueError(f"operator '{self.operator}' needs a value")
+        return self
+
+
+class TriggerRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=ACTION_PATTERN)
+    conditions: list[Condition] = Field(default_factory=list, max_length=50)
+
+
+class AddPointsConfig(BaseModel):
+    """Fixed ``amount``, or ``multiplier`` x a numeric action field, rounded to a whole point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
+    multiplier: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=6)
+    field: str = "amount"
+    rounding: Literal["floor", "ceil", "half_up"] = "floor"
+    currency: str = Field(default="points", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AddPointsConfig:
+        if (self.amount is None) == (self.multiplier is None):
+            raise ValueError("give exactly one of 'amount' or 'multiplier'")
+        if not is_valid_path(self.field):
+            raise ValueError("'field' must be a dotted path such as 'amount'")
+        return self
+
+
+class AwardProductConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    productId: Identifier
+    reason: Reason | None = None
+
+
+class AllocateCodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    poolId: Identifier
+    reason: Reason | None = None
+
+
+EFFECT_CONFIGS: dict[str, type[BaseModel]] = {
+    "add_points": AddPointsConfig,
+    "award_product": AwardProductConfig,
+    "allocate_code": AllocateCodeConfig,
+}
+
+
+class Effect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["add_points", "award_product", "allocate_code"]
+    config: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _config_fits_type(self) -> Effect:
+        # Validated here, stored as the operator wrote it.
+        self.parsed()
+        return self
+
+    def parsed(self) -> Any:
+        return EFFECT_CONFIGS[self.type].model_validate(self.config)
+
+
+class CampaignDefinition(BaseModel):
+    """The versioned part of a campaign: what fires, when and what it grants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    startAt: AwareDatetime | None = None
+    endAt: AwareDatetime | None = None
+    triggers: list[TriggerRule] = Field(min_length=1, max_length=20)
+    effects: list[Effect] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _window(self) -> CampaignDefinition:
+        if self.startAt and self.endAt and self.endAt <= self.startAt:
+            raise ValueError("'endAt' must be after 'startAt'")
+        return self
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """Judged by the action's own timestamp, not by when it is processed."""
+        if self.startAt is not None and moment < self.startAt:
+            return False
+        return self.endAt is None or moment < self.endAt
+
+
+class CampaignCreate(CampaignDefinition):
+    """Creation body: the definition plus its initial status (active, as the guide expects)."""
+
+    status: Literal["draft", "active"] = "active"
+
+
+class CampaignVersion(BaseModel):
+    """One immutable version of a campaign as the planner sees it."""
+
+    campaign_id: str
+    version: PositiveInt
+    definition: CampaignDefinition

@@ -1,0 +1,63 @@
+"""Planned effects and their outcomes: what crosses between workflow and activities."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+
+EffectStatus = Literal["granted", "failed"]
+
+
+def effect_key(event_id: str, campaign_id: str, version: int, effect_index: int) -> str:
+    """The exactly-once key of one grant: stable across retries, resets and replays."""
+    return f"{event_id}:{campaign_id}:{version}:{effect_index}"
+
+
+class PlannedEffect(BaseModel):
+    key: str
+    campaign_id: str
+    campaign_version: int
+    effect_index: int
+    type: Literal["add_points", "award_product", "allocate_code"]
+    amount: Decimal | None = None
+    currency: str | None = None
+    product_id: str | None = None
+    pool_id: str | None = None
+    reason: str
+
+    def summary(self, user_id: str) -> str:
+        """One line for the Temporal UI, e.g. ``add_points 500 → user_123``."""
+        what = {
+            "add_points": f"{self.amount} {self.currency if self.currency != 'points' else ''}",
+            "award_product": str(self.product_id),
+            "allocate_code": f"from {self.pool_id}",
+        }[self.type].strip()
+        return f"{self.type} {what} → {user_id}"
+
+
+class ActionPlan(BaseModel):
+    """Result of the plan activity: who the user is and which effects to grant, in order."""
+
+    status: Literal["processing", "processed", "skipped"]
+    user_id: str | None
+    reason: str | None = None
+    campaign_ids: list[str] = []
+    effects: list[PlannedEffect] = []
+
+
+class EffectRequest(BaseModel):
+    org_id: str
+    event_id: str
+    user_id: str
+    effect: PlannedEffect
+
+
+class EffectResult(BaseModel):
+    key: str
+    status: EffectStatus
+    transaction_id: str | None = None
+    balance_after: Decimal | None = None
+    code: str | None = None
+    reason: str | None = None

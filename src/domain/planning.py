@@ -1,0 +1,82 @@
+"""Matching an action against campaign versions and planning the effects to grant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from src.domain.campaigns import (
+    AddPointsConfig,
+    AllocateCodeConfig,
+    AwardProductConfig,
+    CampaignDefinition,
+    CampaignVersion,
+)
+from src.domain.conditions import as_decimal, evaluate, resolve
+from src.domain.effects import PlannedEffect, effect_key
+
+_ROUNDING = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "half_up": ROUND_HALF_UP}
+
+
+def matches(definition: CampaignDefinition, action: str, context: Mapping[str, Any]) -> bool:
+    """Triggers are OR-ed; the conditions inside one trigger are AND-ed."""
+    return any(
+        rule.type == action
+        and all(evaluate(c.field, c.operator, c.value, context) for c in rule.conditions)
+        for rule in definition.triggers
+    )
+
+
+def points_for(config: AddPointsConfig, context: Mapping[str, Any]) -> Decimal | None:
+    """Whole points to grant, or None when a proportional field is missing or not numeric."""
+    if config.amount is not None:
+        return config.amount
+    values = [as_decimal(v) for v in resolve(config.field, context)]
+    if len(values) != 1 or values[0] is None or config.multiplier is None:
+        return None
+    points = (config.multiplier * values[0]).quantize(
+        Decimal(1), rounding=_ROUNDING[config.rounding]
+    )
+    return points if points > 0 else None
+
+
+def plan(
+    event_id: str,
+    action: str,
+    moment: datetime,
+    context: Mapping[str, Any],
+    campaigns: Sequence[CampaignVersion],
+) -> tuple[list[str], list[PlannedEffect]]:
+    """Matched campaign IDs and their effects, highest priority first (ties by campaign ID)."""
+    matched = sorted(
+        (
+            c
+            for c in campaigns
+            if c.definition.in_force_at(moment) and matches(c.definition, action, context)
+        ),
+        key=lambda c: (-c.definition.priority, c.campaign_id),
+    )
+    effects: list[PlannedEffect] = []
+    for campaign in matched:
+        for index, effect in enumerate(campaign.definition.effects):
+            config = effect.parsed()
+            common: dict[str, Any] = {
+                "key": effect_key(event_id, campaign.campaign_id, campaign.version, index),
+                "campaign_id": campaign.campaign_id,
+                "campaign_version": campaign.version,
+                "effect_index": index,
+                "type": effect.type,
+                "reason": config.reason or campaign.definition.name,
+            }
+            if isinstance(config, AddPointsConfig):
+                amount = points_for(config, context)
+                if amount is None:
+                    continue
+                effects.append(PlannedEffect(**common, amount=amount, currency=config.currency))
+            elif isinstance(config, AwardProductConfig):
+                effects.append(PlannedEffect(**common, product_id=config.productId))
+            elif isinstance(config, AllocateCodeConfig):
+                effects.append(PlannedEffect(**common, pool_id=config.poolId))
+    return [c.campaign_id for c in matched], effects

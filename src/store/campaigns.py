@@ -1,0 +1,169 @@
+"""Campaigns and their immutable versions."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from src.domain.campaigns import CampaignDefinition
+from src.domain.campaigns import CampaignVersion as Version
+from src.store.tables import Campaign, CampaignTrigger, CampaignVersion
+
+# Versions never change once written, so a parsed definition can be kept for the process' life.
+_parsed: dict[tuple[str, str, int], Version] = {}
+_PARSED_MAX = 50_000
+
+
+async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
+    """Current versions of the org's active campaigns listening to ``action``."""
+    rows = (
+        await conn.execute(
+            select(Campaign.id, Campaign.version, CampaignVersion.definition)
+            .join(
+                CampaignTrigger,
+                (CampaignTrigger.org_id == Campaign.org_id)
+                & (CampaignTrigger.campaign_id == Campaign.id),
+            )
+            .join(
+                CampaignVersion,
+                (CampaignVersion.org_id == Campaign.org_id)
+                & (CampaignVersion.campaign_id == Campaign.id)
+                & (CampaignVersion.version == Campaign.version),
+            )
+            .where(
+                CampaignTrigger.org_id == org_id,
+                CampaignTrigger.action == action,
+                Campaign.status == "active",
+            )
+        )
+    ).all()
+    versions = []
+    for row in rows:
+        key = (org_id, row.id, row.version)
+        version = _parsed.get(key)
+        if version is None:
+            if len(_parsed) >= _PARSED_MAX:
+                _parsed.clear()
+            version = _parsed[key] = Version(
+                campaign_id=row.id,
+                version=row.version,
+                definition=CampaignDefinition.model_validate(row.definition),
+            )
+        versions.append(version)
+    return versions
+
+
+async def create(
+    conn: AsyncConnection, org_id: str, definition: CampaignDefinition, status: str
+) -> str:
+    campaign_id = f"cmp_{secrets.token_hex(8)}"
+    await conn.execute(
+        insert(Campaign).values(org_id=org_id, id=campaign_id, status=status, version=1)
+    )
+    await _write_version(conn, org_id, campaign_id, 1, definition)
+    return campaign_id
+
+
+async def new_version(
+    conn: AsyncConnection, org_id: str, campaign_id: str, definition: CampaignDefinition
+) -> int:
+    version = await conn.scalar(
+        update(Campaign)
+        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
+        .values(version=Campaign.version + 1, updated_at=func.now())
+        .returning(Campaign.version)
+    )
+    assert version is not None
+    await _write_version(conn, org_id, campaign_id, version, definition)
+    return int(version)
+
+
+async def set_status(conn: AsyncConnection, org_id: str, campaign_id: str, status: str) -> None:
+    await conn.execute(
+        update(Campaign)
+        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
+        .values(status=status, updated_at=func.now())
+    )
+
+
+async def _write_version(
+    conn: AsyncConnection,
+    org_id: str,
+    campaign_id: str,
+    version: int,
+    definition: CampaignDefinition,
+) -> None:
+    await conn.execute(
+        insert(CampaignVersion).values(
+            org_id=org_id,
+            campaign_id=campaign_id,
+            version=version,
+            definition=definition.model_dump(mode="json"),
+        )
+    )
+    await conn.execute(
+        delete(CampaignTrigger).where(
+            CampaignTrigger.org_id == org_id, CampaignTrigger.campaign_id == campaign_id
+        )
+    )
+    actions = sorted({rule.type for rule in definition.triggers})
+    await conn.execute(
+        insert(CampaignTrigger),
+        [{"org_id": org_id, "action": a, "campaign_id": campaign_id} for a in actions],
+    )
+
+
+async def get(
+    conn: AsyncConnection, org_id: str, campaign_id: str, for_update: bool = False
+) -> dict[str, Any] | None:
+    query = (
+        select(Campaign, CampaignVersion.definition)
+        .join(
+            CampaignVersion,
+            (CampaignVersion.org_id == Campaign.org_id)
+            & (CampaignVersion.campaign_id == Campaign.id)
+            & (CampaignVersion.version == Campaign.version),
+        )
+        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=Campaign)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _public(row)
+
+
+async def list_page(
+    conn: AsyncConnection, org_id: str, after: str | None, limit: int, status: str | None
+) -> list[dict[str, Any]]:
+    query = (
+        select(Campaign, CampaignVersion.definition)
+        .join(
+            CampaignVersion,
+            (CampaignVersion.org_id == Campaign.org_id)
+            & (CampaignVersion.campaign_id == Campaign.id)
+            & (CampaignVersion.version == Campaign.version),
+        )
+        .where(Campaign.org_id == org_id)
+        .order_by(Campaign.id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(Campaign.id > after)
+    if status:
+        query = query.where(Campaign.status == status)
+    return [_public(row) for row in (await conn.execute(query)).all()]
+
+
+def _public(campaign: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": campaign.id,
+        "status": campaign.status,
+        "version": campaign.version,
+        **campaign.definition,
+        "createdAt": campaign.created_at.isoformat(),
+        "updatedAt": campaign.updated_at.isoformat(),
+    }

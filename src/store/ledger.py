@@ -1,0 +1,220 @@
+"""The ledger: every grant is one row with a UNIQUE idempotency key, written in the same
+database transaction as the balance, stock or code it changes. A retry, reset or replay of the
+same effect hits the key, rolls back and returns the first grant instead of granting again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from src.domain import errors
+from src.domain.effects import EffectRequest, EffectResult
+from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
+from src.store.tables import EffectResult as EffectRow
+
+LEDGER_TYPES = {"add_points": "points", "award_product": "product", "allocate_code": "code"}
+
+
+class EffectFailed(Exception):
+    """A permanent business failure (empty pool, out of stock): retrying cannot help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _AlreadyGranted(Exception):
+    """The ledger key exists: this effect was granted by an earlier attempt or run."""
+
+
+async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectResult:
+    """Grant one planned effect exactly once and record its outcome on the event."""
+    try:
+        async with engine.begin() as conn:
+            result = await _grant(conn, request)
+            await _record(conn, request, result)
+            return result
+    except _AlreadyGranted:
+        pass
+    except EffectFailed as failure:
+        async with engine.begin() as conn:
+            earlier = await _earlier_grant(conn, request.effect.key)
+            if earlier is None:
+                await _record(
+                    conn,
+                    request,
+                    EffectResult(key=request.effect.key, status="failed", reason=failure.reason),
+                )
+        if earlier is None:
+            raise
+    async with engine.begin() as conn:
+        earlier = await _earlier_grant(conn, request.effect.key)
+        assert earlier is not None, "ledger key conflicted but no row is visible"
+        await _record(conn, request, earlier)
+        return earlier
+
+
+async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
+    effect = request.effect
+    row: dict[str, Any] = {"amount": 1}
+    if effect.type == "add_points":
+        assert effect.amount is not None and effect.currency is not None
+        balance = await conn.scalar(
+            insert(Balance)
+            .values(
+                org_id=request.org_id,
+                user_id=request.user_id,
+                currency=effect.currency,
+                balance=effect.amount,
+            )
+            .on_conflict_do_update(
+                index_elements=[Balance.org_id, Balance.user_id, Balance.currency],
+                set_={
+                    "balance": Balance.balance + literal_column("excluded.balance"),
+                    "updated_at": func.now(),
+                },
+            )
+            .returning(Balance.balance)
+        )
+        row = {"amount": effect.amount, "currency": effect.currency, "balance_after": balance}
+    elif effect.type == "award_product":
+        await _take_stock(conn, request.org_id, str(effect.product_id))
+        row["product_id"] = effect.product_id
+    else:
+        row["code"] = await _take_code(conn, request.org_id, str(effect.pool_id), request.user_id)
+    inserted = (
+        await conn.execute(
+            insert(LedgerEntry)
+            .values(
+                org_id=request.org_id,
+                user_id=request.user_id,
+                type=LEDGER_TYPES[effect.type],
+                campaign_id=effect.campaign_id,
+                campaign_version=effect.campaign_version,
+                event_id=request.event_id,
+                effect_index=effect.effect_index,
+                reason=effect.reason,
+                idempotency_key=effect.key,
+                **row,
+            )
+            .on_conflict_do_nothing(index_elements=[LedgerEntry.idempotency_key])
+            .returning(LedgerEntry.id)
+        )
+    ).scalar()
+    if inserted is None:
+        raise _AlreadyGranted
+    return EffectResult(
+        key=effect.key,
+        status="granted",
+        transaction_id=f"txn_{inserted}",
+        balance_after=row.get("balance_after"),
+        code=row.get("code"),
+    )
+
+
+async def _take_stock(conn: AsyncConnection, org_id: str, product_id: str) -> None:
+    """Decrement limited stock atomically; unlimited products (stock NULL) take no row lock."""
+    where = and_(Product.org_id == org_id, Product.id == product_id)
+    taken = await conn.scalar(
+        update(Product)
+        .where(where, Product.stock > 0)
+        .values(stock=Product.stock - 1)
+        .returning(Product.id)
+    )
+    if taken is not None:
+        return
+    found = (await conn.execute(select(Product.stock).where(where))).first()
+    if found is None:
+        raise EffectFailed(errors.UNKNOWN_PRODUCT)
+    if found.stock is not None:
+        raise EffectFailed(errors.OUT_OF_STOCK)
+
+
+async def _take_code(conn: AsyncConnection, org_id: str, pool_id: str, user_id: str) -> str:
+    """Claim the lowest free code: an index probe with SKIP LOCKED, so allocators never queue."""
+    free = (
+        select(Code.id)
+        .where(Code.org_id == org_id, Code.pool_id == pool_id, Code.allocated_at.is_(None))
+        .order_by(Code.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    code = await conn.scalar(
+        update(Code)
+        .where(Code.id == free)
+        .values(allocated_at=func.now(), user_id=user_id)
+        .returning(Code.code)
+    )
+    if code is not None:
+        return str(code)
+    pool = await conn.scalar(
+        select(CodePool.id).where(CodePool.org_id == org_id, CodePool.id == pool_id)
+    )
+    raise EffectFailed(errors.POOL_EXHAUSTED if pool is not None else errors.UNKNOWN_POOL)
+
+
+async def _earlier_grant(conn: AsyncConnection, key: str) -> EffectResult | None:
+    row = (
+        await conn.execute(
+            select(LedgerEntry.id, LedgerEntry.balance_after, LedgerEntry.code).where(
+                LedgerEntry.idempotency_key == key
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return EffectResult(
+        key=key,
+        status="granted",
+        transaction_id=f"txn_{row.id}",
+        balance_after=row.balance_after,
+        code=row.code,
+    )
+
+
+async def _record(conn: AsyncConnection, request: EffectRequest, result: EffectResult) -> None:
+    """Store the effect's outcome and, once every planned effect has one, the event's status."""
+    effect = request.effect
+    txn = int(result.transaction_id[4:]) if result.transaction_id else None
+    await conn.execute(
+        insert(EffectRow)
+        .values(
+            key=effect.key,
+            org_id=request.org_id,
+            event_id=request.event_id,
+            campaign_id=effect.campaign_id,
+            campaign_version=effect.campaign_version,
+            effect_index=effect.effect_index,
+            type=effect.type,
+            status=result.status,
+            reason=result.reason,
+            transaction_id=txn,
+        )
+        .on_conflict_do_update(
+            index_elements=[EffectRow.key],
+            set_={
+                "status": result.status,
+                "reason": result.reason,
+                "transaction_id": txn,
+                "updated_at": func.now(),
+            },
+        )
+    )
+    await conn.execute(_SETTLE_EVENT, {"event_id": request.event_id})
+
+
+_SETTLE_EVENT = text(
+    """
+    UPDATE events e
+    SET status = CASE WHEN agg.failures IS NULL THEN 'processed' ELSE 'failed' END,
+        reason = agg.failures, updated_at = now()
+    FROM (SELECT count(*) AS n,
+                 string_agg(DISTINCT reason, ',') FILTER (WHERE status = 'failed') AS failures
+          FROM effect_results WHERE event_id = :event_id) agg
+    WHERE e.id = :event_id AND agg.n >= e.planned_effects
+    """
+)

@@ -1,0 +1,270 @@
+"""Database schema. Every row belongs to one org; every query filters by it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Money = Numeric(20, 4)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dict[str, Any]: JSONB,
+        datetime: DateTime(timezone=True),
+        Decimal: Money,
+    }
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _org() -> Any:
+    return mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+    id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+    org_id: Mapped[str] = _org()
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index(
+            "ux_users_email",
+            "org_id",
+            "email",
+            unique=True,
+            postgresql_where=text("email IS NOT NULL"),
+        ),
+        Index(
+            "ux_users_phone",
+            "org_id",
+            "phone",
+            unique=True,
+            postgresql_where=text("phone IS NOT NULL"),
+        ),
+    )
+
+
+class UserIdentity(Base):
+    """An integrator's own user ID, ``(source, externalId)``, mapped to a platform user."""
+
+    __tablename__ = "user_identities"
+    org_id: Mapped[str] = _org()
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+    org_id: Mapped[str] = _org()
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(32), primary_key=True)
+    balance: Mapped[Decimal]
+    updated_at: Mapped[datetime] = _now()
+
+
+class Trigger(Base):
+    __tablename__ = "triggers"
+    org_id: Mapped[str] = _org()
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    org_id: Mapped[str] = _org()
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class CampaignVersion(Base):
+    """Immutable: a definition once written is never changed, only superseded."""
+
+    __tablename__ = "campaign_versions"
+    org_id: Mapped[str] = _org()
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = _now()
+
+
+class CampaignTrigger(Base):
+    """Which action types a campaign's current version listens to: the planner's index."""
+
+    __tablename__ = "campaign_triggers"
+    org_id: Mapped[str] = _org()
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    org_id: Mapped[str] = _org()
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32))
+    stock: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+
+class CodePool(Base):
+    __tablename__ = "code_pools"
+    org_id: Mapped[str] = _org()
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+class Code(Base):
+    __tablename__ = "codes"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    pool_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    allocated_at: Mapped[datetime | None]
+    __table_args__ = (
+        Index("ux_codes_pool_code", "org_id", "pool_id", "code", unique=True),
+        # Allocation takes the lowest free id of a pool: an index range probe, never a scan.
+        Index(
+            "ix_codes_free",
+            "org_id",
+            "pool_id",
+            "id",
+            postgresql_where=text("allocated_at IS NULL"),
+        ),
+    )
+
+
+class Event(Base):
+    """An accepted action: committed before the API replies, so nothing accepted is lost."""
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[str] = mapped_column(String(255))
+    resolved_user_id: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    campaign_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    planned_effects: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    relayed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index(
+            "ux_events_idempotency",
+            "org_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_events_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        Index("ix_events_org_status", "org_id", "status", "created_at"),
+    )
+
+
+class EffectResult(Base):
+    """Latest outcome of one planned effect; the ledger row is the proof of a grant."""
+
+    __tablename__ = "effect_results"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    org_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    campaign_version: Mapped[int] = mapped_column(Integer)
+    effect_index: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = _now()
+
+
+class LedgerEntry(Base):
+    """One grant. ``idempotency_key`` is UNIQUE: the database, not the code, forbids a double grant."""
+
+    __tablename__ = "ledger"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    user_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal]
+    currency: Mapped[str | None] = mapped_column(String(32))
+    balance_after: Mapped[Decimal | None]
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(128))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_version: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    effect_index: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index("ix_ledger_user", "org_id", "user_id", "id"),
+        Index("ix_ledger_event", "org_id", "event_id"),
+        Index("ix_ledger_campaign", "org_id", "campaign_id", "id"),
+        Index("ix_ledger_org", "org_id", "id"),
+    )
