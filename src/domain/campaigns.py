@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -119,7 +120,12 @@ class Effect(BaseModel):
     @model_validator(mode="after")
     def _config_fits_type(self) -> Effect:
         # Validated here, stored as the operator wrote it.
-        self.parsed()
+        try:
+            self.parsed()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or self.type
+            raise ValueError(f"config.{where}: {first['msg']}") from None
         return self
 
     def parsed(self) -> Any:

@@ -1,0 +1,71 @@
+"""The integration guide's own bodies, and a helper that sets its flow up through the API."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tests.support import Tenant
+
+STEP1_TRIGGER = {
+    "key": "purchase_completed",
+    "name": "Purchase Completed",
+    "category": "commerce",
+    "fields": [
+        {"key": "amount", "type": "number", "description": "Purchase amount"},
+        {"key": "currency", "type": "string"},
+    ],
+}
+STEP2_CAMPAIGN: dict[str, Any] = {
+    "name": "Reward Purchases Over $100",
+    "triggers": [
+        {
+            "type": "purchase_completed",
+            "conditions": [{"field": "amount", "operator": ">=", "value": 100}],
+        }
+    ],
+    "effects": [
+        {"type": "add_points", "config": {"amount": 500, "reason": "Purchase reward"}},
+        {
+            "type": "award_product",
+            "config": {"productId": "prod_vip_badge", "reason": "VIP shopper badge"},
+        },
+    ],
+}
+FLOW_ACTION = {
+    "userId": "user_123",
+    "action": "purchase_completed",
+    "data": {"amount": 150, "currency": "USD"},
+}
+
+
+async def ok(reply: Any, status: int = 201) -> dict[str, Any]:
+    assert reply.status_code == status, reply.text
+    return dict(reply.json())
+
+
+async def setup_guide(tenant: Tenant, codes: int = 10, user: str = "user_123") -> dict[str, Any]:
+    """Trigger (Step 1), VIP badge, a code pool, and the Step 2 campaign plus a code effect."""
+    http = tenant.http
+    await ok(await http.post("/v1/triggers", json=STEP1_TRIGGER))
+    await ok(await http.post("/v1/products", json={"id": "prod_vip_badge", "name": "VIP Badge"}))
+    await ok(await http.post("/v1/code-pools", json={"id": "pool_discounts", "name": "Discounts"}))
+    if codes:
+        await ok(
+            await http.post(
+                "/v1/code-pools/pool_discounts/codes",
+                json={"codes": [f"CODE-{i:05d}" for i in range(codes)]},
+            )
+        )
+    if user:
+        await ok(await http.post("/v1/users", json={"id": user, "email": f"{user}@example.com"}))
+    campaign = copy.deepcopy(STEP2_CAMPAIGN)
+    campaign["effects"].append({"type": "allocate_code", "config": {"poolId": "pool_discounts"}})
+    return await ok(await http.post("/v1/campaigns", json=campaign))
+
+
+async def post_action(tenant: Tenant, body: dict[str, Any], key: str | None = None) -> str:
+    headers = {"Idempotency-Key": key} if key else {}
+    reply = await tenant.http.post("/api/audience/internal/actions", json=body, headers=headers)
+    assert reply.status_code == 202, reply.text
+    return str(reply.json()["eventId"])

@@ -1,0 +1,252 @@
+"""Exactly-once under the faults that break naive implementations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client
+
+from src.config import Settings
+from src.domain.actions import ActionRequest
+from src.runtime.workflows import start_action
+from src.store import events
+from src.store.tables import LedgerEntry
+from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
+from tests.support import Faults, Tenant, wait_for_event
+
+
+async def ledger_consistent(engine: AsyncEngine, org_id: str) -> None:
+    """sum(ledger) = balance for every user, and no ledger key twice."""
+    async with engine.connect() as conn:
+        mismatched = (
+            await conn.execute(
+                text(
+                    """
+                    SELECT b.user_id, b.balance, COALESCE(SUM(l.amount), 0) AS total
+                    FROM balances b
+                    LEFT JOIN ledger l ON l.org_id = b.org_id AND l.user_id = b.user_id
+                         AND l.type = 'points' AND l.currency = b.currency
+                    WHERE b.org_id = :org
+                    GROUP BY b.user_id, b.currency, b.balance
+                    HAVING b.balance <> COALESCE(SUM(l.amount), 0)
+                    """
+                ),
+                {"org": org_id},
+            )
+        ).all()
+        dupes = await conn.scalar(
+            select(func.count() - func.count(LedgerEntry.idempotency_key.distinct())).where(
+                LedgerEntry.org_id == org_id
+            )
+        )
+    assert mismatched == [] and dupes == 0
+
+
+async def test_same_key_posted_20_times_concurrently(
+    tenant: Tenant, client: Client, engine: AsyncEngine
+) -> None:
+    await setup_guide(tenant)
+    replies = await asyncio.gather(
+        *[
+            tenant.http.post(
+                "/api/audience/internal/actions",
+                json=FLOW_ACTION,
+                headers={"Idempotency-Key": "order-1"},
+            )
+            for _ in range(20)
+        ]
+    )
+    assert {r.status_code for r in replies} == {202}
+    event_ids = {r.json()["eventId"] for r in replies}
+    assert len(event_ids) == 1
+    event_id = event_ids.pop()
+    event = await wait_for_event(tenant, event_id)
+    assert event["status"] == "processed"
+
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{event_id}'")]
+    assert len(runs) == 1
+    txns = (await tenant.http.get("/v1/transactions", params={"userId": "user_123"})).json()
+    assert sorted(t["type"] for t in txns["data"]) == ["code", "points", "product"]
+
+    # The key maps to the same event forever; a different body under it is refused.
+    again = await post_action(tenant, FLOW_ACTION, key="order-1")
+    assert again == event_id
+    clash = await tenant.http.post(
+        "/api/audience/internal/actions",
+        json={**FLOW_ACTION, "data": {"amount": 1}},
+        headers={"Idempotency-Key": "order-1"},
+    )
+    assert clash.status_code == 409
+    assert "different body" in clash.json()["error"]["message"]
+    body_key = await post_action(tenant, {**FLOW_ACTION, "idempotencyKey": "order-1"})
+    assert body_key == event_id
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_effect_fails_after_commit_is_granted_once(
+    tenant: Tenant, faults: Faults, engine: AsyncEngine, client: Client
+) -> None:
+    await setup_guide(tenant)
+    faults.fail_after_commit.add(tenant.org_id)
+    try:
+        event_id = await post_action(tenant, FLOW_ACTION)
+        # The event settles at the last commit; the workflow ends after that effect's retry.
+        assert await client.get_workflow_handle(event_id).result() == "processed"
+        event = await wait_for_event(tenant, event_id)
+    finally:
+        faults.fail_after_commit.discard(tenant.org_id)
+    assert event["status"] == "processed"
+    for effect in event["effects"]:
+        assert faults.attempts[effect["key"]] == 2  # committed, failed, retried
+    user = (await tenant.http.get("/v1/users/user_123")).json()
+    assert user["balances"] == {"points": 500}
+    assert user["products"] == [{"productId": "prod_vip_badge", "quantity": 1}]
+    assert len(user["codes"]) == 1
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_reset_workflow_does_not_grant_again(
+    tenant: Tenant, client: Client, engine: AsyncEngine
+) -> None:
+    await setup_guide(tenant)
+    event_id = await post_action(tenant, FLOW_ACTION)
+    await wait_for_event(tenant, event_id)
+    handle = client.get_workflow_handle(event_id)
+    first_run = (await handle.describe()).run_id
+    reset = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=event_id, run_id=first_run),
+            reason="test: replay a completed action",
+            workflow_task_finish_event_id=3,
+            request_id=f"reset-{event_id}",
+        )
+    )
+    assert reset.run_id != first_run
+    new_run = client.get_workflow_handle(event_id, run_id=reset.run_id)
+    assert await new_run.result() == "processed"
+    history = await new_run.fetch_history()
+    completed = [
+        e for e in history.events if e.HasField("activity_task_completed_event_attributes")
+    ]
+    assert len(completed) == 4  # the new run really re-ran plan + 3 effects
+    user = (await tenant.http.get("/v1/users/user_123")).json()
+    assert user["balances"] == {"points": 500} and len(user["codes"]) == 1
+    txns = (await tenant.http.get("/v1/transactions", params={"eventId": event_id})).json()
+    assert len(txns["data"]) == 3
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_fifty_concurrent_events_against_fifty_codes(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    await ok(await tenant.http.post("/v1/code-pools", json={"id": "p50", "name": "fifty"}))
+    await ok(
+        await tenant.http.post(
+            "/v1/code-pools/p50/codes", json={"codes": [f"C{i:03d}" for i in range(50)]}
+        )
+    )
+    await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+    await ok(
+        await tenant.http.post(
+            "/v1/campaigns",
+            json={
+                "name": "code per visit",
+                "triggers": [{"type": "store_visit"}],
+                "effects": [{"type": "allocate_code", "config": {"poolId": "p50"}}],
+            },
+        )
+    )
+    ids = await asyncio.gather(
+        *[post_action(tenant, {"userId": f"u{i}", "action": "store_visit"}) for i in range(50)]
+    )
+    done = await asyncio.gather(*[wait_for_event(tenant, i) for i in ids])
+    assert [e["status"] for e in done] == ["processed"] * 50
+    codes = (
+        await tenant.http.get("/v1/transactions", params={"type": "code", "limit": 200})
+    ).json()
+    assert len({t["code"] for t in codes["data"]}) == 50
+
+    last = await wait_for_event(
+        tenant, await post_action(tenant, {"userId": "u51", "action": "store_visit"})
+    )
+    assert last["status"] == "failed" and last["reason"] == "pool_exhausted"
+    assert last["effects"][0]["status"] == "failed"
+    pool = (await tenant.http.get("/v1/code-pools/p50")).json()
+    assert pool["available"] == 0 and pool["allocated"] == 50
+
+
+async def test_worker_killed_mid_run(
+    tenant: Tenant, engine: AsyncEngine, settings: Settings, client: Client
+) -> None:
+    """A worker process is SIGKILLed while processing; a new one finishes every event."""
+    await setup_guide(tenant, codes=200)
+    await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+    queue = "loyalty-kill-test"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "TASK_QUEUE": queue,
+        "RELAY_GRACE_SECONDS": "3600",
+        "LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
+    ids = []
+    for i in range(120):
+        action = ActionRequest.model_validate({**FLOW_ACTION, "userId": f"k{i % 10}"})
+        async with engine.begin() as conn:
+            accepted, _, _ = await events.accept(
+                conn, tenant.org_id, action, None, datetime.now(UTC)
+            )
+        ids.append(accepted.event_id)
+        await start_action(client, accepted, queue)
+
+    first = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220 - a real worker process
+    try:
+
+        async def granted() -> int:
+            async with engine.connect() as conn:
+                return int(
+                    await conn.scalar(
+                        select(func.count())
+                        .select_from(LedgerEntry)
+                        .where(LedgerEntry.org_id == tenant.org_id)
+                    )
+                    or 0
+                )
+
+        while await granted() < 30:
+            assert first.poll() is None, "worker exited early"
+            await asyncio.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed_at = await granted()
+        assert killed_at < 360, "the worker finished before it could be killed"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220
+    try:
+        finished = await asyncio.gather(*[wait_for_event(tenant, i, within=120) for i in ids])
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert {e["status"] for e in finished} == {"processed"}
+    assert await granted() == 360
+    await ledger_consistent(engine, tenant.org_id)
+    async with engine.connect() as conn:
+        total = await conn.scalar(
+            text("SELECT sum(balance) FROM balances WHERE org_id = :org"), {"org": tenant.org_id}
+        )
+    assert total == Decimal(500 * 120)
