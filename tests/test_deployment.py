@@ -1,0 +1,53 @@
+"""docker-compose.yml and the Dockerfile, checked statically (no Docker engine runs the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from src.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_services_present() -> None:
+    assert {"postgresql", "temporal", "temporal-ui", "migrate", "api", "worker"} <= set(SERVICES)
+
+
+def test_ports() -> None:
+    assert "8000:8000" in SERVICES["api"]["ports"]
+    assert "7233:7233" in SERVICES["temporal"]["ports"]
+    assert "8080:8080" in SERVICES["temporal-ui"]["ports"]
+
+
+def test_temporal_runs_on_postgresql() -> None:
+    env = SERVICES["temporal"]["environment"]
+    assert env["DB"].startswith("postgres") and env["POSTGRES_SEEDS"] == "postgresql"
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_app_services_are_wired_to_the_same_backends() -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    pg = SERVICES["postgresql"]["environment"]
+    for name in ("api", "worker", "migrate"):
+        env = SERVICES[name]["environment"]
+        assert set(env) <= known, f"{name} sets variables the app does not read"
+        assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
+        url = env["DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://") and "@postgresql:5432/" in url
+        assert f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@" in url
+        assert url.endswith("/" + pg["POSTGRES_DB"])
+        assert SERVICES[name]["build"] == "."
+    assert SERVICES["api"]["environment"]["API_HOST"] == "0.0.0.0"
+    assert SERVICES["worker"]["deploy"]["replicas"] >= 2
+    assert SERVICES["api"]["command"] == ["loyalty", "api"]
+    assert SERVICES["worker"]["command"] == ["loyalty", "worker"]
+
+
+def test_dockerfile_installs_the_package() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and "COPY src" in dockerfile
+    assert 'CMD ["loyalty", "api"]' in dockerfile
