@@ -14,7 +14,16 @@ from sqlalchemy import text
 
 from src.api import errors
 from src.api.auth import KeyCache
-from src.api.routers import actions, campaigns, catalog, org, transactions, triggers, users
+from src.api.routers import (
+    actions,
+    api_keys,
+    campaigns,
+    catalog,
+    org,
+    transactions,
+    triggers,
+    users,
+)
 from src.config import Settings
 from src.runtime.temporal import connect
 from src.store.db import make_engine
@@ -36,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    for module in (actions, transactions, users, campaigns, triggers, catalog, org):
+    for module in (actions, transactions, users, campaigns, triggers, catalog, org, api_keys):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -7,10 +7,10 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,6 +79,57 @@ async def find_key(conn: AsyncConnection, secret: str) -> KeyRecord | None:
     return KeyRecord(
         id=row.id, org_id=str(row.org_id), scopes=frozenset(row.scopes), expires_at=row.expires_at
     )
+
+
+async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict[str, Any]]:
+    rows = (
+        await conn.execute(
+            select(
+                ApiKey.id,
+                ApiKey.name,
+                ApiKey.scopes,
+                ApiKey.created_at,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+            )
+            .where(ApiKey.org_id == org_id)
+            .order_by(ApiKey.created_at, ApiKey.id)
+        )
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "scopes": list(r.scopes),
+            "createdAt": r.created_at.isoformat(),
+            "expiresAt": r.expires_at.isoformat() if r.expires_at else None,
+            "revokedAt": r.revoked_at.isoformat() if r.revoked_at else None,
+        }
+        for r in rows
+    ]
+
+
+async def rotate_key(
+    conn: AsyncConnection, org_id: str, key_id: str, grace_seconds: int
+) -> tuple[str, str, str] | None:
+    """New key with the old one's name and scopes; the old expires after the grace period."""
+    old = (
+        await conn.execute(
+            update(ApiKey)
+            .where(ApiKey.org_id == org_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+            .values(
+                expires_at=func.least(
+                    func.coalesce(ApiKey.expires_at, text("'infinity'::timestamptz")),
+                    func.now() + timedelta(seconds=grace_seconds),
+                )
+            )
+            .returning(ApiKey.name, ApiKey.scopes, ApiKey.expires_at)
+        )
+    ).first()
+    if old is None:
+        return None
+    new_id, secret = await create_key(conn, org_id, old.name, list(old.scopes))
+    return new_id, secret, old.expires_at.isoformat()
 
 
 async def revoke_key(conn: AsyncConnection, org_id: str, key_id: str) -> bool:

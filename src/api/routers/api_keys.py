@@ -1,0 +1,87 @@
+"""API keys: create, list, rotate (the old secret lives on for a grace period), revoke."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from src.api.auth import Principal, require
+from src.api.body import parse
+from src.api.errors import ApiError
+from src.store import orgs
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+Scope = Literal[
+    "actions:write",
+    "users:read",
+    "users:write",
+    "campaigns:read",
+    "campaigns:write",
+    "transactions:read",
+    "admin",
+]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(min_length=1)
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    graceSeconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+
+
+def _created(key_id: str, secret: str, extra: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"id": key_id, "secret": secret, **extra}, status_code=201)
+
+
+@router.post("", status_code=201)
+async def create_key(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> JSONResponse:
+    body = await parse(request, KeyCreate)
+    async with request.app.state.engine.begin() as conn:
+        key_id, secret = await orgs.create_key(
+            conn, principal.org_id, body.name, sorted(set(body.scopes))
+        )
+    return _created(key_id, secret, {"name": body.name, "scopes": sorted(set(body.scopes))})
+
+
+@router.get("")
+async def list_keys(
+    request: Request, principal: Principal = Depends(require("admin"))
+) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        return {"data": await orgs.list_keys(conn, principal.org_id), "nextCursor": None}
+
+
+@router.post("/{key_id}/rotate", status_code=201)
+async def rotate_key(
+    key_id: str, request: Request, principal: Principal = Depends(require("admin"))
+) -> JSONResponse:
+    """A new key with the same name and scopes; the old one expires after ``graceSeconds``."""
+    body = await parse(request, KeyRotate)
+    async with request.app.state.engine.begin() as conn:
+        rotated = await orgs.rotate_key(conn, principal.org_id, key_id, body.graceSeconds)
+    if rotated is None:
+        raise ApiError(404, "not_found", f"API key '{key_id}' not found or already revoked")
+    request.app.state.key_cache.clear()
+    new_id, secret, old_expires = rotated
+    return _created(new_id, secret, {"replaces": key_id, "oldKeyExpiresAt": old_expires})
+
+
+@router.delete("/{key_id}", status_code=204)
+async def revoke_key(
+    key_id: str, request: Request, principal: Principal = Depends(require("admin"))
+) -> None:
+    async with request.app.state.engine.begin() as conn:
+        if not await orgs.revoke_key(conn, principal.org_id, key_id):
+            raise ApiError(404, "not_found", f"API key '{key_id}' not found or already revoked")
+    request.app.state.key_cache.clear()

@@ -1,0 +1,71 @@
+"""API-key lifecycle and the `loyalty` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.config import Settings
+from src.store import orgs
+from tests.guide import ok
+from tests.support import Tenant
+
+
+def client_for(tenant: Tenant, secret: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=str(tenant.http.base_url),
+        headers={"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": tenant.org_id},
+    )
+
+
+async def test_create_scope_rotate_revoke(tenant: Tenant, engine: AsyncEngine) -> None:
+    created = await ok(
+        await tenant.http.post("/v1/api-keys", json={"name": "pos", "scopes": ["actions:write"]})
+    )
+    assert created["secret"].startswith("lsk_") and created["scopes"] == ["actions:write"]
+    async with engine.connect() as conn:  # stored only as a digest
+        assert await orgs.find_key(conn, created["secret"]) is not None
+        assert created["secret"] not in json.dumps(await orgs.list_keys(conn, tenant.org_id))
+    async with client_for(tenant, created["secret"]) as pos:
+        assert (await pos.get("/v1/users")).status_code == 403
+        action = {"userId": "u", "action": "store_visit"}
+        assert (await pos.post("/api/audience/internal/actions", json=action)).status_code == 202
+
+        rotated = await ok(
+            await tenant.http.post(f"/v1/api-keys/{created['id']}/rotate", json={"graceSeconds": 0})
+        )
+        assert rotated["replaces"] == created["id"]
+        assert (await pos.post("/api/audience/internal/actions", json=action)).status_code == 401
+    async with client_for(tenant, rotated["secret"]) as fresh:
+        assert (await fresh.post("/api/audience/internal/actions", json=action)).status_code == 202
+        assert (await tenant.http.delete(f"/v1/api-keys/{rotated['id']}")).status_code == 204
+        assert (await fresh.post("/api/audience/internal/actions", json=action)).status_code == 401
+    listed = (await tenant.http.get("/v1/api-keys")).json()["data"]
+    assert {k["id"] for k in listed} >= {created["id"], rotated["id"]}
+    bad = await tenant.http.post("/v1/api-keys", json={"name": "x", "scopes": ["root"]})
+    assert bad.status_code == 422
+
+
+def test_cli_migrate_and_orgs_create(settings: Settings) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.require_database_url()}
+    cli = [sys.executable, "-c", "from src.cli.main import app; app()"]
+    migrated = subprocess.run(
+        [*cli, "migrate"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "up to date" in migrated.stdout
+    out = subprocess.run(
+        [*cli, "orgs", "create", "--name", "Acme", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    created = json.loads(out.stdout)
+    assert uuid.UUID(created["orgId"]) and created["apiKey"].startswith("key_")
+    assert created["apiSecret"].startswith("lsk_")
