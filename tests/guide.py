@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from src.runtime.demo import CODE_EFFECT, GUIDE_CAMPAIGN, GUIDE_TRIGGER
 from tests.support import Tenant
 
-STEP1_TRIGGER = {
-    "key": "purchase_completed",
-    "name": "Purchase Completed",
-    "category": "commerce",
-    "fields": [
-        {"key": "amount", "type": "number", "description": "Purchase amount"},
-        {"key": "currency", "type": "string"},
-    ],
-}
-STEP2_CAMPAIGN: dict[str, Any] = {
-    "name": "Reward Purchases Over $100",
-    "triggers": [
-        {
-            "type": "purchase_completed",
-            "conditions": [{"field": "amount", "operator": ">=", "value": 100}],
-        }
-    ],
-    "effects": [
-        {"type": "add_points", "config": {"amount": 500, "reason": "Purchase reward"}},
-        {
-            "type": "award_product",
-            "config": {"productId": "prod_vip_badge", "reason": "VIP shopper badge"},
-        },
-    ],
-}
+STEP1_TRIGGER = GUIDE_TRIGGER
+STEP2_CAMPAIGN = GUIDE_CAMPAIGN
 FLOW_ACTION = {
     "userId": "user_123",
     "action": "purchase_completed",
@@ -59,8 +36,7 @@ async def setup_guide(tenant: Tenant, codes: int = 10, user: str = "user_123") -
         )
     if user:
         await ok(await http.post("/v1/users", json={"id": user, "email": f"{user}@example.com"}))
-    campaign = copy.deepcopy(STEP2_CAMPAIGN)
-    campaign["effects"].append({"type": "allocate_code", "config": {"poolId": "pool_discounts"}})
+    campaign = {**STEP2_CAMPAIGN, "effects": [*STEP2_CAMPAIGN["effects"], CODE_EFFECT]}
     return await ok(await http.post("/v1/campaigns", json=campaign))
 
 

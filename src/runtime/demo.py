@@ -24,7 +24,8 @@ GUIDE_TRIGGER = {
         {"key": "currency", "type": "string"},
     ],
 }
-GUIDE_CAMPAIGN = {
+# Step 2's body verbatim; the demo adds the Complete Integration Flow's discount code to it.
+GUIDE_CAMPAIGN: dict[str, Any] = {
     "name": "Reward Purchases Over $100",
     "triggers": [
         {
@@ -38,11 +39,11 @@ GUIDE_CAMPAIGN = {
             "type": "award_product",
             "config": {"productId": "prod_vip_badge", "reason": "VIP shopper badge"},
         },
-        {
-            "type": "allocate_code",
-            "config": {"poolId": "pool_discounts", "reason": "Discount code"},
-        },
     ],
+}
+CODE_EFFECT = {
+    "type": "allocate_code",
+    "config": {"poolId": "pool_discounts", "reason": "Discount code"},
 }
 
 
@@ -71,7 +72,12 @@ async def ensure_demo(engine: AsyncEngine, credentials: Path, base_url: str) -> 
             conn, org_id, "pool_discounts", [f"SAVE10-{i:04d}" for i in range(1, 101)]
         )
         await campaigns.create(
-            conn, org_id, CampaignDefinition.model_validate(GUIDE_CAMPAIGN), "active"
+            conn,
+            org_id,
+            CampaignDefinition.model_validate(
+                {**GUIDE_CAMPAIGN, "effects": [*GUIDE_CAMPAIGN["effects"], CODE_EFFECT]}
+            ),
+            "active",
         )
     saved = {"baseUrl": base_url, "orgId": org_id, "apiKey": key_id, "apiSecret": secret}
     credentials.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +16,12 @@ from src.store.tables import Campaign, CampaignTrigger, CampaignVersion
 # Versions never change once written, so a parsed definition can be kept for the process' life.
 _parsed: dict[tuple[str, str, int], Version] = {}
 _PARSED_MAX = 50_000
+
+_CURRENT_VERSION = (
+    (CampaignVersion.org_id == Campaign.org_id)
+    & (CampaignVersion.campaign_id == Campaign.id)
+    & (CampaignVersion.version == Campaign.version)
+)
 
 
 async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
@@ -28,12 +34,7 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
                 (CampaignTrigger.org_id == Campaign.org_id)
                 & (CampaignTrigger.campaign_id == Campaign.id),
             )
-            .join(
-                CampaignVersion,
-                (CampaignVersion.org_id == Campaign.org_id)
-                & (CampaignVersion.campaign_id == Campaign.id)
-                & (CampaignVersion.version == Campaign.version),
-            )
+            .join(CampaignVersion, _CURRENT_VERSION)
             .where(
                 CampaignTrigger.org_id == org_id,
                 CampaignTrigger.action == action,
@@ -117,19 +118,15 @@ async def _write_version(
     )
 
 
+def _current() -> Select[Any]:
+    """Campaign rows with their current version's definition."""
+    return select(Campaign, CampaignVersion.definition).join(CampaignVersion, _CURRENT_VERSION)
+
+
 async def get(
     conn: AsyncConnection, org_id: str, campaign_id: str, for_update: bool = False
 ) -> dict[str, Any] | None:
-    query = (
-        select(Campaign, CampaignVersion.definition)
-        .join(
-            CampaignVersion,
-            (CampaignVersion.org_id == Campaign.org_id)
-            & (CampaignVersion.campaign_id == Campaign.id)
-            & (CampaignVersion.version == Campaign.version),
-        )
-        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
-    )
+    query = _current().where(Campaign.org_id == org_id, Campaign.id == campaign_id)
     if for_update:
         query = query.with_for_update(of=Campaign)
     row = (await conn.execute(query)).first()
@@ -139,18 +136,7 @@ async def get(
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int, status: str | None
 ) -> list[dict[str, Any]]:
-    query = (
-        select(Campaign, CampaignVersion.definition)
-        .join(
-            CampaignVersion,
-            (CampaignVersion.org_id == Campaign.org_id)
-            & (CampaignVersion.campaign_id == Campaign.id)
-            & (CampaignVersion.version == Campaign.version),
-        )
-        .where(Campaign.org_id == org_id)
-        .order_by(Campaign.id)
-        .limit(limit)
-    )
+    query = _current().where(Campaign.org_id == org_id).order_by(Campaign.id).limit(limit)
     if after:
         query = query.where(Campaign.id > after)
     if status:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.api.auth import Principal, require
 from src.api.body import parse
@@ -14,22 +14,21 @@ from src.api.errors import ApiError
 from src.store import orgs
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
-Scope = Literal[
-    "actions:write",
-    "users:read",
-    "users:write",
-    "campaigns:read",
-    "campaigns:write",
-    "transactions:read",
-    "admin",
-]
 
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1)
+    scopes: list[str] = Field(min_length=1)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, scopes: list[str]) -> list[str]:
+        unknown = sorted(set(scopes) - set(orgs.ALL_SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope '{unknown[0]}'; one of {', '.join(orgs.ALL_SCOPES)}")
+        return sorted(set(scopes))
 
 
 class KeyRotate(BaseModel):
@@ -48,10 +47,8 @@ async def create_key(
 ) -> JSONResponse:
     body = await parse(request, KeyCreate)
     async with request.app.state.engine.begin() as conn:
-        key_id, secret = await orgs.create_key(
-            conn, principal.org_id, body.name, sorted(set(body.scopes))
-        )
-    return _created(key_id, secret, {"name": body.name, "scopes": sorted(set(body.scopes))})
+        key_id, secret = await orgs.create_key(conn, principal.org_id, body.name, body.scopes)
+    return _created(key_id, secret, {"name": body.name, "scopes": body.scopes})
 
 
 @router.get("")
