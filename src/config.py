@@ -27,9 +27,8 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=30.0, description="How long a verified API key is trusted without a DB read."
     )
-    relay_interval_seconds: float = 2.0
-    relay_grace_seconds: float = Field(
-        default=10.0, description="Age after which a queued event's workflow is (re)started."
+    relay_idle_seconds: float = Field(
+        default=0.05, description="How often an idle relay looks for accepted, unstarted events."
     )
     log_level: str = "INFO"
 

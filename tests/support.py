@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
+import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
+import uvicorn
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from src.activities.actions import AfterCommitHook
+from src.api.app import create_app
+from src.config import Settings
 from src.domain.effects import EffectRequest, EffectResult
+from src.runtime import relay
+from src.runtime.services import _Server
+from src.runtime.worker import build_worker
 from src.store import orgs
+from src.store.db import migrate
 
 
 @dataclass
@@ -70,3 +86,83 @@ async def wait_for_event(tenant: Tenant, event_id: str, within: float = 60) -> d
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"event {event_id} still {body['status']} after {within}s")
         await asyncio.sleep(0.1)
+
+
+async def workflow_result(client: Client, event_id: str, within: float = 60) -> Any:
+    """The result of an event's workflow, once the relay has started it."""
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                return await client.get_workflow_handle(event_id).result()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            await asyncio.sleep(0.05)
+
+
+class Databases:
+    """Creates migrated databases on one PostgreSQL server and drops them at the end."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server = make_url(server_url)
+        self.names: list[str] = []
+
+    async def _admin(self, sql: str) -> None:
+        dsn = self.server.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def create(self) -> str:
+        name = f"loyalty_test_{secrets.token_hex(4)}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self.names.append(name)
+        url = self.server.set(database=name).render_as_string(hide_password=False)
+        await migrate(url)
+        return url
+
+    async def drop_all(self) -> None:
+        for name in self.names:
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def worker_and_relay(
+    client: Client,
+    engine: AsyncEngine,
+    task_queue: str,
+    after_commit: AfterCommitHook | None = None,
+) -> AsyncIterator[None]:
+    """What `loyalty worker` runs, in this process: the ProcessAction worker and the relay."""
+    w = build_worker(client, engine, task_queue, after_commit=after_commit)
+    async with w:
+        task = asyncio.create_task(relay.run_forever(client, engine, task_queue, 0.02))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def api_server(settings: Settings) -> AsyncIterator[str]:
+    """The real API on a free loopback port; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = _Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from sqlalchemy import func, select, text
@@ -17,12 +17,10 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 
 from src.config import Settings
-from src.domain.actions import ActionRequest
-from src.runtime.workflows import start_action
-from src.store import events
+from src.store.db import make_engine
 from src.store.tables import LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import Faults, Tenant, wait_for_event
+from tests.support import Faults, Tenant, api_server, make_tenant, wait_for_event, workflow_result
 
 
 async def ledger_consistent(engine: AsyncEngine, org_id: str) -> None:
@@ -101,7 +99,7 @@ async def test_effect_fails_after_commit_is_granted_once(
     try:
         event_id = await post_action(tenant, FLOW_ACTION)
         # The event settles at the last commit; the workflow ends after that effect's retry.
-        assert await client.get_workflow_handle(event_id).result() == "processed"
+        assert await workflow_result(client, event_id) == "processed"
         event = await wait_for_event(tenant, event_id)
     finally:
         faults.fail_after_commit.discard(tenant.org_id)
@@ -187,61 +185,52 @@ async def test_fifty_concurrent_events_against_fifty_codes(
 
 
 async def test_worker_killed_mid_run(
-    tenant: Tenant, engine: AsyncEngine, settings: Settings, client: Client
+    fresh_database: Callable[[], Awaitable[str]], settings: Settings
 ) -> None:
     """A worker process is SIGKILLed while processing; a new one finishes every event."""
-    await setup_guide(tenant, codes=200)
-    await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
-    queue = "loyalty-kill-test"
+    isolated = settings.model_copy(
+        update={"database_url": await fresh_database(), "task_queue": "loyalty-kill-test"}
+    )
+    engine = make_engine(isolated.require_database_url(), 4)
     env = {
         **os.environ,
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
-        "TASK_QUEUE": queue,
-        "RELAY_GRACE_SECONDS": "3600",
+        "DATABASE_URL": isolated.require_database_url(),
+        "TEMPORAL_ADDRESS": isolated.require_temporal_address(),
+        "TASK_QUEUE": isolated.task_queue,
         "LOG_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
-    ids = []
-    for i in range(120):
-        action = ActionRequest.model_validate({**FLOW_ACTION, "userId": f"k{i % 10}"})
-        async with engine.begin() as conn:
-            accepted, _, _ = await events.accept(
-                conn, tenant.org_id, action, None, datetime.now(UTC)
-            )
-        ids.append(accepted.event_id)
-        await start_action(client, accepted, queue)
+    worker = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
 
-    first = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220 - a real worker process
-    try:
+    async def granted() -> int:
+        async with engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).select_from(LedgerEntry))
+        return int(count or 0)
 
-        async def granted() -> int:
-            async with engine.connect() as conn:
-                return int(
-                    await conn.scalar(
-                        select(func.count())
-                        .select_from(LedgerEntry)
-                        .where(LedgerEntry.org_id == tenant.org_id)
-                    )
-                    or 0
-                )
-
-        while await granted() < 30:
-            assert first.poll() is None, "worker exited early"
-            await asyncio.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        killed_at = await granted()
-        assert killed_at < 360, "the worker finished before it could be killed"
-    finally:
-        if first.poll() is None:
-            first.kill()
-    second = subprocess.Popen(cmd, env=env)  # noqa: ASYNC220
-    try:
-        finished = await asyncio.gather(*[wait_for_event(tenant, i, within=120) for i in ids])
-    finally:
-        second.terminate()
-        second.wait(timeout=30)
+    async with api_server(isolated) as base_url:
+        tenant = await make_tenant(engine, base_url)
+        await setup_guide(tenant, codes=200)
+        await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+        ids = [
+            await post_action(tenant, {**FLOW_ACTION, "userId": f"k{i % 10}"}) for i in range(120)
+        ]
+        first = subprocess.Popen(worker, env=env)  # noqa: ASYNC220 - a real worker process
+        try:
+            while await granted() < 30:
+                assert first.poll() is None, "worker exited early"
+                await asyncio.sleep(0.02)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            assert await granted() < 360, "the worker finished before it could be killed"
+        finally:
+            if first.poll() is None:
+                first.kill()
+        second = subprocess.Popen(worker, env=env)  # noqa: ASYNC220
+        try:
+            finished = await asyncio.gather(*[wait_for_event(tenant, i, within=120) for i in ids])
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+            await tenant.http.aclose()
     assert {e["status"] for e in finished} == {"processed"}
     assert await granted() == 360
     await ledger_consistent(engine, tenant.org_id)
@@ -249,4 +238,5 @@ async def test_worker_killed_mid_run(
         total = await conn.scalar(
             text("SELECT sum(balance) FROM balances WHERE org_id = :org"), {"org": tenant.org_id}
         )
+    await engine.dispose()
     assert total == Decimal(500 * 120)

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from src.workflows.process_action import ProcessAction
 from tests.guide import FLOW_ACTION, post_action, setup_guide
-from tests.support import Tenant, wait_for_event
+from tests.support import Tenant, wait_for_event, workflow_result
 
 HISTORIES = Path(__file__).parent / "histories"
 REPLAYER = Replayer(workflows=[ProcessAction], data_converter=pydantic_data_converter)
@@ -44,7 +44,7 @@ async def test_fresh_runs_replay(tenant: Tenant, client: Client) -> None:
     await wait_for_event(tenant, runs["matching_three_effects"])
     runs["pool_exhausted"] = await post_action(tenant, FLOW_ACTION)
     for name, event_id in runs.items():
-        await client.get_workflow_handle(event_id).result()
+        await workflow_result(client, event_id)
         history = await client.get_workflow_handle(event_id).fetch_history()
         assert (await REPLAYER.replay_workflow(history)).replay_failure is None
         if os.environ.get("LOYALTY_RECORD_HISTORIES"):

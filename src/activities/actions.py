@@ -35,7 +35,7 @@ class ActionActivities:
         async with self.engine.begin() as conn:
             earlier = await events.stored_plan(conn, action.event_id)
             if earlier is not None:
-                await events.mark_processing(conn, action.event_id)
+                await events.save_plan(conn, action.event_id, earlier)
                 return earlier
             source = action.metadata.get("source")
             source = source if isinstance(source, str) else None

@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
         app.state.key_cache = KeyCache(settings.key_cache_seconds)
         app.state.temporal = await connect(
-            settings.require_temporal_address(), settings.temporal_namespace
+            settings.require_temporal_address(), settings.temporal_namespace, lazy=True
         )
         try:
             yield

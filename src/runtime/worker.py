@@ -45,6 +45,8 @@ async def run_worker(settings: Settings) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(worker.run())
-            group.create_task(relay.run_forever(client, engine, settings))
+            group.create_task(
+                relay.run_forever(client, engine, settings.task_queue, settings.relay_idle_seconds)
+            )
     finally:
         await engine.dispose()

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,14 +25,12 @@ async def accept(
     request: ActionRequest,
     idempotency_key: str | None,
     now: datetime,
-) -> tuple[ActionInput, bool, str]:
+) -> tuple[str, bool, str]:
     """Insert the event, or find the one already accepted under the same idempotency key.
 
-    Returns the workflow input, whether this call created it, and the stored body fingerprint.
+    Returns the event ID, whether this call created it, and the stored body fingerprint.
     """
-    fingerprint = request.fingerprint()
     event_id = new_event_id()
-    occurred_at = request.timestamp or now
     created = await conn.scalar(
         insert(Event)
         .values(
@@ -40,11 +38,11 @@ async def accept(
             org_id=org_id,
             user_id=request.userId,
             action=request.action,
-            occurred_at=occurred_at,
+            occurred_at=request.timestamp or now,
             data=request.data,
             meta=request.metadata,
             idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
+            fingerprint=request.fingerprint(),
             status=EventStatus.queued,
         )
         .on_conflict_do_nothing(
@@ -53,28 +51,16 @@ async def accept(
         )
         .returning(Event.id)
     )
-    if created is None:
-        row = (
-            await conn.execute(
-                select(Event).where(
-                    Event.org_id == org_id, Event.idempotency_key == idempotency_key
-                )
+    if created is not None:
+        return event_id, True, request.fingerprint()
+    row = (
+        await conn.execute(
+            select(Event.id, Event.fingerprint).where(
+                Event.org_id == org_id, Event.idempotency_key == idempotency_key
             )
-        ).one()
-        return to_input(row), False, row.fingerprint
-    return (
-        ActionInput(
-            event_id=event_id,
-            org_id=org_id,
-            user_id=request.userId,
-            action=request.action,
-            timestamp=occurred_at,
-            data=request.data,
-            metadata=request.metadata,
-        ),
-        True,
-        fingerprint,
-    )
+        )
+    ).one()
+    return row.id, False, row.fingerprint
 
 
 def to_input(row: Row[Any]) -> ActionInput:
@@ -89,33 +75,33 @@ def to_input(row: Row[Any]) -> ActionInput:
     )
 
 
-async def claim_unstarted(
-    conn: AsyncConnection, grace_seconds: float, limit: int
-) -> list[ActionInput]:
-    """Queued events old enough that their start may have been lost; several relays may run."""
+async def claim_unstarted(conn: AsyncConnection, limit: int) -> list[ActionInput]:
+    """Lock up to ``limit`` accepted events whose workflow is not started, oldest first.
+
+    SKIP LOCKED lets any number of relays claim disjoint batches.
+    """
     rows = (
         await conn.execute(
             select(Event)
-            .where(
-                Event.status == EventStatus.queued,
-                Event.created_at < func.now() - text(f"interval '{float(grace_seconds)} seconds'"),
-                (Event.relayed_at.is_(None))
-                | (Event.relayed_at < func.now() - text("interval '60 seconds'")),
-            )
+            .where(Event.started_at.is_(None))
             .order_by(Event.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
-    if rows:
-        await conn.execute(
-            update(Event).where(Event.id.in_([r.id for r in rows])).values(relayed_at=func.now())
-        )
     return [to_input(r) for r in rows]
 
 
+async def mark_started(conn: AsyncConnection, event_ids: list[str]) -> None:
+    if event_ids:
+        await conn.execute(
+            update(Event).where(Event.id.in_(event_ids)).values(started_at=func.now())
+        )
+
+
 async def stored_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
-    """The plan an earlier run made, so a reset or replay grants against the same versions."""
+    """The plan an earlier run made, so a reset or replay judges the action as it was first
+    judged (same campaign versions); a skipped event has none and is planned afresh."""
     plan = await conn.scalar(select(Event.plan).where(Event.id == event_id))
     return ActionPlan.model_validate(plan) if plan else None
 
@@ -130,17 +116,9 @@ async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> N
             resolved_user_id=plan.user_id,
             campaign_ids=plan.campaign_ids,
             planned_effects=len(plan.effects),
-            plan=plan.model_dump(mode="json") if plan.effects else None,
+            plan=None if plan.status == "skipped" else plan.model_dump(mode="json"),
             updated_at=func.now(),
         )
-    )
-
-
-async def mark_processing(conn: AsyncConnection, event_id: str) -> None:
-    await conn.execute(
-        update(Event)
-        .where(Event.id == event_id)
-        .values(status=EventStatus.processing, updated_at=func.now())
     )
 
 

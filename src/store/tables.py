@@ -189,7 +189,10 @@ class Code(Base):
 
 
 class Event(Base):
-    """An accepted action: committed before the API replies, so nothing accepted is lost."""
+    """An accepted action: committed before the API replies, so nothing accepted is lost.
+
+    It is also the outbox row: ``started_at`` stays NULL until a relay has started its workflow.
+    """
 
     __tablename__ = "events"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -209,7 +212,7 @@ class Event(Base):
     campaign_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     planned_effects: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    relayed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (
@@ -220,7 +223,8 @@ class Event(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        Index("ix_events_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        # The outbox: accepted events whose workflow the relay has not started yet.
+        Index("ix_events_unstarted", "created_at", postgresql_where=text("started_at IS NULL")),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +12,8 @@ from src.api.auth import Principal, require
 from src.api.body import parse
 from src.api.errors import ApiError
 from src.domain.actions import ActionRequest
-from src.runtime.workflows import start_action
 from src.store import events
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
 
 
@@ -41,9 +38,9 @@ async def post_action(
             [{"field": "idempotencyKey", "message": "differs from the header"}],
         )
     key = header_key or action.idempotencyKey
-    state = request.app.state
-    async with state.engine.begin() as conn:
-        accepted, created, fingerprint = await events.accept(
+    # Committed before the reply; the relay starts the workflow (workflow ID = event ID).
+    async with request.app.state.engine.begin() as conn:
+        event_id, created, fingerprint = await events.accept(
             conn, principal.org_id, action, key, datetime.now(UTC)
         )
     if not created and fingerprint != action.fingerprint():
@@ -51,19 +48,12 @@ async def post_action(
             409,
             "idempotency_conflict",
             f"Idempotency-Key '{key}' was already used with a different body "
-            f"(event {accepted.event_id}); use a new key for a new action",
-            {"eventId": accepted.event_id},
-        )
-    try:
-        await start_action(state.temporal, accepted, state.settings.task_queue)
-    except Exception:
-        # The event is committed: the relay starts its workflow once Temporal answers again.
-        log.warning(
-            "could not start workflow for %s; the relay will", accepted.event_id, exc_info=True
+            f"(event {event_id}); use a new key for a new action",
+            {"eventId": event_id},
         )
     return JSONResponse(
         {
-            "eventId": accepted.event_id,
+            "eventId": event_id,
             "processed": False,
             "message": "Action queued for processing",
         },
