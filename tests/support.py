@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -28,6 +29,7 @@ from src.runtime.services import _Server
 from src.runtime.worker import build_worker
 from src.store import orgs
 from src.store.db import migrate
+from src.store.tables import Event
 
 
 @dataclass
@@ -86,6 +88,20 @@ async def wait_for_event(tenant: Tenant, event_id: str, within: float = 60) -> d
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"event {event_id} still {body['status']} after {within}s")
         await asyncio.sleep(0.1)
+
+
+async def wait_for_events(
+    engine: AsyncEngine, event_ids: list[str], within: float = 120
+) -> dict[str, str]:
+    """Statuses of many events once all are terminal: one query a poll, not one per event."""
+    query = select(Event.id, Event.status).where(Event.id.in_(event_ids))
+    async with asyncio.timeout(within):
+        while True:
+            async with engine.connect() as conn:
+                statuses = {row.id: row.status for row in await conn.execute(query)}
+            if len(statuses) == len(set(event_ids)) and set(statuses.values()) <= TERMINAL:
+                return statuses
+            await asyncio.sleep(0.2)
 
 
 async def workflow_result(client: Client, event_id: str, within: float = 60) -> Any:

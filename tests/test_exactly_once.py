@@ -20,7 +20,15 @@ from src.config import Settings
 from src.store.db import make_engine
 from src.store.tables import LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import Faults, Tenant, api_server, make_tenant, wait_for_event, workflow_result
+from tests.support import (
+    Faults,
+    Tenant,
+    api_server,
+    make_tenant,
+    wait_for_event,
+    wait_for_events,
+    workflow_result,
+)
 
 
 async def ledger_consistent(engine: AsyncEngine, org_id: str) -> None:
@@ -226,12 +234,12 @@ async def test_worker_killed_mid_run(
                 first.kill()
         second = subprocess.Popen(worker, env=env)  # noqa: ASYNC220
         try:
-            finished = await asyncio.gather(*[wait_for_event(tenant, i, within=120) for i in ids])
+            finished = await wait_for_events(engine, ids)
         finally:
             second.terminate()
             second.wait(timeout=30)
             await tenant.http.aclose()
-    assert {e["status"] for e in finished} == {"processed"}
+    assert set(finished.values()) == {"processed"}
     assert await granted() == 360
     await ledger_consistent(engine, tenant.org_id)
     async with engine.connect() as conn:

@@ -1,0 +1,87 @@
+"""Accepted means durable: Temporal being down stops nothing but processing, and loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from src.config import Settings
+from src.runtime import relay
+from src.runtime.devstack import temporal_dev_server
+from src.runtime.temporal import connect
+from src.store.db import make_engine
+from src.store.tables import Event, LedgerEntry
+from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
+from tests.support import api_server, make_tenant, wait_for_events, worker_and_relay
+from tests.test_exactly_once import ledger_consistent
+
+QUEUE = "loyalty-outage-test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_temporal_outage(
+    fresh_database: Callable[[], Awaitable[str]], settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    history = tmp_path / "temporal.db"
+    isolated = settings.model_copy(
+        update={
+            "database_url": await fresh_database(),
+            "temporal_address": f"127.0.0.1:{port}",
+            "task_queue": QUEUE,
+        }
+    )
+    engine = make_engine(isolated.require_database_url(), 10)
+    first = await temporal_dev_server(db_file=history, port=port)
+    async with api_server(isolated) as base_url:
+        tenant = await make_tenant(engine, base_url)
+        await setup_guide(tenant, codes=250)
+        await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+        await first.shutdown()  # Temporal is down from here on
+
+        ready = await tenant.http.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
+        # A relay keeps trying (and backing off) while Temporal is away.
+        lazy = await connect(isolated.require_temporal_address(), "default", lazy=True)
+        waiting = asyncio.create_task(relay.run_forever(lazy, engine, QUEUE, 0.02))
+        ids: list[str] = []
+        for chunk in range(4):
+            ids += await asyncio.gather(
+                *[
+                    post_action(tenant, {**FLOW_ACTION, "userId": f"o{(chunk * 50 + i) % 25}"})
+                    for i in range(50)
+                ]
+            )
+        assert len(set(ids)) == 200
+        async with engine.connect() as conn:
+            unstarted = await conn.scalar(
+                select(func.count()).select_from(Event).where(Event.started_at.is_(None))
+            )
+        assert unstarted == 200
+
+        second = await temporal_dev_server(db_file=history, port=port)
+        try:
+            async with worker_and_relay(second.client, engine, QUEUE):
+                done = await wait_for_events(engine, ids)
+        finally:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            await second.shutdown()
+            await tenant.http.aclose()
+    assert set(done.values()) == {"processed"}
+    async with engine.connect() as conn:
+        grants = await conn.scalar(select(func.count()).select_from(LedgerEntry))
+    assert grants == 600
+    await ledger_consistent(engine, tenant.org_id)
+    await engine.dispose()
