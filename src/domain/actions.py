@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 100
 
 
 class EventStatus(StrEnum):

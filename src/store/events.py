@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,48 +21,66 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4()}"
 
 
-async def accept(
+@dataclass(frozen=True)
+class Accepted:
+    event_id: str
+    created: bool
+    conflict: bool  # the key was used before with a different body
+
+
+async def accept_many(
     conn: AsyncConnection,
     org_id: str,
-    request: ActionRequest,
-    idempotency_key: str | None,
+    items: Sequence[tuple[ActionRequest, str | None]],
     now: datetime,
-) -> tuple[str, bool, str]:
-    """Insert the event, or find the one already accepted under the same idempotency key.
+) -> list[Accepted]:
+    """Insert events in one statement; an idempotency key already used maps to its event.
 
-    Returns the event ID, whether this call created it, and the stored body fingerprint.
+    Each item is (request, idempotency key); results come back in the same order.
     """
-    event_id = new_event_id()
-    created = await conn.scalar(
-        insert(Event)
-        .values(
-            id=event_id,
-            org_id=org_id,
-            user_id=request.userId,
-            action=request.action,
-            occurred_at=request.timestamp or now,
-            data=request.data,
-            meta=request.metadata,
-            idempotency_key=idempotency_key,
-            fingerprint=request.fingerprint(),
-            status=EventStatus.queued,
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_event_id(),
+            "org_id": org_id,
+            "user_id": request.userId,
+            "action": request.action,
+            "occurred_at": request.timestamp or now,
+            "data": request.data,
+            "meta": request.metadata,
+            "idempotency_key": key,
+            "fingerprint": request.fingerprint(),
+            "status": EventStatus.queued,
+        }
+        for request, key in items
+    ]
+    created = set(
+        await conn.scalars(
+            insert(Event)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=[Event.org_id, Event.idempotency_key],
+                index_where=Event.idempotency_key.is_not(None),
+            )
+            .returning(Event.id)
         )
-        .on_conflict_do_nothing(
-            index_elements=[Event.org_id, Event.idempotency_key],
-            index_where=Event.idempotency_key.is_not(None),
-        )
-        .returning(Event.id)
     )
-    if created is not None:
-        return event_id, True, request.fingerprint()
-    row = (
-        await conn.execute(
-            select(Event.id, Event.fingerprint).where(
-                Event.org_id == org_id, Event.idempotency_key == idempotency_key
+    reused = {r["idempotency_key"] for r in rows if r["id"] not in created}
+    earlier: dict[str, tuple[str, str]] = {}
+    if reused:
+        found = await conn.execute(
+            select(Event.idempotency_key, Event.id, Event.fingerprint).where(
+                Event.org_id == org_id, Event.idempotency_key.in_(reused)
             )
         )
-    ).one()
-    return row.id, False, row.fingerprint
+        earlier = {r.idempotency_key: (r.id, r.fingerprint) for r in found}
+    results = []
+    for row in rows:
+        if row["id"] in created:
+            results.append(Accepted(row["id"], created=True, conflict=False))
+        else:
+            event_id, fingerprint = earlier[row["idempotency_key"]]
+            results.append(Accepted(event_id, False, fingerprint != row["fingerprint"]))
+    return results
 
 
 def to_input(row: Row[Any]) -> ActionInput:

@@ -1,4 +1,4 @@
-"""Event ingestion, exactly as the integration guide shows it."""
+"""Event ingestion, exactly as the integration guide shows it, plus batches and replay."""
 
 from __future__ import annotations
 
@@ -7,14 +7,45 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from src.api.auth import Principal, require
-from src.api.body import parse
-from src.api.errors import ApiError
-from src.domain.actions import ActionRequest
+from src.api.body import parse, read_json
+from src.api.errors import ApiError, from_pydantic
+from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES, ActionRequest
 from src.store import events
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
+QUEUED = {"processed": False, "message": "Action queued for processing"}
+
+
+def _conflict(key: str | None, event_id: str) -> ApiError:
+    return ApiError(
+        409,
+        "idempotency_conflict",
+        f"Idempotency-Key '{key}' was already used with a different body "
+        f"(event {event_id}); use a new key for a new action",
+        {"eventId": event_id},
+    )
+
+
+def _idempotency_key(request: Request, action: ActionRequest) -> str | None:
+    header = request.headers.get("idempotency-key")
+    if header is not None and not 1 <= len(header) <= 255:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "Idempotency-Key: must be 1-255 characters",
+            [{"field": "Idempotency-Key", "message": "must be 1-255 characters"}],
+        )
+    if header and action.idempotencyKey and header != action.idempotencyKey:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "idempotencyKey: differs from the Idempotency-Key header",
+            [{"field": "idempotencyKey", "message": "differs from the header"}],
+        )
+    return header or action.idempotencyKey
 
 
 @router.post("", status_code=202)
@@ -22,42 +53,86 @@ async def post_action(
     request: Request, principal: Principal = Depends(require("actions:write"))
 ) -> JSONResponse:
     action = await parse(request, ActionRequest)
-    header_key = request.headers.get("idempotency-key")
-    if header_key is not None and not 1 <= len(header_key) <= 255:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "Idempotency-Key: must be 1-255 characters",
-            [{"field": "Idempotency-Key", "message": "must be 1-255 characters"}],
-        )
-    if header_key and action.idempotencyKey and header_key != action.idempotencyKey:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "idempotencyKey: differs from the Idempotency-Key header",
-            [{"field": "idempotencyKey", "message": "differs from the header"}],
-        )
-    key = header_key or action.idempotencyKey
-    # Committed before the reply; the relay starts the workflow (workflow ID = event ID).
+    key = _idempotency_key(request, action)
+    # Committed before the reply; a relay starts the workflow (workflow ID = event ID).
     async with request.app.state.engine.begin() as conn:
-        event_id, created, fingerprint = await events.accept(
-            conn, principal.org_id, action, key, datetime.now(UTC)
+        (accepted,) = await events.accept_many(
+            conn, principal.org_id, [(action, key)], datetime.now(UTC)
         )
-    if not created and fingerprint != action.fingerprint():
+    if accepted.conflict:
+        raise _conflict(key, accepted.event_id)
+    return JSONResponse({"eventId": accepted.event_id, **QUEUED}, status_code=202)
+
+
+@router.post("/batch", status_code=202)
+async def post_batch(
+    request: Request, principal: Principal = Depends(require("actions:write"))
+) -> JSONResponse:
+    """Up to 100 actions; each gets its own result, in order, and a bad one rejects only itself.
+
+    Idempotency is per item, through each item's ``idempotencyKey``.
+    """
+    body = await read_json(request, MAX_BATCH * MAX_BODY_BYTES)
+    items = body.get("actions") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
         raise ApiError(
-            409,
-            "idempotency_conflict",
-            f"Idempotency-Key '{key}' was already used with a different body "
-            f"(event {event_id}); use a new key for a new action",
-            {"eventId": event_id},
+            422,
+            "validation_failed",
+            "actions: must be a non-empty list of actions",
+            [{"field": "actions", "message": "must be a non-empty list of actions"}],
         )
+    if len(items) > MAX_BATCH:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"actions: at most {MAX_BATCH} actions per batch, got {len(items)}",
+            [{"field": "actions", "message": f"at most {MAX_BATCH} items"}],
+        )
+    results: list[dict[str, Any]] = [{} for _ in items]
+    valid: list[tuple[int, ActionRequest]] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "body: must be a JSON object",
+                    [{"field": "body", "message": "must be a JSON object"}],
+                )
+            valid.append((index, ActionRequest.model_validate(item)))
+        except (ValidationError, ApiError) as exc:
+            err = from_pydantic(exc) if isinstance(exc, ValidationError) else exc
+            results[index] = {
+                "index": index,
+                "status": err.status,
+                "error": {"code": err.code, "message": err.message, "details": err.details},
+            }
+    if valid:
+        async with request.app.state.engine.begin() as conn:
+            accepted = await events.accept_many(
+                conn,
+                principal.org_id,
+                [(action, action.idempotencyKey) for _, action in valid],
+                datetime.now(UTC),
+            )
+        for (index, action), outcome in zip(valid, accepted, strict=True):
+            if outcome.conflict:
+                err = _conflict(action.idempotencyKey, outcome.event_id)
+                results[index] = {
+                    "index": index,
+                    "status": 409,
+                    "error": {"code": err.code, "message": err.message, "details": err.details},
+                }
+            else:
+                results[index] = {
+                    "index": index,
+                    "status": 202,
+                    "eventId": outcome.event_id,
+                    **QUEUED,
+                }
+    ok = sum(1 for r in results if r["status"] == 202)
     return JSONResponse(
-        {
-            "eventId": event_id,
-            "processed": False,
-            "message": "Action queued for processing",
-        },
-        status_code=202,
+        {"accepted": ok, "rejected": len(results) - ok, "results": results}, status_code=202
     )
 
 
