@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     relay_idle_seconds: float = Field(
         default=0.05, description="How often an idle relay looks for accepted, unstarted events."
     )
+    redis_url: str | None = Field(
+        default=None, description="Share rate-limit counters across API processes (redis://…)."
+    )
+    rate_limit_per_second: int = Field(default=100, description="Default sustained rate per org.")
+    rate_limit_burst: int = Field(default=500, description="Default burst rate per org (1 s).")
     log_level: str = "INFO"
 
     def require_database_url(self) -> str:

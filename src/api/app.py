@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from src.api import errors
 from src.api.auth import KeyCache
+from src.api.ratelimit import RateLimiter, RateLimitHeaders
 from src.api.routers import (
     actions,
     api_keys,
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
         app.state.key_cache = KeyCache(settings.key_cache_seconds)
+        app.state.rate_limiter = RateLimiter(settings.redis_url)
         app.state.temporal = await connect(
             settings.require_temporal_address(), settings.temporal_namespace, lazy=True
         )
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(RateLimitHeaders)
     for module in (actions, transactions, users, campaigns, triggers, catalog, org, api_keys):
         app.include_router(module.router)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 
 from src.api.errors import ApiError
+from src.api.ratelimit import Rate, charge
 from src.store import orgs
 from src.store.orgs import KeyRecord
 
@@ -26,6 +27,7 @@ class Principal:
     org_id: str
     key_id: str
     scopes: frozenset[str]
+    rate: Rate
 
 
 class KeyCache:
@@ -78,7 +80,14 @@ async def authenticate(request: Request) -> Principal:
             "forbidden",
             "this API key does not belong to the organisation in X-Monterosa-Org-ID",
         )
-    return Principal(org_id=record.org_id, key_id=record.id, scopes=record.scopes)
+    settings = request.app.state.settings
+    override = record.rate_limit or {}
+    rate = Rate(
+        per_second=int(override.get("perSecond", settings.rate_limit_per_second)),
+        burst=int(override.get("burst", settings.rate_limit_burst)),
+    )
+    await charge(request, record.org_id, rate)
+    return Principal(org_id=record.org_id, key_id=record.id, scopes=record.scopes, rate=rate)
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:

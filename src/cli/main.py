@@ -84,6 +84,30 @@ def orgs_create(
         typer.echo("Store the secret now: it cannot be shown again.")
 
 
+@orgs_app.command("set-limits")
+def orgs_set_limits(
+    org_id: str = typer.Argument(..., help="Organisation ID."),
+    per_second: int = typer.Option(..., "--per-second", min=1, help="Sustained requests/s."),
+    burst: int = typer.Option(..., "--burst", min=1, help="Requests in any one second."),
+) -> None:
+    """Override an org's rate limit (default 100/s sustained, bursts to 500/s)."""
+    from src.store import orgs
+    from src.store.db import make_engine
+
+    async def update() -> bool:
+        engine = make_engine(get_settings().require_database_url(), 1)
+        try:
+            async with engine.begin() as conn:
+                return await orgs.set_rate_limit(conn, org_id, per_second, burst)
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(update()):
+        typer.echo(f"no organisation {org_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{org_id}: {per_second}/s sustained, bursts to {burst}/s (applies within a minute)")
+
+
 @app.command()
 def dev() -> None:
     """Everything on this machine: embedded PostgreSQL and Temporal (unless DATABASE_URL /

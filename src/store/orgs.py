@@ -33,6 +33,7 @@ class KeyRecord:
     org_id: str
     scopes: frozenset[str]
     expires_at: datetime | None
+    rate_limit: dict[str, int] | None  # the org's override of the default rate limit
 
 
 def digest(secret: str) -> str:
@@ -43,6 +44,24 @@ async def create_org(conn: AsyncConnection, name: str, org_id: str | None = None
     org_id = org_id or str(uuid.uuid4())
     await conn.execute(insert(Org).values(id=org_id, name=name))
     return org_id
+
+
+async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
+    """An operator's per-org override of the default rate limit."""
+    updated = await conn.scalar(
+        update(Org)
+        .where(Org.id == org_id)
+        .values(
+            settings=Org.settings.op("||")(
+                func.jsonb_build_object(
+                    "rateLimit",
+                    func.jsonb_build_object("perSecond", per_second, "burst", burst),
+                )
+            )
+        )
+        .returning(Org.id)
+    )
+    return updated is not None
 
 
 async def get_settings(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
@@ -67,7 +86,15 @@ async def find_key(conn: AsyncConnection, secret: str) -> KeyRecord | None:
     """The live key for this secret; the unique index on the digest makes it one probe."""
     row = (
         await conn.execute(
-            select(ApiKey.id, ApiKey.org_id, ApiKey.scopes, ApiKey.expires_at).where(
+            select(
+                ApiKey.id,
+                ApiKey.org_id,
+                ApiKey.scopes,
+                ApiKey.expires_at,
+                Org.settings["rateLimit"].label("rate_limit"),
+            )
+            .join(Org, Org.id == ApiKey.org_id)
+            .where(
                 ApiKey.secret_hash == digest(secret),
                 ApiKey.revoked_at.is_(None),
                 (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > func.now()),
@@ -77,7 +104,11 @@ async def find_key(conn: AsyncConnection, secret: str) -> KeyRecord | None:
     if row is None:
         return None
     return KeyRecord(
-        id=row.id, org_id=str(row.org_id), scopes=frozenset(row.scopes), expires_at=row.expires_at
+        id=row.id,
+        org_id=str(row.org_id),
+        scopes=frozenset(row.scopes),
+        expires_at=row.expires_at,
+        rate_limit=row.rate_limit,
     )
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from src.api.auth import Principal, require
 from src.api.body import parse, read_json
 from src.api.errors import ApiError, from_pydantic
+from src.api.ratelimit import charge
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES, ActionRequest
 from src.store import events
 
@@ -88,6 +89,8 @@ async def post_batch(
             f"actions: at most {MAX_BATCH} actions per batch, got {len(items)}",
             [{"field": "actions", "message": f"at most {MAX_BATCH} items"}],
         )
+    if len(items) > 1:  # a batch costs one unit per action; the request paid for one
+        await charge(request, principal.org_id, principal.rate, len(items) - 1)
     results: list[dict[str, Any]] = [{} for _ in items]
     valid: list[tuple[int, ActionRequest]] = []
     for index, item in enumerate(items):
