@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -102,6 +104,22 @@ async def wait_for_events(
             if len(statuses) == len(set(event_ids)) and set(statuses.values()) <= TERMINAL:
                 return statuses
             await asyncio.sleep(0.2)
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> str:
+    """Run `loyalty ARGS` in a subprocess without blocking this loop's worker and API."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from src.cli.main import app; app()",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def workflow_result(client: Client, event_id: str, within: float = 60) -> Any:

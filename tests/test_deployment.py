@@ -14,11 +14,13 @@ SERVICES = COMPOSE["services"]
 
 
 def test_services_present() -> None:
-    assert {"postgresql", "temporal", "temporal-ui", "migrate", "api", "worker"} <= set(SERVICES)
+    assert {"postgresql", "redis", "temporal", "temporal-ui", "migrate", "api", "worker"} <= set(
+        SERVICES
+    )
 
 
 def test_ports() -> None:
-    assert "8000:8000" in SERVICES["api"]["ports"]
+    assert "8000-8001:8000" in SERVICES["api"]["ports"]
     assert "7233:7233" in SERVICES["temporal"]["ports"]
     assert "8080:8080" in SERVICES["temporal-ui"]["ports"]
 
@@ -42,6 +44,9 @@ def test_app_services_are_wired_to_the_same_backends() -> None:
         assert url.endswith("/" + pg["POSTGRES_DB"])
         assert SERVICES[name]["build"] == "."
     assert SERVICES["api"]["environment"]["API_HOST"] == "0.0.0.0"
+    # Several API replicas share one rate-limit budget per org through Redis.
+    assert SERVICES["api"]["environment"]["REDIS_URL"].startswith("redis://redis:")
+    assert SERVICES["api"]["deploy"]["replicas"] >= 2
     assert SERVICES["worker"]["deploy"]["replicas"] >= 2
     assert SERVICES["api"]["command"] == ["loyalty", "api"]
     assert SERVICES["worker"]["command"] == ["loyalty", "worker"]

@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 from contextlib import ExitStack
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -17,6 +19,8 @@ app = typer.Typer(
 )
 orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
+events_app = typer.Typer(help="Accepted events.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 
 def _logging(settings: Settings) -> None:
@@ -106,6 +110,55 @@ def orgs_set_limits(
         typer.echo(f"no organisation {org_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{org_id}: {per_second}/s sustained, bursts to {burst}/s (applies within a minute)")
+
+
+class ReplayStatus(StrEnum):
+    failed = "failed"
+    skipped = "skipped"
+
+
+@events_app.command("replay")
+def events_replay(
+    status: ReplayStatus = typer.Option(..., "--status", help="Which finished events."),
+    since: datetime | None = typer.Option(None, "--since", help="Accepted at or after (ISO 8601)."),
+    action: str | None = typer.Option(None, "--action", help="Only this action type."),
+    org: str | None = typer.Option(None, "--org", help="Only this organisation."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be replayed."),
+) -> None:
+    """Run failed or skipped events again, e.g. after importing codes or creating users."""
+    from src.domain.errors import DomainError
+    from src.runtime.replay import replay
+    from src.runtime.temporal import connect
+    from src.store import events
+    from src.store.db import make_engine
+
+    settings = get_settings()
+    when = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+
+    async def run() -> None:
+        engine = make_engine(settings.require_database_url(), 2)
+        try:
+            async with engine.connect() as conn:
+                found = await events.find_for_replay(conn, status.value, when, action, org)
+            typer.echo(f"{len(found)} {status.value} events match")
+            if dry_run or not found:
+                for org_id, event_id in found:
+                    typer.echo(f"  {org_id} {event_id}")
+                return
+            client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
+            refused = 0
+            with typer.progressbar(found, label="replaying") as bar:
+                for org_id, event_id in bar:
+                    try:
+                        await replay(client, engine, org_id, event_id, settings.task_queue)
+                    except DomainError as exc:
+                        refused += 1
+                        typer.echo(f"\n  {event_id}: {exc.message}", err=True)
+            typer.echo(f"replayed {len(found) - refused}, refused {refused}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @app.command()

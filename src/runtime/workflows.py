@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -18,22 +19,43 @@ from src.workflows import search_attributes as sa
 from src.workflows.process_action import ProcessAction
 
 
+def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
+    return {
+        "id": action.event_id,
+        "task_queue": task_queue,
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.ORG_ID, action.org_id),
+                SearchAttributePair(sa.USER_ID, action.user_id),
+                SearchAttributePair(sa.ACTION, action.action),
+            ]
+        ),
+        "static_summary": f"{action.action} · {action.user_id}",
+    }
+
+
 async def start_action(client: Client, action: ActionInput, task_queue: str) -> None:
     """Start the event's workflow once: a running one is joined, a closed one is not re-run."""
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             ProcessAction.run,
             action,
-            id=action.event_id,
-            task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.ORG_ID, action.org_id),
-                    SearchAttributePair(sa.USER_ID, action.user_id),
-                    SearchAttributePair(sa.ACTION, action.action),
-                ]
-            ),
-            static_summary=f"{action.action} · {action.user_id}",
+            **_options(action, task_queue),
         )
+
+
+async def start_replay(client: Client, action: ActionInput, task_queue: str) -> str:
+    """A new run of a closed event's workflow (same workflow ID); returns its run ID.
+
+    Raises WorkflowAlreadyStartedError while a run is still open.
+    """
+    handle = await client.start_workflow(
+        ProcessAction.run,
+        action,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        **_options(action, task_queue),
+    )
+    return str(handle.result_run_id)

@@ -119,6 +119,43 @@ async def mark_started(conn: AsyncConnection, event_ids: list[str]) -> None:
         )
 
 
+async def lock_for_replay(
+    conn: AsyncConnection, org_id: str, event_id: str
+) -> tuple[ActionInput, str] | None:
+    row = (
+        await conn.execute(
+            select(Event).where(Event.org_id == org_id, Event.id == event_id).with_for_update()
+        )
+    ).first()
+    return None if row is None else (to_input(row), row.status)
+
+
+async def requeue(conn: AsyncConnection, event_id: str) -> None:
+    await conn.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(status=EventStatus.queued, reason=None, updated_at=func.now())
+    )
+
+
+async def find_for_replay(
+    conn: AsyncConnection,
+    status: str,
+    since: datetime | None,
+    action: str | None,
+    org_id: str | None,
+) -> list[tuple[str, str]]:
+    """(org ID, event ID) of finished events matching the CLI's filters, oldest first."""
+    query = select(Event.org_id, Event.id).where(Event.status == status).order_by(Event.created_at)
+    if since is not None:
+        query = query.where(Event.created_at >= since)
+    if action is not None:
+        query = query.where(Event.action == action)
+    if org_id is not None:
+        query = query.where(Event.org_id == org_id)
+    return [(str(r.org_id), r.id) for r in await conn.execute(query)]
+
+
 async def stored_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
     """The plan an earlier run made, so a reset or replay judges the action as it was first
     judged (same campaign versions); a skipped event has none and is planned afresh."""

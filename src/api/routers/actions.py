@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from temporalio.service import RPCError
 
 from src.api.auth import Principal, require
 from src.api.body import parse, read_json
 from src.api.errors import ApiError, from_pydantic
 from src.api.ratelimit import charge
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES, ActionRequest
+from src.runtime.replay import replay
 from src.store import events
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
@@ -148,3 +150,21 @@ async def get_action(
     if found is None:
         raise ApiError(404, "not_found", f"event '{event_id}' not found")
     return found
+
+
+@router.post("/{event_id}/replay", status_code=202)
+async def replay_action(
+    event_id: str, request: Request, principal: Principal = Depends(require("admin"))
+) -> JSONResponse:
+    """Run a finished event again (new run, same workflow ID); nothing is granted twice."""
+    state = request.app.state
+    try:
+        run_id = await replay(
+            state.temporal, state.engine, principal.org_id, event_id, state.settings.task_queue
+        )
+    except RPCError as exc:
+        raise ApiError(503, "temporal_unavailable", f"Temporal did not answer: {exc}") from exc
+    return JSONResponse(
+        {"eventId": event_id, "workflowId": event_id, "runId": run_id, "status": "queued"},
+        status_code=202,
+    )
