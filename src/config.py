@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     task_queue: str = "loyalty-actions"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        default=1, ge=1, description="API processes `loyalty api` runs (a request is CPU-bound)."
+    )
     data_dir: str = ".loyalty"
     db_pool_size: int = 20
     key_cache_seconds: float = Field(

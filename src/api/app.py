@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -25,7 +26,7 @@ from src.api.routers import (
     triggers,
     users,
 )
-from src.config import Settings
+from src.config import Settings, get_settings
 from src.runtime.temporal import connect
 from src.store.db import make_engine
 
@@ -35,11 +36,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+        # Same pool; for single-statement writes that need no transaction block.
+        app.state.autocommit = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.key_cache = KeyCache(settings.key_cache_seconds)
         app.state.rate_limiter = RateLimiter(settings.redis_url)
         app.state.temporal = await connect(
             settings.require_temporal_address(), settings.temporal_namespace, lazy=True
         )
+        # Start-up objects live as long as the process: keep them out of every GC pass.
+        gc.freeze()
         try:
             yield
         finally:
@@ -79,3 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
         return body if ready else JSONResponse(body, status_code=503)
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for multi-process serving (``API_WORKERS`` > 1): each process builds its own."""
+    return create_app(get_settings())

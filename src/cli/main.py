@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,6 +23,13 @@ orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 events_app = typer.Typer(help="Accepted events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+
+
+def _serve(main: Coroutine[Any, Any, None]) -> None:
+    """Long-running services run on uvloop: the event loop is most of a request's cost."""
+    import uvloop
+
+    uvloop.run(main)
 
 
 def _logging(settings: Settings) -> None:
@@ -45,7 +54,21 @@ def api() -> None:
 
     settings = get_settings()
     _logging(settings)
-    asyncio.run(services.run(settings, api=True, worker=False))
+    if settings.api_workers > 1:
+        import uvicorn
+
+        uvicorn.run(
+            "src.api.app:app_from_env",
+            factory=True,
+            host=settings.api_host,
+            port=settings.api_port,
+            workers=settings.api_workers,
+            loop="uvloop",
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+        return
+    _serve(services.run(settings, api=True, worker=False))
 
 
 @app.command()
@@ -55,7 +78,7 @@ def worker() -> None:
 
     settings = get_settings()
     _logging(settings)
-    asyncio.run(services.run(settings, api=False, worker=True))
+    _serve(services.run(settings, api=False, worker=True))
 
 
 @orgs_app.command("create")
@@ -175,7 +198,7 @@ def dev() -> None:
             settings = settings.model_copy(
                 update={"database_url": stack.enter_context(embedded_postgres(data / "pgdata"))}
             )
-        asyncio.run(_dev(settings, data))
+        _serve(_dev(settings, data))
 
 
 async def _dev(settings: Settings, data: Path) -> None:

@@ -17,8 +17,9 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        # JSONB payloads are plain dicts; keep asyncpg's statement cache for hot statements.
+        # No ping per checkout (a round trip on every request): after a database restart the
+        # first disconnect error invalidates the whole pool, so only requests in flight fail.
+        pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "loyalty"}},
     )
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.actions import ActionInput, ActionRequest, EventStatus
@@ -19,6 +19,24 @@ from src.store.tables import EffectResult, Event
 
 def new_event_id() -> str:
     return f"evt_{uuid.uuid4()}"
+
+
+# One statement text for any batch size (arrays, not N value lists), so it is prepared once.
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (id, org_id, user_id, action, occurred_at, data, metadata,
+                        idempotency_key, fingerprint, status)
+    SELECT e.id, CAST(:org_id AS uuid), e.user_id, e.action, e.occurred_at, e.data::jsonb,
+           e.metadata::jsonb, e.idempotency_key, e.fingerprint, 'queued'
+    FROM unnest(CAST(:id AS text[]), CAST(:user_id AS text[]), CAST(:action AS text[]),
+                CAST(:occurred_at AS timestamptz[]), CAST(:data AS text[]),
+                CAST(:metadata AS text[]), CAST(:idempotency_key AS text[]),
+                CAST(:fingerprint AS text[]))
+         AS e(id, user_id, action, occurred_at, data, metadata, idempotency_key, fingerprint)
+    ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -41,29 +59,18 @@ async def accept_many(
     rows: list[dict[str, Any]] = [
         {
             "id": new_event_id(),
-            "org_id": org_id,
             "user_id": request.userId,
             "action": request.action,
             "occurred_at": request.timestamp or now,
-            "data": request.data,
-            "meta": request.metadata,
+            "data": json.dumps(request.data),
+            "metadata": json.dumps(request.metadata),
             "idempotency_key": key,
             "fingerprint": request.fingerprint(),
-            "status": EventStatus.queued,
         }
         for request, key in items
     ]
-    created = set(
-        await conn.scalars(
-            insert(Event)
-            .values(rows)
-            .on_conflict_do_nothing(
-                index_elements=[Event.org_id, Event.idempotency_key],
-                index_where=Event.idempotency_key.is_not(None),
-            )
-            .returning(Event.id)
-        )
-    )
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    created = set(await conn.scalars(_INSERT_EVENTS, {"org_id": org_id, **columns}))
     reused = {r["idempotency_key"] for r in rows if r["id"] not in created}
     earlier: dict[str, tuple[str, str]] = {}
     if reused:

@@ -57,8 +57,9 @@ async def post_action(
 ) -> JSONResponse:
     action = await parse(request, ActionRequest)
     key = _idempotency_key(request, action)
-    # Committed before the reply; a relay starts the workflow (workflow ID = event ID).
-    async with request.app.state.engine.begin() as conn:
+    # Committed before the reply (one atomic statement, so no BEGIN/COMMIT round trips);
+    # a relay starts the workflow (workflow ID = event ID).
+    async with request.app.state.autocommit.connect() as conn:
         (accepted,) = await events.accept_many(
             conn, principal.org_id, [(action, key)], datetime.now(UTC)
         )
@@ -113,7 +114,7 @@ async def post_batch(
                 "error": {"code": err.code, "message": err.message, "details": err.details},
             }
     if valid:
-        async with request.app.state.engine.begin() as conn:
+        async with request.app.state.autocommit.connect() as conn:
             accepted = await events.accept_many(
                 conn,
                 principal.org_id,

