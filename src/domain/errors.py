@@ -33,4 +33,3 @@ OUT_OF_STOCK = "out_of_stock"
 UNKNOWN_PRODUCT = "unknown_product"
 UNKNOWN_POOL = "unknown_pool"
 UNKNOWN_USER = "unknown_user"
-PERMANENT_EFFECT_FAILURES = frozenset({POOL_EXHAUSTED, OUT_OF_STOCK, UNKNOWN_PRODUCT, UNKNOWN_POOL})

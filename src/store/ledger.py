@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
 from src.domain.effects import EffectRequest, EffectResult
-from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
+from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product, User
 from src.store.tables import EffectResult as EffectRow
 
 LEDGER_TYPES = {"add_points": "points", "award_product": "product", "allocate_code": "code"}
@@ -57,8 +57,24 @@ async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectRes
         return earlier
 
 
+async def _holder(conn: AsyncConnection, org_id: str, user_id: str) -> str:
+    """Who receives the grant now: a user merged since planning hands it to the survivor.
+
+    The share lock makes a concurrent merge or erasure wait for this grant (or vice versa).
+    """
+    holder = await conn.scalar(
+        select(func.coalesce(User.merged_into, User.id))
+        .where(User.org_id == org_id, User.id == user_id, User.deleted_at.is_(None))
+        .with_for_update(read=True)
+    )
+    if holder is None:
+        raise EffectFailed(errors.UNKNOWN_USER)
+    return str(holder)
+
+
 async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
     effect = request.effect
+    user_id = await _holder(conn, request.org_id, request.user_id)
     row: dict[str, Any] = {"amount": 1}
     if effect.type == "add_points":
         assert effect.amount is not None and effect.currency is not None
@@ -66,7 +82,7 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
             insert(Balance)
             .values(
                 org_id=request.org_id,
-                user_id=request.user_id,
+                user_id=user_id,
                 currency=effect.currency,
                 balance=effect.amount,
             )
@@ -84,13 +100,13 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
         await _take_stock(conn, request.org_id, str(effect.product_id))
         row["product_id"] = effect.product_id
     else:
-        row["code"] = await _take_code(conn, request.org_id, str(effect.pool_id), request.user_id)
+        row["code"] = await _take_code(conn, request.org_id, str(effect.pool_id), user_id)
     inserted = (
         await conn.execute(
             insert(LedgerEntry)
             .values(
                 org_id=request.org_id,
-                user_id=request.user_id,
+                user_id=user_id,
                 type=LEDGER_TYPES[effect.type],
                 campaign_id=effect.campaign_id,
                 campaign_version=effect.campaign_version,

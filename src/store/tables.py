@@ -72,6 +72,9 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
+    # A merged user stays as an alias of the survivor; an erased one is an anonymous tombstone.
+    merged_into: Mapped[str | None] = mapped_column(String(255))
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
         Index(

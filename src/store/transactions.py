@@ -14,6 +14,7 @@ _FILTERS = {
     "campaign_id": LedgerEntry.campaign_id,
     "event_id": LedgerEntry.event_id,
     "type": LedgerEntry.type,
+    "currency": LedgerEntry.currency,
 }
 
 

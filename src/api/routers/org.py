@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 
 from src.api.auth import Principal, require
@@ -28,12 +28,14 @@ class SettingsPatch(BaseModel):
 
     userLookup: UserLookup | None = None
     unknownUsers: Literal["skip", "enroll"] | None = None
+    phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
 
 
 def _public(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "userLookup": UserLookup.model_validate(settings.get("userLookup", {})).model_dump(),
         "unknownUsers": settings.get("unknownUsers", "skip"),
+        "phoneRegion": settings.get("phoneRegion"),
     }
 
 

@@ -53,7 +53,7 @@ async def _list(
     return page(rows, limit, render, lambda r: f"txn_{r.id}")
 
 
-TxnType = Literal["points", "product", "code"]
+TxnType = Literal["points", "product", "code", "merge"]
 
 
 @router.get("/v1/transactions")
@@ -63,6 +63,7 @@ async def list_transactions(
     campaignId: str | None = Query(None, max_length=64),
     eventId: str | None = Query(None, max_length=64),
     type: TxnType | None = Query(None),
+    currency: str | None = Query(None, max_length=32),
     limit: int = Limit,
     cursor: str | None = Cursor,
     principal: Principal = Depends(require("transactions:read")),
@@ -72,6 +73,7 @@ async def list_transactions(
         principal.org_id,
         limit,
         cursor,
+        currency=currency,
         user_id=userId,
         campaign_id=campaignId,
         event_id=eventId,
@@ -84,8 +86,11 @@ async def audience_transactions(
     request: Request,
     userId: str = Query(..., min_length=1, max_length=255),
     type: TxnType | None = Query(None),
+    currency: str | None = Query(None, max_length=32),
     limit: int = Limit,
     cursor: str | None = Cursor,
     principal: Principal = Depends(require("transactions:read")),
 ) -> dict[str, Any]:
-    return await _list(request, principal.org_id, limit, cursor, user_id=userId, type=type)
+    return await _list(
+        request, principal.org_id, limit, cursor, user_id=userId, type=type, currency=currency
+    )

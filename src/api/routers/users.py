@@ -6,33 +6,85 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.api.auth import Principal, require
 from src.api.body import number, parse
 from src.api.errors import ApiError
 from src.api.pagination import Cursor, Limit, page
+from src.domain.identity import normalize_email, normalize_phone
 from src.store import orgs, users
 
 router = APIRouter(tags=["users"])
+Source = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-class UserCreate(BaseModel):
+class ExternalId(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(default=None, min_length=1, max_length=255)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")
+    source: str = Source
+    externalId: str = Field(min_length=1, max_length=255)
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=32)
 
     @field_validator("email")
     @classmethod
-    def _lower(cls, value: str | None) -> str | None:
-        return value.lower() if value else value
+    def _email(cls, value: str | None) -> str | None:
+        return normalize_email(value) if value else value
 
 
-def _with_numbers(user: dict[str, Any]) -> dict[str, Any]:
+class UserCreate(Contact):
+    id: str | None = Field(default=None, min_length=1, max_length=255)
+    externalIds: list[ExternalId] = Field(default_factory=list, max_length=50)
+
+
+class MergeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fromUserId: str = Field(min_length=1, max_length=255)
+
+
+async def _phone(request: Request, org_id: str, raw: str | None) -> str | None:
+    """E.164, using the org's ``phoneRegion`` for numbers without a country code."""
+    if raw is None:
+        return None
+    async with request.app.state.engine.connect() as conn:
+        region = (await orgs.get_settings(conn, org_id)).get("phoneRegion")
+    phone = normalize_phone(raw, region)
+    if phone is None:
+        message = "not a valid phone number" + (
+            "" if region else "; use +<country code> or set phoneRegion in /v1/org/settings"
+        )
+        raise ApiError(
+            422, "validation_failed", f"phone: {message}", [{"field": "phone", "message": message}]
+        )
+    return phone
+
+
+def _render(user: dict[str, Any]) -> dict[str, Any]:
     return {**user, "balances": {k: number(v) for k, v in user["balances"].items()}}
+
+
+async def _get(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        found = await users.get(conn, org_id, user_id)
+        survivor = None if found else await users.merged_into(conn, org_id, user_id)
+    if found is None:
+        if survivor:
+            raise ApiError(
+                404,
+                "merged",
+                f"user '{user_id}' was merged into '{survivor}'",
+                {"mergedInto": survivor},
+            )
+        raise ApiError(404, "not_found", f"user '{user_id}' not found")
+    return _render(found)
 
 
 @router.post("/v1/users", status_code=201)
@@ -40,12 +92,18 @@ async def create_user(
     request: Request, principal: Principal = Depends(require("users:write"))
 ) -> JSONResponse:
     body = await parse(request, UserCreate)
+    phone = await _phone(request, principal.org_id, body.phone)
     user_id = body.id or f"usr_{secrets.token_hex(8)}"
     async with request.app.state.engine.begin() as conn:
-        await users.create(conn, principal.org_id, user_id, body.email, body.phone)
-        created = await users.get(conn, principal.org_id, user_id)
-    assert created is not None
-    return JSONResponse(_with_numbers(created), status_code=201)
+        await users.create(
+            conn,
+            principal.org_id,
+            user_id,
+            body.email,
+            phone,
+            [(e.source, e.externalId) for e in body.externalIds],
+        )
+    return JSONResponse(await _get(request, principal.org_id, user_id), status_code=201)
 
 
 @router.get("/v1/users")
@@ -60,19 +118,73 @@ async def list_users(
     return page(rows, limit, users.public, lambda r: r.id)
 
 
-async def _get(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
-    async with request.app.state.engine.connect() as conn:
-        found = await users.get(conn, org_id, user_id)
-    if found is None:
-        raise ApiError(404, "not_found", f"user '{user_id}' not found")
-    return _with_numbers(found)
-
-
 @router.get("/v1/users/{user_id}")
 async def get_user(
     user_id: str, request: Request, principal: Principal = Depends(require("users:read"))
 ) -> dict[str, Any]:
     return await _get(request, principal.org_id, user_id)
+
+
+@router.patch("/v1/users/{user_id}")
+async def patch_user(
+    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+) -> dict[str, Any]:
+    """Set or clear (``null``) email and phone."""
+    body = await parse(request, Contact)
+    changes: dict[str, str | None] = body.model_dump(exclude_unset=True)
+    if "phone" in changes:
+        changes["phone"] = await _phone(request, principal.org_id, changes["phone"])
+    await _get(request, principal.org_id, user_id)
+    if changes:
+        async with request.app.state.engine.begin() as conn:
+            await users.update_contact(conn, principal.org_id, user_id, changes)
+    return await _get(request, principal.org_id, user_id)
+
+
+@router.delete("/v1/users/{user_id}", status_code=204)
+async def delete_user(
+    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+) -> Response:
+    """Erase personal data; ledger rows stay, anonymised, so every total stays exact."""
+    async with request.app.state.engine.begin() as conn:
+        await users.erase(conn, principal.org_id, user_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/users/{user_id}/external-ids", status_code=201)
+async def add_external_id(
+    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+) -> JSONResponse:
+    body = await parse(request, ExternalId)
+    await _get(request, principal.org_id, user_id)
+    async with request.app.state.engine.begin() as conn:
+        await users.add_identity(conn, principal.org_id, user_id, body.source, body.externalId)
+    return JSONResponse(await _get(request, principal.org_id, user_id), status_code=201)
+
+
+@router.delete("/v1/users/{user_id}/external-ids", status_code=204)
+async def remove_external_id(
+    user_id: str,
+    request: Request,
+    source: str = Query(..., max_length=64),
+    externalId: str = Query(..., max_length=255),
+    principal: Principal = Depends(require("users:write")),
+) -> Response:
+    async with request.app.state.engine.begin() as conn:
+        if not await users.remove_identity(conn, principal.org_id, user_id, source, externalId):
+            raise ApiError(404, "not_found", f"user '{user_id}' has no {source} ID '{externalId}'")
+    return Response(status_code=204)
+
+
+@router.post("/v1/users/{user_id}/merge")
+async def merge_users(
+    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+) -> dict[str, Any]:
+    """Move ``fromUserId``'s identities, ledger history and balances to this user."""
+    body = await parse(request, MergeBody)
+    async with request.app.state.engine.begin() as conn:
+        moved = await users.merge(conn, principal.org_id, user_id, body.fromUserId)
+    return {**await _get(request, principal.org_id, user_id), "mergedLedgerEntries": moved}
 
 
 @router.get("/api/audience/users/{user_id}")
@@ -102,9 +214,9 @@ async def lookup_user(
             )
         where = {"source": source, "external_id": externalId}
     elif email is not None:
-        where = {"email": email.lower()}
+        where = {"email": normalize_email(email)}
     elif phone is not None:
-        where = {"phone": phone}
+        where = {"phone": await _phone(request, principal.org_id, phone) or ""}
     else:
         raise ApiError(
             422,
