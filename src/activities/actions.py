@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import tzinfo
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from src.activities.names import APPLY_EFFECT, PLAN_ACTION
 from src.domain import errors
 from src.domain.actions import ActionInput
-from src.domain.effects import ActionPlan, EffectRequest, EffectResult
+from src.domain.campaigns import CampaignVersion
+from src.domain.effects import (
+    ActionPlan,
+    EffectRequest,
+    EffectResult,
+    LimitedCampaign,
+    PlannedEffect,
+)
+from src.domain.limits import counters as limit_counters
 from src.domain.planning import plan
-from src.store import campaigns, events, ledger, users
+from src.store import campaigns, events, ledger, limits, users
 
 AfterCommitHook = Callable[[EffectRequest, EffectResult], None]
 
@@ -51,14 +62,51 @@ class ActionActivities:
                 matched, effects = plan(
                     action.event_id, action.action, action.timestamp, context, versions
                 )
+                zone = ZoneInfo(found.settings.get("timezone", "UTC"))
+                effects, limited = await self._apply_limits(
+                    conn, action, user["id"], zone, versions, matched, effects
+                )
                 result = ActionPlan(
                     status="processing" if effects else "processed",
                     user_id=user["id"],
+                    reason="limit_reached" if limited and not effects else None,
                     campaign_ids=matched,
                     effects=effects,
+                    limited=limited,
                 )
             await events.save_plan(conn, action.event_id, result)
             return result
+
+    @staticmethod
+    async def _apply_limits(
+        conn: AsyncConnection,
+        action: ActionInput,
+        user_id: str,
+        zone: tzinfo,
+        versions: list[CampaignVersion],
+        matched: list[str],
+        effects: list[PlannedEffect],
+    ) -> tuple[list[PlannedEffect], list[LimitedCampaign]]:
+        """Reserve each limited campaign's firing; a refused one contributes no effects."""
+        definitions = {v.campaign_id: v.definition for v in versions}
+        kept: list[PlannedEffect] = []
+        limited: list[LimitedCampaign] = []
+        for campaign_id in matched:
+            mine = [e for e in effects if e.campaign_id == campaign_id]
+            rules = definitions[campaign_id].limits
+            if rules is not None:
+                points = sum(
+                    (e.amount or Decimal(0) for e in mine if e.type == "add_points"), Decimal(0)
+                )
+                counters = limit_counters(rules, user_id, action.timestamp, zone)
+                refused = await limits.reserve(conn, action.org_id, campaign_id, counters, points)
+                if refused is not None:
+                    limited.append(
+                        LimitedCampaign(campaign_id=campaign_id, reason=f"limit_reached:{refused}")
+                    )
+                    continue
+            kept += mine
+        return kept, limited
 
     @activity.defn(name=APPLY_EFFECT)
     async def apply_effect(self, request: EffectRequest) -> EffectResult:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from src.domain.actions import ACTION_PATTERN
 from src.domain.conditions import OPERATORS, is_valid_path
+from src.domain.limits import Limits
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(max_length=500)]
@@ -144,6 +145,7 @@ class CampaignDefinition(BaseModel):
     endAt: AwareDatetime | None = None
     triggers: list[TriggerRule] = Field(min_length=1, max_length=20)
     effects: list[Effect] = Field(min_length=1, max_length=20)
+    limits: Limits | None = None
 
     @model_validator(mode="after")
     def _window(self) -> CampaignDefinition:

@@ -37,6 +37,13 @@ class PlannedEffect(BaseModel):
         return f"{self.type} {what} → {user_id}"
 
 
+class LimitedCampaign(BaseModel):
+    """A matched campaign whose limit refused this firing: none of its effects is granted."""
+
+    campaign_id: str
+    reason: str
+
+
 class ActionPlan(BaseModel):
     """Result of the plan activity: who the user is and which effects to grant, in order."""
 
@@ -45,6 +52,7 @@ class ActionPlan(BaseModel):
     reason: str | None = None
     campaign_ids: list[str] = []
     effects: list[PlannedEffect] = []
+    limited: list[LimitedCampaign] = []
 
 
 class EffectRequest(BaseModel):

@@ -229,6 +229,10 @@ async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> dict[st
         "data": event.data,
         "metadata": event.metadata,
         "matchedCampaigns": list(event.campaign_ids or []),
+        "limitedCampaigns": [
+            {"campaignId": c.campaign_id, "reason": c.reason}
+            for c in (plan.limited if plan else [])
+        ],
         "effects": effects,
         "createdAt": event.created_at.isoformat(),
         "updatedAt": event.updated_at.isoformat(),

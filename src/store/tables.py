@@ -152,6 +152,17 @@ class CampaignTrigger(Base):
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+class CampaignCounter(Base):
+    """How often a campaign fired (and the points it planned) within one limit's scope."""
+
+    __tablename__ = "campaign_counters"
+    org_id: Mapped[str] = _org()
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[Decimal]
+
+
 class Product(Base):
     __tablename__ = "products"
     org_id: Mapped[str] = _org()

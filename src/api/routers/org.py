@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import update
 
 from src.api.auth import Principal, require
@@ -29,6 +30,17 @@ class SettingsPatch(BaseModel):
     userLookup: UserLookup | None = None
     unknownUsers: Literal["skip", "enroll"] | None = None
     phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    timezone: str | None = Field(default=None, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+        return value
 
 
 def _public(settings: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +48,7 @@ def _public(settings: dict[str, Any]) -> dict[str, Any]:
         "userLookup": UserLookup.model_validate(settings.get("userLookup", {})).model_dump(),
         "unknownUsers": settings.get("unknownUsers", "skip"),
         "phoneRegion": settings.get("phoneRegion"),
+        "timezone": settings.get("timezone", "UTC"),
     }
 
 

@@ -1,0 +1,72 @@
+"""Campaign limits: how often a campaign may fire, per user, per period and in total.
+
+A firing reserves one unit (and its points) on every counter its limits name, in the plan's
+transaction; a counter at its limit refuses the whole firing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+
+class PeriodLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: PositiveInt
+    period: Literal["day", "week", "month"]
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    maxPerUser: PositiveInt | None = None
+    perUserPerPeriod: PeriodLimit | None = None
+    maxTotal: PositiveInt | None = None
+    pointsBudget: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One counter a firing must fit into; ``reason`` is what a refusal reports."""
+
+    scope: str
+    max_count: int | None
+    max_points: Decimal | None
+    reason: str
+
+
+def period_key(period: str, moment: datetime, zone: tzinfo) -> str:
+    """The calendar period of ``moment`` in the org's time zone: 2025-10-06, 2025-W41, 2025-10."""
+    local = moment.astimezone(zone)
+    if period == "day":
+        return local.date().isoformat()
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{local.year}-{local.month:02d}"
+
+
+def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> list[Counter]:
+    """Counters in a fixed order (total first), so concurrent reservations never deadlock."""
+    out = []
+    if limits.maxTotal is not None or limits.pointsBudget is not None:
+        out.append(
+            Counter(
+                "total",
+                limits.maxTotal,
+                limits.pointsBudget,
+                "maxTotal" if limits.pointsBudget is None else "maxTotal/pointsBudget",
+            )
+        )
+    if limits.maxPerUser is not None:
+        out.append(Counter(f"user:{user_id}", limits.maxPerUser, None, "maxPerUser"))
+    if limits.perUserPerPeriod is not None:
+        p = limits.perUserPerPeriod
+        key = period_key(p.period, moment, zone)
+        out.append(Counter(f"user:{user_id}:{p.period}:{key}", p.count, None, "perUserPerPeriod"))
+    return out

@@ -1,0 +1,52 @@
+"""Atomic limit reservations: a conditional upsert per counter, all-or-nothing per firing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from src.domain.limits import Counter
+
+_RESERVE = text(
+    """
+    INSERT INTO campaign_counters (org_id, campaign_id, scope, count, points)
+    VALUES (:org_id, :campaign_id, :scope, 1, :points)
+    ON CONFLICT (org_id, campaign_id, scope) DO UPDATE
+    SET count = campaign_counters.count + 1, points = campaign_counters.points + EXCLUDED.points
+    WHERE (CAST(:max_count AS integer) IS NULL OR campaign_counters.count < :max_count)
+      AND (CAST(:max_points AS numeric) IS NULL
+           OR campaign_counters.points + EXCLUDED.points <= :max_points)
+    RETURNING count
+    """
+)
+
+
+async def reserve(
+    conn: AsyncConnection, org_id: str, campaign_id: str, counters: list[Counter], points: Decimal
+) -> str | None:
+    """Reserve one firing on every counter, or none: returns the refusing limit's name.
+
+    The row lock of each counter serialises concurrent firings, so a limit is never exceeded.
+    """
+    for counter in counters:
+        if counter.max_points is not None and points > counter.max_points:
+            return counter.reason
+    async with conn.begin_nested() as savepoint:
+        for counter in counters:
+            taken = await conn.scalar(
+                _RESERVE,
+                {
+                    "org_id": org_id,
+                    "campaign_id": campaign_id,
+                    "scope": counter.scope,
+                    "points": points,
+                    "max_count": counter.max_count,
+                    "max_points": counter.max_points,
+                },
+            )
+            if taken is None:
+                await savepoint.rollback()
+                return counter.reason
+    return None
