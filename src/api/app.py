@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from src.api import errors
-from src.api.auth import KeyCache
+from src.api.cache import TTLCache
 from src.api.ratelimit import RateLimiter, RateLimitHeaders
 from src.api.routers import (
     actions,
@@ -38,7 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
         # Same pool; for single-statement writes that need no transaction block.
         app.state.autocommit = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
-        app.state.key_cache = KeyCache(settings.key_cache_seconds)
+        app.state.key_cache = TTLCache(settings.key_cache_seconds)
+        app.state.trigger_cache = TTLCache(settings.key_cache_seconds)
         app.state.rate_limiter = RateLimiter(settings.redis_url)
         app.state.temporal = await connect(
             settings.require_temporal_address(), settings.temporal_namespace, lazy=True

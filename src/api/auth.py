@@ -7,19 +7,17 @@ the scope. Verified keys are cached briefly so a request costs no database read.
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import Request
 
+from src.api.cache import TTLCache
 from src.api.errors import ApiError
 from src.api.ratelimit import Rate, charge
 from src.store import orgs
 from src.store.orgs import KeyRecord
-
-MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -28,26 +26,6 @@ class Principal:
     key_id: str
     scopes: frozenset[str]
     rate: Rate
-
-
-class KeyCache:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, tuple[KeyRecord, float]] = {}
-
-    def get(self, digest: str) -> KeyRecord | None:
-        hit = self._entries.get(digest)
-        if hit is None or hit[1] < time.monotonic():
-            return None
-        return hit[0]
-
-    def put(self, digest: str, record: KeyRecord) -> None:
-        if len(self._entries) >= MAX_CACHED:
-            self._entries.clear()
-        self._entries[digest] = (record, time.monotonic() + self.ttl)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -63,9 +41,9 @@ async def authenticate(request: Request) -> Principal:
     if not org_id:
         raise _unauthorized("missing 'X-Monterosa-Org-ID' header")
     secret = secret.strip()
-    cache: KeyCache = request.app.state.key_cache
+    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
     digest = orgs.digest(secret)
-    record = cache.get(digest)
+    _, record = cache.get(digest)
     if record is None:
         async with request.app.state.engine.connect() as conn:
             record = await orgs.find_key(conn, secret)

@@ -24,6 +24,7 @@ from pydantic import (
 
 from src.domain.actions import ACTION_PATTERN
 from src.domain.conditions import OPERATORS, is_valid_path
+from src.domain.errors import Conflict
 from src.domain.limits import Limits
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -36,6 +37,21 @@ class CampaignStatus(StrEnum):
     active = "active"
     paused = "paused"
     archived = "archived"
+
+
+# Explicit lifecycle: archived is final; a draft never pauses.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"active", "archived"}),
+    "active": frozenset({"paused", "archived"}),
+    "paused": frozenset({"active", "archived"}),
+    "archived": frozenset(),
+}
+
+
+def check_transition(current: str, target: str) -> None:
+    if target != current and target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (archived is final)"
+        raise Conflict(f"a {current} campaign cannot become {target}; it can become {allowed}")
 
 
 class Condition(BaseModel):

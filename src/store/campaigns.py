@@ -133,14 +133,39 @@ async def get(
     return None if row is None else _public(row)
 
 
+async def versions(conn: AsyncConnection, org_id: str, campaign_id: str) -> list[dict[str, Any]]:
+    """Every version, newest first; each is immutable."""
+    rows = await conn.execute(
+        select(CampaignVersion.version, CampaignVersion.definition, CampaignVersion.created_at)
+        .where(CampaignVersion.org_id == org_id, CampaignVersion.campaign_id == campaign_id)
+        .order_by(CampaignVersion.version.desc())
+    )
+    return [
+        {"version": r.version, **r.definition, "createdAt": r.created_at.isoformat()} for r in rows
+    ]
+
+
 async def list_page(
-    conn: AsyncConnection, org_id: str, after: str | None, limit: int, status: str | None
+    conn: AsyncConnection,
+    org_id: str,
+    after: str | None,
+    limit: int,
+    status: str | None,
+    action: str | None = None,
 ) -> list[dict[str, Any]]:
     query = _current().where(Campaign.org_id == org_id).order_by(Campaign.id).limit(limit)
     if after:
         query = query.where(Campaign.id > after)
     if status:
         query = query.where(Campaign.status == status)
+    if action:
+        query = query.where(
+            Campaign.id.in_(
+                select(CampaignTrigger.campaign_id).where(
+                    CampaignTrigger.org_id == org_id, CampaignTrigger.action == action
+                )
+            )
+        )
     return [_public(row) for row in (await conn.execute(query)).all()]
 
 

@@ -12,11 +12,13 @@ from temporalio.service import RPCError
 
 from src.api.auth import Principal, require
 from src.api.body import parse, read_json
-from src.api.errors import ApiError, from_pydantic
+from src.api.cache import TTLCache
+from src.api.errors import ApiError, from_pydantic, validation_error
 from src.api.ratelimit import charge
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES, ActionRequest
+from src.domain.triggers import TriggerDefinition, data_errors
 from src.runtime.replay import replay
-from src.store import events
+from src.store import events, triggers
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
 QUEUED = {"processed": False, "message": "Action queued for processing"}
@@ -30,6 +32,21 @@ def _conflict(key: str | None, event_id: str) -> ApiError:
         f"(event {event_id}); use a new key for a new action",
         {"eventId": event_id},
     )
+
+
+async def _check_data(request: Request, org_id: str, action: ActionRequest) -> None:
+    """422 naming the field when ``data`` contradicts the action's declared trigger."""
+    cache: TTLCache[tuple[str, str], TriggerDefinition | None] = request.app.state.trigger_cache
+    known, trigger = cache.get((org_id, action.action))
+    if not known:
+        async with request.app.state.engine.connect() as conn:
+            found = await triggers.definitions(conn, org_id, [action.action])
+        trigger = found.get(action.action)
+        cache.put((org_id, action.action), trigger)
+    if trigger is not None:
+        errors = data_errors(trigger, action.data)
+        if errors:
+            raise validation_error(errors)
 
 
 def _idempotency_key(request: Request, action: ActionRequest) -> str | None:
@@ -56,6 +73,7 @@ async def post_action(
     request: Request, principal: Principal = Depends(require("actions:write"))
 ) -> JSONResponse:
     action = await parse(request, ActionRequest)
+    await _check_data(request, principal.org_id, action)
     key = _idempotency_key(request, action)
     # Committed before the reply (one atomic statement, so no BEGIN/COMMIT round trips);
     # a relay starts the workflow (workflow ID = event ID).
@@ -105,7 +123,9 @@ async def post_batch(
                     "body: must be a JSON object",
                     [{"field": "body", "message": "must be a JSON object"}],
                 )
-            valid.append((index, ActionRequest.model_validate(item)))
+            action = ActionRequest.model_validate(item)
+            await _check_data(request, principal.org_id, action)
+            valid.append((index, action))
         except (ValidationError, ApiError) as exc:
             err = from_pydantic(exc) if isinstance(exc, ValidationError) else exc
             results[index] = {

@@ -1,0 +1,78 @@
+"""Trigger definitions: the typed schema of an action's ``data``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from src.domain.triggers import TriggerDefinition
+from src.store.tables import Trigger
+
+
+def render(row: Row[Any]) -> dict[str, Any]:
+    return {
+        **row.definition,
+        "createdAt": row.created_at.isoformat(),
+        "updatedAt": row.updated_at.isoformat(),
+    }
+
+
+async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition) -> Row[Any] | None:
+    """None when the org already has a trigger with this key."""
+    return (
+        await conn.execute(
+            insert(Trigger)
+            .values(org_id=org_id, key=trigger.key, definition=trigger.model_dump(mode="json"))
+            .on_conflict_do_nothing()
+            .returning(Trigger)
+        )
+    ).first()
+
+
+async def replace(
+    conn: AsyncConnection, org_id: str, trigger: TriggerDefinition
+) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            update(Trigger)
+            .where(Trigger.org_id == org_id, Trigger.key == trigger.key)
+            .values(definition=trigger.model_dump(mode="json"), updated_at=func.now())
+            .returning(Trigger)
+        )
+    ).first()
+
+
+async def remove(conn: AsyncConnection, org_id: str, key: str) -> bool:
+    gone = await conn.scalar(
+        delete(Trigger).where(Trigger.org_id == org_id, Trigger.key == key).returning(Trigger.key)
+    )
+    return gone is not None
+
+
+async def get(conn: AsyncConnection, org_id: str, key: str) -> Row[Any] | None:
+    return (
+        await conn.execute(select(Trigger).where(Trigger.org_id == org_id, Trigger.key == key))
+    ).first()
+
+
+async def list_page(
+    conn: AsyncConnection, org_id: str, after: str | None, limit: int
+) -> list[Row[Any]]:
+    query = select(Trigger).where(Trigger.org_id == org_id).order_by(Trigger.key).limit(limit)
+    if after:
+        query = query.where(Trigger.key > after)
+    return list((await conn.execute(query)).all())
+
+
+async def definitions(
+    conn: AsyncConnection, org_id: str, keys: Iterable[str]
+) -> dict[str, TriggerDefinition]:
+    rows = await conn.execute(
+        select(Trigger.definition).where(Trigger.org_id == org_id, Trigger.key.in_(set(keys)))
+    )
+    parsed = (TriggerDefinition.model_validate(r.definition) for r in rows)
+    return {t.key: t for t in parsed}
