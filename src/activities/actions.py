@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import tzinfo
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,6 +20,7 @@ from src.domain.effects import (
     EffectResult,
     LimitedCampaign,
     PlannedEffect,
+    points_of,
 )
 from src.domain.limits import counters as limit_counters
 from src.domain.planning import plan
@@ -95,9 +95,7 @@ class ActionActivities:
             mine = [e for e in effects if e.campaign_id == campaign_id]
             rules = definitions[campaign_id].limits
             if rules is not None:
-                points = sum(
-                    (e.amount or Decimal(0) for e in mine if e.type == "add_points"), Decimal(0)
-                )
+                points = points_of(mine)
                 counters = limit_counters(rules, user_id, action.timestamp, zone)
                 refused = await limits.reserve(conn, action.org_id, campaign_id, counters, points)
                 if refused is not None:

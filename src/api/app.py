@@ -18,10 +18,12 @@ from src.api.cache import TTLCache
 from src.api.ratelimit import RateLimiter, RateLimitHeaders
 from src.api.routers import (
     actions,
+    analytics,
     api_keys,
     campaigns,
     catalog,
     org,
+    simulate,
     transactions,
     triggers,
     users,
@@ -54,7 +56,18 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)
     errors.install(app)
     app.add_middleware(RateLimitHeaders)
-    for module in (actions, transactions, users, campaigns, triggers, catalog, org, api_keys):
+    for module in (
+        actions,
+        transactions,
+        users,
+        campaigns,
+        triggers,
+        catalog,
+        org,
+        api_keys,
+        simulate,
+        analytics,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

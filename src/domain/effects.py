@@ -37,6 +37,11 @@ class PlannedEffect(BaseModel):
         return f"{self.type} {what} → {user_id}"
 
 
+def points_of(effects: list[PlannedEffect]) -> Decimal:
+    """Points a set of effects grants (every currency), as campaign budgets count them."""
+    return sum((e.amount or Decimal(0) for e in effects if e.type == "add_points"), Decimal(0))
+
+
 class LimitedCampaign(BaseModel):
     """A matched campaign whose limit refused this firing: none of its effects is granted."""
 

@@ -80,3 +80,34 @@ def plan(
             elif isinstance(config, AllocateCodeConfig):
                 effects.append(PlannedEffect(**common, pool_id=config.poolId))
     return [c.campaign_id for c in matched], effects
+
+
+def explain(
+    definition: CampaignDefinition, action: str, moment: datetime, context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Why a campaign would or would not fire: each condition with its resolved values."""
+    rules = []
+    for rule in definition.triggers:
+        conditions = [
+            {
+                "field": c.field,
+                "operator": c.operator,
+                "value": c.value,
+                "resolved": resolve(c.field, context),
+                "passed": evaluate(c.field, c.operator, c.value, context),
+            }
+            for c in rule.conditions
+        ]
+        rules.append(
+            {
+                "type": rule.type,
+                "matchesAction": rule.type == action,
+                "conditions": conditions,
+                "passed": rule.type == action and all(c["passed"] for c in conditions),
+            }
+        )
+    return {
+        "inForce": definition.in_force_at(moment),
+        "triggers": rules,
+        "matched": definition.in_force_at(moment) and any(r["passed"] for r in rules),
+    }

@@ -24,6 +24,33 @@ _CURRENT_VERSION = (
 )
 
 
+def _parse(org_id: str, campaign_id: str, version: int, definition: dict[str, Any]) -> Version:
+    key = (org_id, campaign_id, version)
+    parsed = _parsed.get(key)
+    if parsed is None:
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        parsed = _parsed[key] = Version(
+            campaign_id=campaign_id,
+            version=version,
+            definition=CampaignDefinition.model_validate(definition),
+        )
+    return parsed
+
+
+async def current_versions(
+    conn: AsyncConnection, org_id: str, campaign_ids: list[str]
+) -> list[Version]:
+    """Current versions of the named campaigns, whatever their status (for simulations)."""
+    rows = await conn.execute(
+        select(Campaign.id, Campaign.version, CampaignVersion.definition)
+        .join(CampaignVersion, _CURRENT_VERSION)
+        .where(Campaign.org_id == org_id, Campaign.id.in_(campaign_ids))
+        .order_by(Campaign.id)
+    )
+    return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
+
+
 async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
     """Current versions of the org's active campaigns listening to ``action``."""
     rows = (
@@ -42,20 +69,7 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
             )
         )
     ).all()
-    versions = []
-    for row in rows:
-        key = (org_id, row.id, row.version)
-        version = _parsed.get(key)
-        if version is None:
-            if len(_parsed) >= _PARSED_MAX:
-                _parsed.clear()
-            version = _parsed[key] = Version(
-                campaign_id=row.id,
-                version=row.version,
-                definition=CampaignDefinition.model_validate(row.definition),
-            )
-        versions.append(version)
-    return versions
+    return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
 
 
 async def create(

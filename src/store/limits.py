@@ -50,3 +50,17 @@ async def reserve(
                 await savepoint.rollback()
                 return counter.reason
     return None
+
+
+async def usage(
+    conn: AsyncConnection, org_id: str, campaign_id: str, counters: list[Counter]
+) -> dict[str, tuple[int, Decimal]]:
+    """Current (count, points) of each counter scope; read-only, for simulations."""
+    rows = await conn.execute(
+        text(
+            "SELECT scope, count AS used, points FROM campaign_counters "
+            "WHERE org_id = :org AND campaign_id = :cid AND scope = ANY(:scopes)"
+        ),
+        {"org": org_id, "cid": campaign_id, "scopes": [c.scope for c in counters]},
+    )
+    return {r.scope: (r.used, r.points) for r in rows}

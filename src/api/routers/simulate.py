@@ -1,0 +1,106 @@
+"""Simulation: what an action would do, with every condition explained, and no writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
+
+from src.api.auth import Principal, require
+from src.api.body import number, parse
+from src.domain.actions import ActionRequest
+from src.domain.effects import points_of
+from src.domain.limits import Counter, counters
+from src.domain.planning import explain, plan
+from src.store import campaigns, limits, users
+
+router = APIRouter(prefix="/v1/simulate", tags=["simulate"])
+
+
+class SimulateRequest(ActionRequest):
+    campaignIds: list[str] | None = Field(default=None, max_length=100)
+
+
+def _limit_rows(
+    scopes: list[Counter], used: dict[str, tuple[int, Decimal]], points: Decimal
+) -> list[dict[str, Any]]:
+    rows = []
+    for counter in scopes:
+        count, spent = used.get(counter.scope, (0, Decimal(0)))
+        blocks = (counter.max_count is not None and count >= counter.max_count) or (
+            counter.max_points is not None and spent + points > counter.max_points
+        )
+        rows.append(
+            {
+                "limit": counter.reason,
+                "scope": counter.scope,
+                "count": count,
+                "maxCount": counter.max_count,
+                "points": number(spent),
+                "pointsBudget": number(counter.max_points),
+                "wouldBlock": blocks,
+            }
+        )
+    return rows
+
+
+@router.post("")
+async def simulate(
+    request: Request, principal: Principal = Depends(require("campaigns:read"))
+) -> dict[str, Any]:
+    """The action body of the ingestion endpoint, plus optional ``campaignIds`` (drafts too)."""
+    body = await parse(request, SimulateRequest)
+    body.timestamp = body.timestamp or datetime.now(UTC)
+    org_id = principal.org_id
+    async with request.app.state.engine.connect() as conn:
+        source = body.metadata.get("source")
+        found = await users.resolve(
+            conn, org_id, body.userId, source if isinstance(source, str) else None
+        )
+        if body.campaignIds is not None:
+            chosen = await campaigns.current_versions(conn, org_id, body.campaignIds)
+        else:
+            chosen = await campaigns.in_force(conn, org_id, body.action)
+        zone = ZoneInfo(found.settings.get("timezone", "UTC"))
+        enrolls = found.settings.get("unknownUsers") == "enroll"
+        user = found.user or {"id": body.userId, "email": None, "phone": None}
+        context = {"data": body.data, "metadata": body.metadata, "user": user}
+        results = []
+        for version in chosen:
+            _, effects = plan("evt_simulated", body.action, body.timestamp, context, [version])
+            points = points_of(effects)
+            rules = version.definition.limits
+            scopes = (
+                counters(rules, user["id"], body.timestamp, zone) if rules and found.user else []
+            )
+            used = await limits.usage(conn, org_id, version.campaign_id, scopes) if scopes else {}
+            limit_rows = _limit_rows(scopes, used, points)
+            detail = explain(version.definition, body.action, body.timestamp, context)
+            results.append(
+                {
+                    "campaignId": version.campaign_id,
+                    "version": version.version,
+                    "name": version.definition.name,
+                    **detail,
+                    "limits": limit_rows,
+                    "wouldFire": detail["matched"]
+                    and (found.user is not None or enrolls)
+                    and not any(r["wouldBlock"] for r in limit_rows),
+                    "effects": [e.model_dump(mode="json", exclude={"key"}) for e in effects]
+                    if detail["matched"]
+                    else [],
+                }
+            )
+    return {
+        "user": {
+            "userId": body.userId,
+            "resolvedUserId": found.user["id"] if found.user else None,
+            "unknownUsers": found.settings.get("unknownUsers", "skip"),
+        },
+        "campaigns": results,
+        "wouldFire": [r["campaignId"] for r in results if r["wouldFire"]],
+    }

@@ -1,0 +1,85 @@
+"""Campaign analytics, computed from the ledger, effect outcomes and events. Days are
+calendar days of the actions' own timestamps in the org's time zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_DAILY = text(
+    """
+    WITH grants AS (
+        SELECT (e.occurred_at AT TIME ZONE :tz)::date AS day, l.type, l.amount, l.user_id
+        FROM ledger l JOIN events e ON e.id = l.event_id
+        WHERE l.org_id = :org AND l.campaign_id = :cid
+    ), matched AS (
+        SELECT (occurred_at AT TIME ZONE :tz)::date AS day, count(*) AS n
+        FROM events WHERE org_id = :org AND campaign_ids @> ARRAY[CAST(:cid AS text)]
+        GROUP BY 1
+    ), days AS (SELECT day FROM grants UNION SELECT day FROM matched)
+    SELECT d.day,
+           COALESCE((SELECT n FROM matched m WHERE m.day = d.day), 0) AS actions_matched,
+           COUNT(DISTINCT g.user_id) AS users_rewarded,
+           COALESCE(SUM(g.amount) FILTER (WHERE g.type = 'points'), 0) AS points_issued,
+           COUNT(*) FILTER (WHERE g.type = 'product') AS products_awarded,
+           COUNT(*) FILTER (WHERE g.type = 'code') AS codes_allocated
+    FROM days d LEFT JOIN grants g ON g.day = d.day
+    GROUP BY d.day ORDER BY d.day
+    """
+)
+_TOTALS = text(
+    """
+    SELECT
+      (SELECT count(*) FROM events
+       WHERE org_id = :org AND campaign_ids @> ARRAY[CAST(:cid AS text)]) AS actions_matched,
+      COUNT(DISTINCT user_id) AS users_rewarded,
+      COALESCE(SUM(amount) FILTER (WHERE type = 'points'), 0) AS points_issued,
+      COUNT(*) FILTER (WHERE type = 'product') AS products_awarded,
+      COUNT(*) FILTER (WHERE type = 'code') AS codes_allocated
+    FROM ledger WHERE org_id = :org AND campaign_id = :cid
+    """
+)
+_FAILED = text(
+    """
+    SELECT reason, count(*) AS n FROM effect_results
+    WHERE org_id = :org AND campaign_id = :cid AND status = 'failed'
+    GROUP BY reason ORDER BY reason
+    """
+)
+_SKIPPED = text(
+    """
+    SELECT limited->>'reason' AS reason, count(*) AS n
+    FROM events, jsonb_array_elements(plan->'limited') AS limited
+    WHERE org_id = :org AND campaign_ids @> ARRAY[CAST(:cid AS text)]
+      AND limited->>'campaign_id' = :cid
+    GROUP BY 1 ORDER BY 1
+    """
+)
+
+
+async def campaign(conn: AsyncConnection, org_id: str, campaign_id: str, tz: str) -> dict[str, Any]:
+    params = {"org": org_id, "cid": campaign_id, "tz": tz}
+    totals = (await conn.execute(_TOTALS, params)).one()
+    failed = {r.reason: r.n for r in await conn.execute(_FAILED, params)}
+    skipped = {r.reason: r.n for r in await conn.execute(_SKIPPED, params)}
+    days = await conn.execute(_DAILY, params)
+
+    def figures(row: Any) -> dict[str, Any]:
+        return {
+            "actionsMatched": row.actions_matched,
+            "usersRewarded": row.users_rewarded,
+            "pointsIssued": row.points_issued,
+            "productsAwarded": row.products_awarded,
+            "codesAllocated": row.codes_allocated,
+        }
+
+    return {
+        "campaignId": campaign_id,
+        "timezone": tz,
+        **figures(totals),
+        "effectsFailed": failed,
+        "effectsSkipped": skipped,
+        "perDay": [{"date": d.day.isoformat(), **figures(d)} for d in days],
+    }
