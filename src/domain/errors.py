@@ -29,6 +29,7 @@ class Conflict(DomainError):
 
 # Effect failures that retrying cannot fix; the event ends failed/skipped and can be replayed.
 POOL_EXHAUSTED = "pool_exhausted"
+POOL_EXPIRED = "pool_expired"
 OUT_OF_STOCK = "out_of_stock"
 UNKNOWN_PRODUCT = "unknown_product"
 UNKNOWN_POOL = "unknown_pool"

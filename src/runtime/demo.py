@@ -67,7 +67,7 @@ async def ensure_demo(engine: AsyncEngine, credentials: Path, base_url: str) -> 
         await catalog.create_product(
             conn, org_id, {"id": "prod_vip_badge", "name": "VIP Badge", "type": "badge"}
         )
-        await catalog.create_pool(conn, org_id, "pool_discounts", "Discount codes")
+        await catalog.create_pool(conn, org_id, {"id": "pool_discounts", "name": "Discount codes"})
         await catalog.import_codes(
             conn, org_id, "pool_discounts", [f"SAVE10-{i:04d}" for i in range(1, 101)]
         )

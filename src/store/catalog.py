@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,28 @@ async def get_product(conn: AsyncConnection, org_id: str, product_id: str) -> Ro
     ).first()
 
 
+async def update_product(
+    conn: AsyncConnection, org_id: str, product_id: str, values: dict[str, Any]
+) -> bool:
+    done = await conn.scalar(
+        update(Product)
+        .where(Product.org_id == org_id, Product.id == product_id)
+        .values(**values)
+        .returning(Product.id)
+    )
+    return done is not None
+
+
+async def delete_product(conn: AsyncConnection, org_id: str, product_id: str) -> bool:
+    """Awards already made stay in the ledger; later awards fail as ``unknown_product``."""
+    done = await conn.scalar(
+        delete(Product)
+        .where(Product.org_id == org_id, Product.id == product_id)
+        .returning(Product.id)
+    )
+    return done is not None
+
+
 async def list_products(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
@@ -39,14 +61,64 @@ async def list_products(
     return list((await conn.execute(query)).all())
 
 
-async def create_pool(conn: AsyncConnection, org_id: str, pool_id: str, name: str) -> bool:
+async def create_pool(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
     created = await conn.scalar(
         insert(CodePool)
-        .values(org_id=org_id, id=pool_id, name=name)
+        .values(org_id=org_id, **values)
         .on_conflict_do_nothing()
         .returning(CodePool.id)
     )
     return created is not None
+
+
+async def update_pool(
+    conn: AsyncConnection, org_id: str, pool_id: str, values: dict[str, Any]
+) -> bool:
+    done = await conn.scalar(
+        update(CodePool)
+        .where(CodePool.org_id == org_id, CodePool.id == pool_id)
+        .values(**values)
+        .returning(CodePool.id)
+    )
+    return done is not None
+
+
+async def delete_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> bool:
+    """Removes the pool and its free codes; allocated codes stay in the ledger."""
+    done = await conn.scalar(
+        delete(CodePool)
+        .where(CodePool.org_id == org_id, CodePool.id == pool_id)
+        .returning(CodePool.id)
+    )
+    if done is not None:
+        await conn.execute(
+            delete(Code).where(
+                Code.org_id == org_id, Code.pool_id == pool_id, Code.allocated_at.is_(None)
+            )
+        )
+    return done is not None
+
+
+def _render_pool(pool: Row[Any], total: int, allocated: int) -> dict[str, Any]:
+    available = total - allocated
+    threshold = pool.low_stock_threshold
+    return {
+        "id": pool.id,
+        "name": pool.name,
+        "available": available,
+        "allocated": allocated,
+        "expiresAt": pool.expires_at.isoformat() if pool.expires_at else None,
+        "lowStockThreshold": threshold,
+        "lowStock": threshold is not None and available <= threshold,
+        "createdAt": pool.created_at.isoformat(),
+    }
+
+
+_COUNTS = select(
+    Code.pool_id,
+    func.count().label("total"),
+    func.count(Code.allocated_at).label("allocated"),
+).group_by(Code.pool_id)
 
 
 async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> dict[str, Any] | None:
@@ -58,29 +130,52 @@ async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> dict[str
     if pool is None:
         return None
     counts = (
-        await conn.execute(
-            select(
-                func.count().label("total"), func.count(Code.allocated_at).label("allocated")
-            ).where(Code.org_id == org_id, Code.pool_id == pool_id)
+        await conn.execute(_COUNTS.where(Code.org_id == org_id, Code.pool_id == pool_id))
+    ).first()
+    return _render_pool(pool, counts.total if counts else 0, counts.allocated if counts else 0)
+
+
+async def list_pools(
+    conn: AsyncConnection, org_id: str, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(CodePool).where(CodePool.org_id == org_id).order_by(CodePool.id).limit(limit)
+    if after:
+        query = query.where(CodePool.id > after)
+    pools = (await conn.execute(query)).all()
+    counts = {
+        r.pool_id: r
+        for r in await conn.execute(
+            _COUNTS.where(Code.org_id == org_id, Code.pool_id.in_([p.id for p in pools]))
         )
-    ).one()
-    return {
-        "id": pool.id,
-        "name": pool.name,
-        "available": counts.total - counts.allocated,
-        "allocated": counts.allocated,
-        "createdAt": pool.created_at.isoformat(),
     }
+    return [
+        _render_pool(
+            p,
+            counts[p.id].total if p.id in counts else 0,
+            counts[p.id].allocated if p.id in counts else 0,
+        )
+        for p in pools
+    ]
 
 
-async def import_codes(conn: AsyncConnection, org_id: str, pool_id: str, codes: list[str]) -> int:
-    """Insert new codes; ones the pool already holds are skipped. Returns how many were added."""
+# Arrays, not N value lists: one prepared statement for 100,000 codes as for 1.
+_INSERT_CODES = text(
+    """
+    INSERT INTO codes (org_id, pool_id, code)
+    SELECT CAST(:org_id AS uuid), :pool_id, c FROM unnest(CAST(:codes AS text[])) AS c
+    ON CONFLICT (org_id, pool_id, code) DO NOTHING
+    RETURNING code
+    """
+)
+
+
+async def import_codes(
+    conn: AsyncConnection, org_id: str, pool_id: str, codes: list[str]
+) -> set[str]:
+    """Insert new codes; ones the pool already holds are skipped. Returns the codes added."""
     if not codes:
-        return 0
-    inserted = await conn.execute(
-        insert(Code)
-        .values([{"org_id": org_id, "pool_id": pool_id, "code": c} for c in codes])
-        .on_conflict_do_nothing()
-        .returning(Code.id)
+        return set()
+    added = await conn.scalars(
+        _INSERT_CODES, {"org_id": org_id, "pool_id": pool_id, "codes": codes}
     )
-    return len(inserted.all())
+    return set(added)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select, text, update
+from sqlalchemy import and_, exists, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -150,10 +150,20 @@ async def _take_stock(conn: AsyncConnection, org_id: str, product_id: str) -> No
 
 
 async def _take_code(conn: AsyncConnection, org_id: str, pool_id: str, user_id: str) -> str:
-    """Claim the lowest free code: an index probe with SKIP LOCKED, so allocators never queue."""
+    """Claim the lowest free code: an index probe with SKIP LOCKED, so allocators never queue.
+
+    The pool's expiry is checked in the same statement; the reason is looked up only on failure.
+    """
+    pool = (CodePool.org_id == org_id) & (CodePool.id == pool_id)
+    live = (CodePool.expires_at.is_(None)) | (CodePool.expires_at > func.now())
     free = (
         select(Code.id)
-        .where(Code.org_id == org_id, Code.pool_id == pool_id, Code.allocated_at.is_(None))
+        .where(
+            Code.org_id == org_id,
+            Code.pool_id == pool_id,
+            Code.allocated_at.is_(None),
+            exists().where(pool, live),
+        )
         .order_by(Code.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -167,10 +177,10 @@ async def _take_code(conn: AsyncConnection, org_id: str, pool_id: str, user_id: 
     )
     if code is not None:
         return str(code)
-    pool = await conn.scalar(
-        select(CodePool.id).where(CodePool.org_id == org_id, CodePool.id == pool_id)
-    )
-    raise EffectFailed(errors.POOL_EXHAUSTED if pool is not None else errors.UNKNOWN_POOL)
+    found = (await conn.execute(select(live.label("live")).where(pool))).first()
+    if found is None:
+        raise EffectFailed(errors.UNKNOWN_POOL)
+    raise EffectFailed(errors.POOL_EXHAUSTED if found.live else errors.POOL_EXPIRED)
 
 
 async def _earlier_grant(conn: AsyncConnection, key: str) -> EffectResult | None:

@@ -178,6 +178,8 @@ class CodePool(Base):
     org_id: Mapped[str] = _org()
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now()
 
 
@@ -240,6 +242,7 @@ class Event(Base):
         # The outbox: accepted events whose workflow the relay has not started yet.
         Index("ix_events_unstarted", "created_at", postgresql_where=text("started_at IS NULL")),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
+        Index("ix_events_campaigns", "campaign_ids", postgresql_using="gin"),
     )
 
 

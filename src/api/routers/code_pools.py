@@ -1,0 +1,194 @@
+"""Code pools: unique codes that ``allocate_code`` effects hand out, imported or generated."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from src.api.auth import Principal, require
+from src.api.body import parse, read_raw
+from src.api.errors import ApiError, validation_error
+from src.api.pagination import Cursor, Limit, page
+from src.domain.campaigns import Identifier, Name
+from src.store import catalog
+
+router = APIRouter(prefix="/v1/code-pools", tags=["code-pools"])
+MAX_CODES = 100_000
+IMPORT_BYTES = 16 * 1024 * 1024
+# No 0/O, 1/I/L: codes get read aloud and typed from receipts.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+class PoolPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    expiresAt: AwareDatetime | None = None
+    lowStockThreshold: int | None = Field(default=None, ge=0)
+
+
+class PoolCreate(PoolPatch):
+    id: Identifier | None = None
+    name: Name
+
+
+class CodeImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    codes: list[str] = Field(min_length=1, max_length=MAX_CODES)
+
+
+class Generate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=MAX_CODES)
+    length: int = Field(default=10, ge=6, le=32)
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,16}$")
+
+
+def _columns(body: PoolPatch) -> dict[str, Any]:
+    names = {"name": "name", "expiresAt": "expires_at", "lowStockThreshold": "low_stock_threshold"}
+    return {names[k]: v for k, v in body.model_dump(exclude_unset=True).items() if k in names}
+
+
+async def _get(request: Request, org_id: str, pool_id: str) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        pool = await catalog.get_pool(conn, org_id, pool_id)
+    if pool is None:
+        raise ApiError(404, "not_found", f"code pool '{pool_id}' not found")
+    return pool
+
+
+@router.post("", status_code=201)
+async def create_pool(
+    request: Request, principal: Principal = Depends(require("campaigns:write"))
+) -> JSONResponse:
+    body = await parse(request, PoolCreate)
+    pool_id = body.id or f"pool_{secrets.token_hex(8)}"
+    async with request.app.state.engine.begin() as conn:
+        if not await catalog.create_pool(conn, principal.org_id, {"id": pool_id, **_columns(body)}):
+            raise ApiError(409, "conflict", f"code pool '{pool_id}' already exists")
+    return JSONResponse(await _get(request, principal.org_id, pool_id), status_code=201)
+
+
+@router.get("")
+async def list_pools(
+    request: Request,
+    limit: int = Limit,
+    cursor: str | None = Cursor,
+    principal: Principal = Depends(require("campaigns:read")),
+) -> dict[str, Any]:
+    async with request.app.state.engine.connect() as conn:
+        pools = await catalog.list_pools(conn, principal.org_id, cursor, limit + 1)
+    return page(pools, limit, lambda p: p, lambda p: p["id"])
+
+
+@router.get("/{pool_id}")
+async def get_pool(
+    pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:read"))
+) -> dict[str, Any]:
+    return await _get(request, principal.org_id, pool_id)
+
+
+@router.patch("/{pool_id}")
+async def patch_pool(
+    pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
+) -> dict[str, Any]:
+    changes = _columns(await parse(request, PoolPatch))
+    if changes:
+        async with request.app.state.engine.begin() as conn:
+            if not await catalog.update_pool(conn, principal.org_id, pool_id, changes):
+                raise ApiError(404, "not_found", f"code pool '{pool_id}' not found")
+    return await _get(request, principal.org_id, pool_id)
+
+
+@router.delete("/{pool_id}", status_code=204)
+async def delete_pool(
+    pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
+) -> Response:
+    async with request.app.state.engine.begin() as conn:
+        if not await catalog.delete_pool(conn, principal.org_id, pool_id):
+            raise ApiError(404, "not_found", f"code pool '{pool_id}' not found")
+    return Response(status_code=204)
+
+
+async def _codes_from(request: Request) -> list[str]:
+    """``{"codes": [...]}`` as JSON, or CSV (first column; a ``code`` header is skipped)."""
+    if request.headers.get("content-type", "").startswith("text/csv"):
+        raw = await read_raw(request, IMPORT_BYTES)
+        rows = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace")))
+        codes = [row[0] for row in rows if row and row[0].strip()]
+        if codes and codes[0].strip().lower() == "code":
+            codes = codes[1:]
+        if not 1 <= len(codes) <= MAX_CODES:
+            raise validation_error(
+                [{"field": "codes", "message": f"1 to {MAX_CODES} codes per request"}]
+            )
+        return codes
+    return (await parse(request, CodeImport, limit=IMPORT_BYTES)).codes
+
+
+async def _add(request: Request, org_id: str, pool_id: str, codes: list[str]) -> dict[str, Any]:
+    await _get(request, org_id, pool_id)
+    async with request.app.state.engine.begin() as conn:
+        added: set[str] = set()
+        for start in range(0, len(codes), 10_000):
+            added |= await catalog.import_codes(
+                conn, org_id, pool_id, codes[start : start + 10_000]
+            )
+    seen: set[str] = set()
+    duplicates = []
+    for code in codes:  # repeated in this request, or already in the pool
+        if code in seen or code not in added:
+            duplicates.append(code)
+        seen.add(code)
+    return {
+        "imported": len(added),
+        "duplicateCount": len(codes) - len(added),
+        "duplicates": duplicates[:100],
+        "pool": await _get(request, org_id, pool_id),
+    }
+
+
+@router.post("/{pool_id}/codes", status_code=201)
+async def import_codes(
+    pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
+) -> dict[str, Any]:
+    """Up to 100,000 codes; ones already in the pool (or repeated) are reported, not fatal."""
+    codes = [c.strip() for c in await _codes_from(request)]
+    bad = [i for i, c in enumerate(codes) if not c or len(c) > 128]
+    if bad:
+        raise validation_error(
+            [{"field": f"codes.{i}", "message": "must be 1-128 characters"} for i in bad[:20]]
+        )
+    return await _add(request, principal.org_id, pool_id, codes)
+
+
+@router.post("/{pool_id}/generate", status_code=201)
+async def generate_codes(
+    pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
+) -> dict[str, Any]:
+    """``count`` new unique codes: ``prefix`` + ``length`` cryptographically random characters."""
+    body = await parse(request, Generate)
+    if body.count * 1000 > len(ALPHABET) ** body.length:
+        raise validation_error(
+            [{"field": "length", "message": "too short for this many unique codes"}]
+        )
+    wanted, result = body.count, None
+    while wanted:  # collisions with existing codes are astronomically rare; top up if any
+        codes = list(
+            {
+                body.prefix + "".join(secrets.choice(ALPHABET) for _ in range(body.length))
+                for _ in range(wanted)
+            }
+        )
+        result = await _add(request, principal.org_id, pool_id, codes)
+        wanted -= result["imported"]
+    assert result is not None
+    return {"generated": body.count, "pool": result["pool"]}
