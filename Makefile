@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.matching
 
 clean:
 	rm -rf $(VENV) .loyalty .pytest_cache .mypy_cache .ruff_cache

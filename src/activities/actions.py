@@ -89,10 +89,14 @@ class ActionActivities:
     ) -> tuple[list[PlannedEffect], list[LimitedCampaign]]:
         """Reserve each limited campaign's firing; a refused one contributes no effects."""
         definitions = {v.campaign_id: v.definition for v in versions}
+        if all(definitions[c].limits is None for c in matched):
+            return effects, []
+        by_campaign: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
+        for effect in effects:
+            by_campaign[effect.campaign_id].append(effect)
         kept: list[PlannedEffect] = []
         limited: list[LimitedCampaign] = []
-        for campaign_id in matched:
-            mine = [e for e in effects if e.campaign_id == campaign_id]
+        for campaign_id, mine in by_campaign.items():
             rules = definitions[campaign_id].limits
             if rules is not None:
                 points = points_of(mine)

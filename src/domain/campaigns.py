@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -133,12 +134,13 @@ class Effect(BaseModel):
 
     type: Literal["add_points", "award_product", "allocate_code"]
     config: dict[str, Any]
+    _parsed: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _config_fits_type(self) -> Effect:
-        # Validated here, stored as the operator wrote it.
+        # Validated (and parsed once) here, stored as the operator wrote it.
         try:
-            self.parsed()
+            self._parsed = EFFECT_CONFIGS[self.type].model_validate(self.config)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or self.type
@@ -146,7 +148,7 @@ class Effect(BaseModel):
         return self
 
     def parsed(self) -> Any:
-        return EFFECT_CONFIGS[self.type].model_validate(self.config)
+        return self._parsed
 
 
 class CampaignDefinition(BaseModel):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 OPERATORS = (
@@ -52,9 +53,10 @@ def as_decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def split_path(field: str) -> tuple[str, list[str]]:
+@lru_cache(maxsize=4096)
+def split_path(field: str) -> tuple[str, tuple[str, ...]]:
     """Split ``metadata.source`` into root and segments; bare paths live under ``data``."""
-    parts = field.split(".")
+    parts = tuple(field.split("."))
     if parts[0] in ROOTS and len(parts) > 1:
         return parts[0], parts[1:]
     return "data", parts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +27,7 @@ _CURRENT_VERSION = (
 def _parse(org_id: str, campaign_id: str, version: int, definition: dict[str, Any]) -> Version:
     key = (org_id, campaign_id, version)
     parsed = _parsed.get(key)
-    if parsed is None:
+    if parsed is None:  # a definition is only needed (and given) on a miss
         if len(_parsed) >= _PARSED_MAX:
             _parsed.clear()
         parsed = _parsed[key] = Version(
@@ -52,16 +52,18 @@ async def current_versions(
 
 
 async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
-    """Current versions of the org's active campaigns listening to ``action``."""
-    rows = (
+    """Current versions of the org's active campaigns listening to ``action``.
+
+    Only versions this process has not parsed yet are fetched: the rest come from the cache.
+    """
+    current = (
         await conn.execute(
-            select(Campaign.id, Campaign.version, CampaignVersion.definition)
+            select(Campaign.id, Campaign.version)
             .join(
                 CampaignTrigger,
                 (CampaignTrigger.org_id == Campaign.org_id)
                 & (CampaignTrigger.campaign_id == Campaign.id),
             )
-            .join(CampaignVersion, _CURRENT_VERSION)
             .where(
                 CampaignTrigger.org_id == org_id,
                 CampaignTrigger.action == action,
@@ -69,7 +71,19 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
             )
         )
     ).all()
-    return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
+    missing = [(r.id, r.version) for r in current if (org_id, r.id, r.version) not in _parsed]
+    if missing:
+        rows = await conn.execute(
+            select(
+                CampaignVersion.campaign_id, CampaignVersion.version, CampaignVersion.definition
+            ).where(
+                CampaignVersion.org_id == org_id,
+                tuple_(CampaignVersion.campaign_id, CampaignVersion.version).in_(missing),
+            )
+        )
+        for r in rows:
+            _parse(org_id, r.campaign_id, r.version, r.definition)
+    return [_parse(org_id, r.id, r.version, {}) for r in current]
 
 
 async def create(
