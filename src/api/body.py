@@ -19,6 +19,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
 async def read_raw(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``limit`` bytes."""
     too_large = ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
@@ -38,10 +45,14 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     raw = await read_raw(request, limit)
     if not raw.strip():
         raise ApiError(400, "malformed_json", "request body is empty; send a JSON object")
+    if b"\x00" in raw or b"\\u0000" in raw:
+        raise ApiError(400, "malformed_json", "request body contains a NUL character")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", "request body is nested too deeply") from exc
 
 
 async def parse(request: Request, model: type[Model], limit: int = MAX_BODY_BYTES) -> Model:

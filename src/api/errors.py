@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src.domain.errors import DomainError
@@ -62,6 +63,14 @@ def from_pydantic(exc: ValidationError) -> ApiError:
     return validation_error(field_errors(exc.errors()))
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -83,6 +92,16 @@ def install(app: FastAPI) -> None:
             return error_response(400, "malformed_json", "request body is not valid JSON", details)
         err = validation_error(details)
         return error_response(err.status, err.code, err.message, err.details)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 is the client's data (a NUL byte, a number out of range): a 422.
+        if _sqlstate(exc).startswith("22"):
+            detail = str(exc.orig).splitlines()[0] if exc.orig else None
+            return error_response(
+                422, "invalid_value", "a value in the request cannot be stored", detail
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -35,6 +35,13 @@ class ActionRequest(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
 
+    @field_validator("timestamp")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not 1970 <= value.year <= 9000:
+            raise ValueError("must be between the years 1970 and 9000")
+        return value
+
     @field_validator("userId", mode="before")
     @classmethod
     def _numeric_user_id(cls, value: Any) -> Any:

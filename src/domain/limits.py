@@ -9,24 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
+
+Count = Annotated[int, Field(ge=1, le=1_000_000_000)]
 
 
 class PeriodLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    count: PositiveInt
+    count: Count
     period: Literal["day", "week", "month"]
 
 
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    maxPerUser: PositiveInt | None = None
+    maxPerUser: Count | None = None
     perUserPerPeriod: PeriodLimit | None = None
-    maxTotal: PositiveInt | None = None
+    maxTotal: Count | None = None
     pointsBudget: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
 
 

@@ -17,6 +17,7 @@ from src.domain.campaigns import (
 from src.domain.conditions import as_decimal, evaluate, resolve
 from src.domain.effects import PlannedEffect, effect_key
 
+MAX_POINTS = Decimal(10) ** 12  # one grant; the ledger holds 16 integer digits
 _ROUNDING = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "half_up": ROUND_HALF_UP}
 
 
@@ -36,9 +37,10 @@ def points_for(config: AddPointsConfig, context: Mapping[str, Any]) -> Decimal |
     values = [as_decimal(v) for v in resolve(config.field, context)]
     if len(values) != 1 or values[0] is None or config.multiplier is None:
         return None
-    points = (config.multiplier * values[0]).quantize(
-        Decimal(1), rounding=_ROUNDING[config.rounding]
-    )
+    product = config.multiplier * values[0]
+    if not 0 < product <= MAX_POINTS:  # absurd inputs plan nothing rather than fail forever
+        return None
+    points = product.quantize(Decimal(1), rounding=_ROUNDING[config.rounding])
     return points if points > 0 else None
 
 

@@ -54,17 +54,10 @@ _OPERATORS_BY_TYPE: dict[str, set[str]] = {
 
 
 def _value_fits(kind: str, value: Any) -> bool:
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "datetime":
-        return isinstance(value, str) and _is_datetime(value)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "array":  # membership of one element
-        return isinstance(value, str | int | float | bool)
-    return False
+    """A condition's value against its field's type (an array field compares one element)."""
+    if kind == "array":
+        return any(_DATA_TYPES[k](value) for k in ("string", "number", "boolean"))
+    return kind in _DATA_TYPES and kind != "object" and bool(_DATA_TYPES[kind](value))
 
 
 def _is_datetime(value: str) -> bool:

@@ -9,17 +9,21 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from src.runtime.workflows import start_action
 from src.store import events
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 100
 MAX_BACKOFF = 5.0
+# Answers that no retry can change; anything else (unavailable, timeouts) is retried.
+REJECTED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION}
 
 
 async def relay_once(client: Client, engine: AsyncEngine, task_queue: str) -> tuple[int, int]:
-    """Start one batch; returns (claimed, started). Rows stay claimed only until commit."""
+    """Start one batch; returns (claimed, left for a later pass). Rows stay locked until commit,
+    so every start is bounded by an RPC timeout."""
     async with engine.begin() as conn:
         pending = await events.claim_unstarted(conn, BATCH)
         if not pending:
@@ -28,12 +32,19 @@ async def relay_once(client: Client, engine: AsyncEngine, task_queue: str) -> tu
             *(start_action(client, action, task_queue) for action in pending),
             return_exceptions=True,
         )
-        started = [a.event_id for a, o in zip(pending, outcomes, strict=True) if o is None]
+        started, retry = [], []
+        for action, outcome in zip(pending, outcomes, strict=True):
+            if outcome is None:
+                started.append(action.event_id)
+            elif isinstance(outcome, RPCError) and outcome.status in REJECTED:
+                log.error("Temporal rejected %s for good: %s", action.event_id, outcome)
+                await events.mark_rejected(conn, action.event_id, str(outcome))
+            else:
+                retry.append(outcome)
         await events.mark_started(conn, started)
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        log.warning("relay could not start %d workflows: %r", len(failures), failures[0])
-    return len(pending), len(started)
+    if retry:
+        log.warning("relay could not start %d workflows yet: %r", len(retry), retry[0])
+    return len(pending), len(retry)
 
 
 async def run_forever(
@@ -43,15 +54,14 @@ async def run_forever(
     backoff = idle_seconds
     while True:
         try:
-            claimed, started = await relay_once(client, engine, task_queue)
+            claimed, left = await relay_once(client, engine, task_queue)
         except Exception:
             log.warning("relay pass failed; retrying", exc_info=True)
-            claimed, started = 0, -1
-        if started == claimed == BATCH:
-            backoff = idle_seconds
-            continue
-        if started < claimed or started < 0:
+            claimed, left = 0, 1
+        if left:  # Temporal (or the database) is unavailable: back off
             backoff = min(max(backoff * 2, 0.2), MAX_BACKOFF)
+        elif claimed == BATCH:  # a backlog: go straight on
+            continue
         else:
             backoff = idle_seconds
         await asyncio.sleep(backoff)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -18,6 +19,9 @@ from src.domain.actions import ActionInput
 from src.workflows import search_attributes as sa
 from src.workflows.process_action import ProcessAction
 
+# The relay holds its claimed rows locked while it starts them: never wait long.
+START_TIMEOUT = timedelta(seconds=5)
+
 
 def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
     return {
@@ -30,7 +34,7 @@ def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
                 SearchAttributePair(sa.ACTION, action.action),
             ]
         ),
-        "static_summary": f"{action.action} · {action.user_id}",
+        "static_summary": f"{action.action} · {action.user_id[:100]}",
     }
 
 
@@ -42,6 +46,7 @@ async def start_action(client: Client, action: ActionInput, task_queue: str) -> 
             action,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            rpc_timeout=START_TIMEOUT,
             **_options(action, task_queue),
         )
 

@@ -71,7 +71,9 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
             )
         )
     ).all()
-    missing = [(r.id, r.version) for r in current if (org_id, r.id, r.version) not in _parsed]
+    known = {(r.id, r.version): _parsed.get((org_id, r.id, r.version)) for r in current}
+    missing = [key for key, parsed in known.items() if parsed is None]
+    fetched: dict[tuple[str, int], dict[str, Any]] = {}
     if missing:
         rows = await conn.execute(
             select(
@@ -81,9 +83,12 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
                 tuple_(CampaignVersion.campaign_id, CampaignVersion.version).in_(missing),
             )
         )
-        for r in rows:
-            _parse(org_id, r.campaign_id, r.version, r.definition)
-    return [_parse(org_id, r.id, r.version, {}) for r in current]
+        fetched = {(r.campaign_id, r.version): r.definition for r in rows}
+    # Taken from the cache before the await: a concurrent clear cannot lose them.
+    return [
+        known[(r.id, r.version)] or _parse(org_id, r.id, r.version, fetched[(r.id, r.version)])
+        for r in current
+    ]
 
 
 async def create(

@@ -42,7 +42,6 @@ _INSERT_EVENTS = text(
 @dataclass(frozen=True)
 class Accepted:
     event_id: str
-    created: bool
     conflict: bool  # the key was used before with a different body
 
 
@@ -83,10 +82,10 @@ async def accept_many(
     results = []
     for row in rows:
         if row["id"] in created:
-            results.append(Accepted(row["id"], created=True, conflict=False))
+            results.append(Accepted(row["id"], conflict=False))
         else:
             event_id, fingerprint = earlier[row["idempotency_key"]]
-            results.append(Accepted(event_id, False, fingerprint != row["fingerprint"]))
+            results.append(Accepted(event_id, conflict=fingerprint != row["fingerprint"]))
     return results
 
 
@@ -124,6 +123,20 @@ async def mark_started(conn: AsyncConnection, event_ids: list[str]) -> None:
         await conn.execute(
             update(Event).where(Event.id.in_(event_ids)).values(started_at=func.now())
         )
+
+
+async def mark_rejected(conn: AsyncConnection, event_id: str, reason: str) -> None:
+    """Temporal refused this event's start for good: fail it and take it out of the outbox."""
+    await conn.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(
+            started_at=func.now(),
+            status=EventStatus.failed,
+            reason=f"start_rejected: {reason}"[:500],
+            updated_at=func.now(),
+        )
+    )
 
 
 async def lock_for_replay(
@@ -165,8 +178,11 @@ async def find_for_replay(
 
 async def stored_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
     """The plan an earlier run made, so a reset or replay judges the action as it was first
-    judged (same campaign versions); a skipped event has none and is planned afresh."""
-    plan = await conn.scalar(select(Event.plan).where(Event.id == event_id))
+    judged (same campaign versions); a skipped event has none and is planned afresh.
+
+    Locks the event row: a retry that overlaps a slow attempt waits, then reuses its plan.
+    """
+    plan = await conn.scalar(select(Event.plan).where(Event.id == event_id).with_for_update())
     return ActionPlan.model_validate(plan) if plan else None
 
 

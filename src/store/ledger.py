@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
@@ -26,6 +27,10 @@ class EffectFailed(Exception):
         self.reason = reason
 
 
+class PoolContended(Exception):
+    """All free codes are held by other allocations that may yet roll back: retry."""
+
+
 class _AlreadyGranted(Exception):
     """The ledger key exists: this effect was granted by an earlier attempt or run."""
 
@@ -39,6 +44,15 @@ async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectRes
             return result
     except _AlreadyGranted:
         pass
+    except DataError as exc:  # e.g. an amount beyond the ledger's precision: no retry helps
+        failure = EffectFailed(errors.INVALID_VALUE)
+        async with engine.begin() as conn:
+            await _record(
+                conn,
+                request,
+                EffectResult(key=request.effect.key, status="failed", reason=failure.reason),
+            )
+        raise failure from exc
     except EffectFailed as failure:
         async with engine.begin() as conn:
             earlier = await _earlier_grant(conn, request.effect.key)
@@ -67,6 +81,12 @@ async def _holder(conn: AsyncConnection, org_id: str, user_id: str) -> str:
         .where(User.org_id == org_id, User.id == user_id, User.deleted_at.is_(None))
         .with_for_update(read=True)
     )
+    if holder is not None and holder != user_id:  # an alias: hold the survivor still too
+        holder = await conn.scalar(
+            select(User.id)
+            .where(User.org_id == org_id, User.id == holder, User.deleted_at.is_(None))
+            .with_for_update(read=True)
+        )
     if holder is None:
         raise EffectFailed(errors.UNKNOWN_USER)
     return str(holder)
@@ -180,7 +200,16 @@ async def _take_code(conn: AsyncConnection, org_id: str, pool_id: str, user_id: 
     found = (await conn.execute(select(live.label("live")).where(pool))).first()
     if found is None:
         raise EffectFailed(errors.UNKNOWN_POOL)
-    raise EffectFailed(errors.POOL_EXHAUSTED if found.live else errors.POOL_EXPIRED)
+    if not found.live:
+        raise EffectFailed(errors.POOL_EXPIRED)
+    still_free = await conn.scalar(
+        select(Code.id)
+        .where(Code.org_id == org_id, Code.pool_id == pool_id, Code.allocated_at.is_(None))
+        .limit(1)
+    )
+    if still_free is not None:  # every free code is locked by an allocation in flight
+        raise PoolContended(pool_id)
+    raise EffectFailed(errors.POOL_EXHAUSTED)
 
 
 async def _earlier_grant(conn: AsyncConnection, key: str) -> EffectResult | None:

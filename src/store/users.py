@@ -8,6 +8,7 @@ total stays exact while nothing identifies the person.
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,7 +317,7 @@ async def merge(conn: AsyncConnection, org_id: str, survivor: str, merged: str) 
             type="merge",
             amount=0,
             reason=f"merged user {merged} ({moved} ledger entries)",
-            idempotency_key=f"merge:{org_id}:{merged}:{survivor}",
+            idempotency_key=f"merge:{uuid.uuid4()}",  # one transaction: nothing to retry
         )
     )
     return moved
@@ -326,14 +327,15 @@ async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
     """Erase personal data; holdings move to an anonymous tombstone. Returns its ID."""
     if user_id not in await _lock_live(conn, org_id, [user_id]):
         raise NotFound(f"user '{user_id}' not found")
+    aliases = select(User.id).where(User.org_id == org_id, User.merged_into == user_id)
+    # Grants through an alias hold it shared: taking it here makes them finish first.
+    names = [user_id, *(await conn.scalars(aliases.order_by(User.id).with_for_update()))]
     anonymous = f"anon_{secrets.token_hex(8)}"
     await conn.execute(insert(User).values(org_id=org_id, id=anonymous, deleted_at=func.now()))
     await _move_holdings(conn, org_id, user_id, anonymous)
     await conn.execute(
         delete(UserIdentity).where(UserIdentity.org_id == org_id, UserIdentity.user_id == user_id)
     )
-    aliases = select(User.id).where(User.org_id == org_id, User.merged_into == user_id)
-    names = [user_id, *(await conn.scalars(aliases))]
     await conn.execute(
         update(Event)
         .where(

@@ -30,7 +30,7 @@ class PoolPatch(BaseModel):
 
     name: Name | None = None
     expiresAt: AwareDatetime | None = None
-    lowStockThreshold: int | None = Field(default=None, ge=0)
+    lowStockThreshold: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class PoolCreate(PoolPatch):

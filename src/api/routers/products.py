@@ -28,7 +28,7 @@ class ProductPatch(BaseModel):
 
     name: Name | None = None
     type: ProductType | None = None
-    stock: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class ProductCreate(ProductPatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -40,7 +41,7 @@ async def _list(
 ) -> dict[str, Any]:
     before = None
     if cursor is not None:
-        if not cursor.startswith("txn_") or not cursor[4:].isdigit():
+        if not re.fullmatch(r"txn_[0-9]{1,18}", cursor):
             raise ApiError(
                 422,
                 "validation_failed",
