@@ -51,3 +51,6 @@ async def test_batch_envelope_errors(tenant: Tenant) -> None:
         assert reply.status_code == 422, bad
     full = await tenant.http.post(BATCH, json={"actions": [FLOW_ACTION] * 100})
     assert full.status_code == 202 and full.json()["accepted"] == 100
+    big = {**FLOW_ACTION, "data": {"blob": "x" * 70_000}}
+    mixed = await tenant.http.post(BATCH, json={"actions": [big, FLOW_ACTION]})
+    assert [r["status"] for r in mixed.json()["results"]] == [413, 202]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,8 +115,16 @@ async def post_batch(
         await charge(request, principal.org_id, principal.rate, len(items) - 1)
     results: list[dict[str, Any]] = [{} for _ in items]
     valid: list[tuple[int, ActionRequest]] = []
+    declared = request.headers.get("content-length", "")
+    measure = not declared.isdigit() or int(declared) > MAX_BODY_BYTES  # else all items fit
     for index, item in enumerate(items):
         try:
+            if measure and len(json.dumps(item)) > MAX_BODY_BYTES:
+                raise ApiError(
+                    413,
+                    "payload_too_large",
+                    f"body: an action may be at most {MAX_BODY_BYTES} bytes",
+                )
             if not isinstance(item, dict):
                 raise ApiError(
                     422,
