@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.domain.actions import ACTION_PATTERN
-from src.domain.conditions import split_path
+from src.domain.conditions import OPERATORS, split_path
 
 FieldType = Literal["number", "string", "boolean", "object", "array", "datetime"]
 
@@ -32,20 +32,7 @@ class TriggerDefinition(BaseModel):
 
 _OPERATORS_BY_TYPE: dict[str, set[str]] = {
     "number": {"==", "!=", ">", ">=", "<", "<=", "in", "not_in"},
-    "string": {
-        "==",
-        "!=",
-        ">",
-        ">=",
-        "<",
-        "<=",
-        "in",
-        "not_in",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "ends_with",
-    },
+    "string": set(OPERATORS) - {"exists", "not_exists"},
     "datetime": {"==", "!=", ">", ">=", "<", "<=", "in", "not_in"},
     "boolean": {"==", "!="},
     "array": {"contains", "not_contains"},

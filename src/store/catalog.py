@@ -30,14 +30,19 @@ async def get_product(conn: AsyncConnection, org_id: str, product_id: str) -> Ro
     ).first()
 
 
-async def update_product(
-    conn: AsyncConnection, org_id: str, product_id: str, values: dict[str, Any]
+async def update_item(
+    conn: AsyncConnection,
+    model: type[Product | CodePool],
+    org_id: str,
+    item_id: str,
+    values: dict[str, Any],
 ) -> bool:
+    """Update a product or pool; False when the org has none with this ID."""
     done = await conn.scalar(
-        update(Product)
-        .where(Product.org_id == org_id, Product.id == product_id)
+        update(model)
+        .where(model.org_id == org_id, model.id == item_id)
         .values(**values)
-        .returning(Product.id)
+        .returning(model.id)
     )
     return done is not None
 
@@ -69,18 +74,6 @@ async def create_pool(conn: AsyncConnection, org_id: str, values: dict[str, Any]
         .returning(CodePool.id)
     )
     return created is not None
-
-
-async def update_pool(
-    conn: AsyncConnection, org_id: str, pool_id: str, values: dict[str, Any]
-) -> bool:
-    done = await conn.scalar(
-        update(CodePool)
-        .where(CodePool.org_id == org_id, CodePool.id == pool_id)
-        .values(**values)
-        .returning(CodePool.id)
-    )
-    return done is not None
 
 
 async def delete_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> bool:

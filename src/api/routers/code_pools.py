@@ -17,6 +17,7 @@ from src.api.errors import ApiError, validation_error
 from src.api.pagination import Cursor, Limit, page
 from src.domain.campaigns import Identifier, Name
 from src.store import catalog
+from src.store.tables import CodePool
 
 router = APIRouter(prefix="/v1/code-pools", tags=["code-pools"])
 MAX_CODES = 100_000
@@ -103,7 +104,7 @@ async def patch_pool(
     changes = _columns(await parse(request, PoolPatch))
     if changes:
         async with request.app.state.engine.begin() as conn:
-            if not await catalog.update_pool(conn, principal.org_id, pool_id, changes):
+            if not await catalog.update_item(conn, CodePool, principal.org_id, pool_id, changes):
                 raise ApiError(404, "not_found", f"code pool '{pool_id}' not found")
     return await _get(request, principal.org_id, pool_id)
 

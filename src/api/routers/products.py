@@ -16,6 +16,7 @@ from src.api.errors import ApiError
 from src.api.pagination import Cursor, Limit, page
 from src.domain.campaigns import Identifier, Name
 from src.store import catalog
+from src.store.tables import Product
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 ProductType = Literal["badge", "merchandise", "ticket", "entry"]
@@ -95,7 +96,7 @@ async def patch_product(
     changes = body.model_dump(exclude_unset=True)
     if changes:
         async with request.app.state.engine.begin() as conn:
-            if not await catalog.update_product(conn, principal.org_id, product_id, changes):
+            if not await catalog.update_item(conn, Product, principal.org_id, product_id, changes):
                 raise ApiError(404, "not_found", f"product '{product_id}' not found")
     return await _get(request, principal.org_id, product_id)
 
