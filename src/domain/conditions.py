@@ -46,8 +46,16 @@ def as_decimal(value: Any) -> Decimal | None:
     """A JSON number as an exact Decimal (floats via their shortest repr), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    return _number(value)
+
+
+@lru_cache(maxsize=65_536)
+def _number(value: int | float) -> Decimal | None:
+    # Condition values recur on every evaluation: convert each once.
     try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value))
+        result = Decimal(str(value))
     except InvalidOperation:
         return None
     return result if result.is_finite() else None
@@ -76,7 +84,11 @@ def is_valid_path(field: str) -> bool:
 def resolve(field: str, context: Mapping[str, Any]) -> list[Any]:
     """The present, non-null values at ``field`` (several when it fans out with ``[]``)."""
     root, segments = split_path(field)
-    values: list[Any] = [context.get(root, _MISSING)]
+    top = context.get(root)
+    if len(segments) == 1 and not segments[0].endswith("[]"):  # the common case: one key
+        value = top.get(segments[0]) if isinstance(top, Mapping) else None
+        return [] if value is None else [value]
+    values: list[Any] = [_MISSING if top is None else top]
     for seg in segments:
         many = seg.endswith("[]")
         name = seg[:-2] if many else seg

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from src.domain.campaigns import (
     AddPointsConfig,
     AllocateCodeConfig,
@@ -17,6 +19,7 @@ from src.domain.campaigns import (
 from src.domain.conditions import as_decimal, evaluate, resolve
 from src.domain.effects import PlannedEffect, effect_key
 
+_EFFECTS = TypeAdapter(list[PlannedEffect])
 MAX_POINTS = Decimal(10) ** 12  # one grant; the ledger holds 16 integer digits
 _ROUNDING = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "half_up": ROUND_HALF_UP}
 
@@ -51,7 +54,10 @@ def plan(
     context: Mapping[str, Any],
     campaigns: Sequence[CampaignVersion],
 ) -> tuple[list[str], list[PlannedEffect]]:
-    """Matched campaign IDs and their effects, highest priority first (ties by campaign ID)."""
+    """Matched campaign IDs and their effects, highest priority first (ties by campaign ID).
+
+    Effects are validated in one pass (pydantic-core), not one model at a time.
+    """
     matched = sorted(
         (
             c
@@ -60,7 +66,7 @@ def plan(
         ),
         key=lambda c: (-c.definition.priority, c.campaign_id),
     )
-    effects: list[PlannedEffect] = []
+    effects: list[dict[str, Any]] = []
     for campaign in matched:
         for index, effect in enumerate(campaign.definition.effects):
             config = effect.parsed()
@@ -76,12 +82,12 @@ def plan(
                 amount = points_for(config, context)
                 if amount is None:
                     continue
-                effects.append(PlannedEffect(**common, amount=amount, currency=config.currency))
+                effects.append({**common, "amount": amount, "currency": config.currency})
             elif isinstance(config, AwardProductConfig):
-                effects.append(PlannedEffect(**common, product_id=config.productId))
+                effects.append({**common, "product_id": config.productId})
             elif isinstance(config, AllocateCodeConfig):
-                effects.append(PlannedEffect(**common, pool_id=config.poolId))
-    return [c.campaign_id for c in matched], effects
+                effects.append({**common, "pool_id": config.poolId})
+    return [c.campaign_id for c in matched], _EFFECTS.validate_python(effects)
 
 
 def explain(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, tuple_, update
+from sqlalchemy import Row, Select, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,26 +51,21 @@ async def current_versions(
     return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
 
 
+_ACTIVE_ON_ACTION = text(
+    """
+    SELECT c.id, c.version FROM campaign_triggers t
+    JOIN campaigns c ON c.org_id = t.org_id AND c.id = t.campaign_id
+    WHERE t.org_id = :org_id AND t.action = :action AND c.status = 'active'
+    """
+)
+
+
 async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
     """Current versions of the org's active campaigns listening to ``action``.
 
     Only versions this process has not parsed yet are fetched: the rest come from the cache.
     """
-    current = (
-        await conn.execute(
-            select(Campaign.id, Campaign.version)
-            .join(
-                CampaignTrigger,
-                (CampaignTrigger.org_id == Campaign.org_id)
-                & (CampaignTrigger.campaign_id == Campaign.id),
-            )
-            .where(
-                CampaignTrigger.org_id == org_id,
-                CampaignTrigger.action == action,
-                Campaign.status == "active",
-            )
-        )
-    ).all()
+    current = (await conn.execute(_ACTIVE_ON_ACTION, {"org_id": org_id, "action": action})).all()
     known = {(r.id, r.version): _parsed.get((org_id, r.id, r.version)) for r in current}
     missing = [key for key, parsed in known.items() if parsed is None]
     fetched: dict[tuple[str, int], dict[str, Any]] = {}

@@ -186,19 +186,29 @@ async def stored_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None
     return ActionPlan.model_validate(plan) if plan else None
 
 
+# Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON.
+_SAVE_PLAN = text(
+    """
+    UPDATE events SET status = :status, reason = :reason, resolved_user_id = :user_id,
+        campaign_ids = CAST(:campaign_ids AS text[]), planned_effects = :planned,
+        plan = CAST(CAST(:plan AS text) AS jsonb), updated_at = now()
+    WHERE id = :event_id
+    """
+)
+
+
 async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> None:
     await conn.execute(
-        update(Event)
-        .where(Event.id == event_id)
-        .values(
-            status=plan.status,
-            reason=plan.reason,
-            resolved_user_id=plan.user_id,
-            campaign_ids=plan.campaign_ids,
-            planned_effects=len(plan.effects),
-            plan=None if plan.status == "skipped" else plan.model_dump(mode="json"),
-            updated_at=func.now(),
-        )
+        _SAVE_PLAN,
+        {
+            "event_id": event_id,
+            "status": plan.status,
+            "reason": plan.reason,
+            "user_id": plan.user_id,
+            "campaign_ids": plan.campaign_ids,
+            "planned": len(plan.effects),
+            "plan": None if plan.status == "skipped" else plan.model_dump_json(),
+        },
     )
 
 
