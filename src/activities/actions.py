@@ -24,7 +24,7 @@ from src.domain.effects import (
 )
 from src.domain.limits import counters as limit_counters
 from src.domain.planning import plan
-from src.store import campaigns, events, ledger, limits, users
+from src.store import campaigns, events, ledger, limits, planning, users
 
 AfterCommitHook = Callable[[EffectRequest, EffectResult], None]
 
@@ -43,24 +43,24 @@ class ActionActivities:
 
         For an action that matches nothing this is the workflow's only activity.
         """
+        source = action.metadata.get("source")
+        source = source if isinstance(source, str) else None
         async with self.engine.begin() as conn:
-            earlier = await events.stored_plan(conn, action.event_id)
-            if earlier is not None:
-                await events.save_plan(conn, action.event_id, earlier)
-                return earlier
-            source = action.metadata.get("source")
-            source = source if isinstance(source, str) else None
-            found = await users.resolve(conn, action.org_id, action.user_id, source)
+            context = await planning.load(conn, action, source)
+            if context.stored is not None:  # a retry, reset or replay: judged as before
+                await events.save_plan(conn, action.event_id, context.stored)
+                return context.stored
+            found = context.found
             user = found.user
             if user is None and found.settings.get("unknownUsers") == "enroll":
                 user = await users.enroll(conn, action.org_id, action.user_id, source)
             if user is None:
                 result = ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
             else:
-                versions = await campaigns.in_force(conn, action.org_id, action.action)
-                context = {"data": action.data, "metadata": action.metadata, "user": user}
+                versions = await campaigns.versions_for(conn, action.org_id, context.active)
+                facts = {"data": action.data, "metadata": action.metadata, "user": user}
                 matched, effects = plan(
-                    action.event_id, action.action, action.timestamp, context, versions
+                    action.event_id, action.action, action.timestamp, facts, versions
                 )
                 zone = ZoneInfo(found.settings.get("timezone", "UTC"))
                 effects, limited = await self._apply_limits(

@@ -51,13 +51,12 @@ async def current_versions(
     return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
 
 
-_ACTIVE_ON_ACTION = text(
-    """
+ACTIVE_ON_ACTION_SQL = """
     SELECT c.id, c.version FROM campaign_triggers t
     JOIN campaigns c ON c.org_id = t.org_id AND c.id = t.campaign_id
     WHERE t.org_id = :org_id AND t.action = :action AND c.status = 'active'
-    """
-)
+"""
+_ACTIVE_ON_ACTION = text(ACTIVE_ON_ACTION_SQL)
 
 
 async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
@@ -66,7 +65,14 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
     Only versions this process has not parsed yet are fetched: the rest come from the cache.
     """
     current = (await conn.execute(_ACTIVE_ON_ACTION, {"org_id": org_id, "action": action})).all()
-    known = {(r.id, r.version): _parsed.get((org_id, r.id, r.version)) for r in current}
+    return await versions_for(conn, org_id, [(r.id, r.version) for r in current])
+
+
+async def versions_for(
+    conn: AsyncConnection, org_id: str, current: list[tuple[str, int]]
+) -> list[Version]:
+    """Parsed versions for (campaign ID, version) pairs; only unparsed ones are fetched."""
+    known = {pair: _parsed.get((org_id, *pair)) for pair in current}
     missing = [key for key, parsed in known.items() if parsed is None]
     fetched: dict[tuple[str, int], dict[str, Any]] = {}
     if missing:
@@ -80,10 +86,7 @@ async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Vers
         )
         fetched = {(r.campaign_id, r.version): r.definition for r in rows}
     # Taken from the cache before the await: a concurrent clear cannot lose them.
-    return [
-        known[(r.id, r.version)] or _parse(org_id, r.id, r.version, fetched[(r.id, r.version)])
-        for r in current
-    ]
+    return [known[pair] or _parse(org_id, *pair, fetched[pair]) for pair in current]
 
 
 async def create(

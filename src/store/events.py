@@ -176,16 +176,6 @@ async def find_for_replay(
     return [(str(r.org_id), r.id) for r in await conn.execute(query)]
 
 
-async def stored_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
-    """The plan an earlier run made, so a reset or replay judges the action as it was first
-    judged (same campaign versions); a skipped event has none and is planned afresh.
-
-    Locks the event row: a retry that overlaps a slow attempt waits, then reuses its plan.
-    """
-    plan = await conn.scalar(select(Event.plan).where(Event.id == event_id).with_for_update())
-    return ActionPlan.model_validate(plan) if plan else None
-
-
 # Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON.
 _SAVE_PLAN = text(
     """

@@ -32,8 +32,7 @@ class Resolution:
 
 # One round trip, first hit wins: platform ID (an alias resolves to its survivor), external ID
 # under metadata.source, then email and phone where the org enabled look-up by them.
-_RESOLVE = text(
-    """
+RESOLVE_SQL = """
     SELECT o.settings, u.id, u.email, u.phone
     FROM orgs o
     LEFT JOIN users u ON u.org_id = o.id AND u.deleted_at IS NULL AND u.id = COALESCE(
@@ -48,8 +47,23 @@ _RESOLVE = text(
          WHERE p.org_id = o.id AND p.phone = :phone
            AND COALESCE((o.settings #>> '{userLookup,phone}')::boolean, false)))
     WHERE o.id = :org_id
-    """
-)
+"""
+_RESOLVE = text(RESOLVE_SQL)
+
+
+def resolve_params(org_id: str, ref: str, source: str | None) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "ref": ref,
+        "source": source,
+        "email": normalize_email(ref) if "@" in ref else None,
+        "phone": normalize_phone(ref) if ref.startswith("+") else None,
+    }
+
+
+def resolution(row: Row[Any]) -> Resolution:
+    user = None if row.id is None else {"id": row.id, "email": row.email, "phone": row.phone}
+    return Resolution(settings=row.settings or {}, user=user)
 
 
 async def resolve(conn: AsyncConnection, org_id: str, ref: str, source: str | None) -> Resolution:
@@ -57,16 +71,8 @@ async def resolve(conn: AsyncConnection, org_id: str, ref: str, source: str | No
 
     A phone number given as ``userId`` must be in international format (``+44…``).
     """
-    params = {
-        "org_id": org_id,
-        "ref": ref,
-        "source": source,
-        "email": normalize_email(ref) if "@" in ref else None,
-        "phone": normalize_phone(ref) if ref.startswith("+") else None,
-    }
-    row = (await conn.execute(_RESOLVE, params)).one()
-    user = None if row.id is None else {"id": row.id, "email": row.email, "phone": row.phone}
-    return Resolution(settings=row.settings or {}, user=user)
+    row = (await conn.execute(_RESOLVE, resolve_params(org_id, ref, source))).one()
+    return resolution(row)
 
 
 async def enroll(
