@@ -8,6 +8,7 @@ from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.store.pages import keyset_page
 from src.store.tables import Code, CodePool, Product
 
 
@@ -60,10 +61,7 @@ async def delete_product(conn: AsyncConnection, org_id: str, product_id: str) ->
 async def list_products(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
-    query = select(Product).where(Product.org_id == org_id).order_by(Product.id).limit(limit)
-    if after:
-        query = query.where(Product.id > after)
-    return list((await conn.execute(query)).all())
+    return await keyset_page(conn, Product, Product.id, org_id, after, limit)
 
 
 async def create_pool(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
@@ -131,10 +129,7 @@ async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> dict[str
 async def list_pools(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(CodePool).where(CodePool.org_id == org_id).order_by(CodePool.id).limit(limit)
-    if after:
-        query = query.where(CodePool.id > after)
-    pools = (await conn.execute(query)).all()
+    pools = await keyset_page(conn, CodePool, CodePool.id, org_id, after, limit)
     counts = {
         r.pool_id: r
         for r in await conn.execute(

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.triggers import TriggerDefinition
+from src.store.pages import keyset_page
 from src.store.tables import Trigger
 
 
@@ -62,10 +63,7 @@ async def get(conn: AsyncConnection, org_id: str, key: str) -> Row[Any] | None:
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
-    query = select(Trigger).where(Trigger.org_id == org_id).order_by(Trigger.key).limit(limit)
-    if after:
-        query = query.where(Trigger.key > after)
-    return list((await conn.execute(query)).all())
+    return await keyset_page(conn, Trigger, Trigger.key, org_id, after, limit)
 
 
 async def definitions(

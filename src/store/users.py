@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.errors import Conflict, NotFound
 from src.domain.identity import normalize_email, normalize_phone
+from src.store.pages import keyset_page
 from src.store.tables import Balance, Code, Event, LedgerEntry, User, UserIdentity
 
 LIVE = (User.merged_into.is_(None), User.deleted_at.is_(None))
@@ -224,10 +225,7 @@ def public(user: Row[Any]) -> dict[str, Any]:
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
-    query = select(User).where(User.org_id == org_id, *LIVE).order_by(User.id).limit(limit)
-    if after:
-        query = query.where(User.id > after)
-    return list((await conn.execute(query)).all())
+    return await keyset_page(conn, User, User.id, org_id, after, limit, *LIVE)
 
 
 async def find(conn: AsyncConnection, org_id: str, **where: str) -> Row[Any] | None:
