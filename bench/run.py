@@ -34,7 +34,7 @@ from src.domain.campaigns import CampaignDefinition
 from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.store import campaigns, catalog, orgs, users
 from src.store.db import make_engine, migrate
-from src.store.tables import Event
+from src.store.tables import Event, Product
 
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"
@@ -96,8 +96,8 @@ async def seed(engine: AsyncEngine) -> tuple[str, str]:
         await orgs.set_rate_limit(conn, org_id, 1_000_000, 1_000_000)
         for i in range(100):
             await users.create(conn, org_id, f"u{i}", None, None)
-        await catalog.create_product(
-            conn, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
+        await catalog.create_item(
+            conn, Product, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
         )
         definition = CampaignDefinition.model_validate(
             {

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain.campaigns import CampaignDefinition
 from src.domain.triggers import TriggerDefinition
 from src.store import campaigns, catalog, orgs, users
-from src.store.tables import Org, Trigger
+from src.store.tables import CodePool, Org, Product, Trigger
 
 GUIDE_TRIGGER = {
     "key": "purchase_completed",
@@ -64,10 +64,12 @@ async def ensure_demo(engine: AsyncEngine, credentials: Path, base_url: str) -> 
                 org_id=org_id, key=trigger.key, definition=trigger.model_dump(mode="json")
             )
         )
-        await catalog.create_product(
-            conn, org_id, {"id": "prod_vip_badge", "name": "VIP Badge", "type": "badge"}
+        await catalog.create_item(
+            conn, Product, org_id, {"id": "prod_vip_badge", "name": "VIP Badge", "type": "badge"}
         )
-        await catalog.create_pool(conn, org_id, {"id": "pool_discounts", "name": "Discount codes"})
+        await catalog.create_item(
+            conn, CodePool, org_id, {"id": "pool_discounts", "name": "Discount codes"}
+        )
         await catalog.import_codes(
             conn, org_id, "pool_discounts", [f"SAVE10-{i:04d}" for i in range(1, 101)]
         )

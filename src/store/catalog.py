@@ -12,13 +12,12 @@ from src.store.pages import keyset_page
 from src.store.tables import Code, CodePool, Product
 
 
-async def create_product(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
-    """False when the org already has a product with this ID."""
+async def create_item(
+    conn: AsyncConnection, model: type[Product | CodePool], org_id: str, values: dict[str, Any]
+) -> bool:
+    """Create a product or pool; False when the org already has one with this ID."""
     created = await conn.scalar(
-        insert(Product)
-        .values(org_id=org_id, **values)
-        .on_conflict_do_nothing()
-        .returning(Product.id)
+        insert(model).values(org_id=org_id, **values).on_conflict_do_nothing().returning(model.id)
     )
     return created is not None
 
@@ -62,16 +61,6 @@ async def list_products(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
     return await keyset_page(conn, Product, Product.id, org_id, after, limit)
-
-
-async def create_pool(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
-    created = await conn.scalar(
-        insert(CodePool)
-        .values(org_id=org_id, **values)
-        .on_conflict_do_nothing()
-        .returning(CodePool.id)
-    )
-    return created is not None
 
 
 async def delete_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> bool:

@@ -73,7 +73,9 @@ async def create_pool(
     body = await parse(request, PoolCreate)
     pool_id = body.id or f"pool_{secrets.token_hex(8)}"
     async with request.app.state.engine.begin() as conn:
-        if not await catalog.create_pool(conn, principal.org_id, {"id": pool_id, **_columns(body)}):
+        if not await catalog.create_item(
+            conn, CodePool, principal.org_id, {"id": pool_id, **_columns(body)}
+        ):
             raise ApiError(409, "conflict", f"code pool '{pool_id}' already exists")
     return JSONResponse(await _get(request, principal.org_id, pool_id), status_code=201)
 

@@ -64,7 +64,7 @@ async def create_product(
     product_id = body.id or f"prod_{secrets.token_hex(8)}"
     async with request.app.state.engine.begin() as conn:
         values = body.model_dump(exclude={"id"}) | {"id": product_id}
-        if not await catalog.create_product(conn, principal.org_id, values):
+        if not await catalog.create_item(conn, Product, principal.org_id, values):
             raise ApiError(409, "conflict", f"product '{product_id}' already exists")
     return JSONResponse(await _get(request, principal.org_id, product_id), status_code=201)
 
