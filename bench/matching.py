@@ -8,7 +8,6 @@ Writes bench/results/matching.json.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
@@ -17,18 +16,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.run import RESULTS, fresh_database, postgres_server
 from src.activities.actions import ActionActivities
-from src.domain.actions import ActionInput
+from src.domain.actions import ActionInput, ActionRequest
 from src.domain.effects import EffectRequest, PlannedEffect
-from src.store import ledger, orgs, users
+from src.store import events, ledger, orgs, users
 from src.store.db import make_engine
 
 ACTION = "purchase_completed"
 SAMPLES = 300
+WARM_UP = 50
 
 _SEED_CAMPAIGNS = text(
     """
@@ -51,8 +52,8 @@ _SEED_CAMPAIGNS = text(
                 'config', jsonb_build_object('amount', 1 + i % 50))))
         FROM c
     )
-    INSERT INTO campaign_triggers (org_id, action, campaign_id)
-    SELECT CAST(:org AS uuid), action, id FROM c
+    INSERT INTO campaign_triggers (org_id, action, campaign_id, version, active)
+    SELECT CAST(:org AS uuid), action, id, 1, true FROM c
     """
 )
 _SEED_CODES = text(
@@ -83,7 +84,7 @@ async def timed(
     small: Callable[[int], Awaitable[Any]], large: Callable[[int], Awaitable[Any]], samples: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Interleaved, so both sides see the same machine: this one is noisy."""
-    for i in range(50):  # warm-up: connections, prepared statements, parsed versions
+    for i in range(WARM_UP):  # warm-up: connections, prepared statements, parsed versions
         await small(-i - 1)
         await large(-i - 1)
     durations: tuple[list[float], list[float]] = ([], [])
@@ -103,17 +104,28 @@ async def timed(
     return summary(durations[0]), summary(durations[1])
 
 
-def planner(activities: ActionActivities, org_id: str) -> Callable[[int], Awaitable[None]]:
-    async def plan_once(i: int) -> None:
+async def planner(
+    engine: AsyncEngine, activities: ActionActivities, org_id: str, count: int
+) -> Callable[[int], Awaitable[None]]:
+    """Plans ``count`` stored, not yet planned events, one per call, as a workflow would."""
+    request = ActionRequest(
+        userId="u", action=ACTION, data={"amount": 150}, metadata={"source": "shopify"}
+    )
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        accepted = await events.accept_many(conn, org_id, [(request, None)] * count, now)
+    pending = iter(accepted)
+
+    async def plan_once(_: int) -> None:
         result = await activities.plan_action(
             ActionInput(
-                event_id=f"evt_{uuid.uuid4()}",
+                event_id=next(pending).event_id,
                 org_id=org_id,
                 user_id="u",
                 action=ACTION,
-                timestamp=datetime.now(UTC),
-                data={"amount": 150},
-                metadata={"source": "shopify"},
+                timestamp=now,
+                data=request.data,
+                metadata=request.metadata,
             )
         )
         assert len(result.campaign_ids) == 100  # every campaign on the action matches
@@ -163,7 +175,9 @@ async def main() -> dict[str, Any]:
                 await conn.execute(text("ANALYZE"))
             activities = ActionActivities(engine)
             plan_small, plan_large = await timed(
-                planner(activities, small), planner(activities, large), SAMPLES
+                await planner(engine, activities, small, WARM_UP + SAMPLES),
+                await planner(engine, activities, large, WARM_UP + SAMPLES),
+                SAMPLES,
             )
             alloc_small, alloc_large = await timed(
                 await allocator(engine, small, "pool_1k", 1_000),
@@ -188,7 +202,7 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    report = asyncio.run(main())
+    report = uvloop.run(main())  # the worker's event loop (``loyalty worker``)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "matching.json").write_text(json.dumps(report, indent=2) + "\n")
     plan, alloc = report["plan_activity"], report["code_allocation"]

@@ -149,12 +149,12 @@ class Databases:
         finally:
             await conn.close()
 
-    async def create(self) -> str:
+    async def create(self, revision: str = "head") -> str:
         name = f"loyalty_test_{secrets.token_hex(4)}"
         await self._admin(f'CREATE DATABASE "{name}"')
         self.names.append(name)
         url = self.server.set(database=name).render_as_string(hide_password=False)
-        await migrate(url)
+        await migrate(url, revision)
         return url
 
     async def drop_all(self) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.activities.actions import ActionActivities
-from src.domain.actions import ActionRequest
+from src.domain.actions import ActionInput, ActionRequest
 from src.store import events
 from src.store.tables import CampaignCounter
 from tests.guide import ok, post_action
@@ -18,37 +19,39 @@ from tests.support import Tenant, wait_for_event
 ACTIONS = "/api/audience/internal/actions"
 
 
-async def test_overlapping_plan_attempts_plan_once(tenant: Tenant, engine: AsyncEngine) -> None:
-    """A retry that overlaps a slow attempt must reuse its plan, not reserve limits again."""
-    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
-    await ok(
-        await tenant.http.post(
-            "/v1/campaigns",
-            json={
-                "name": "once",
-                "triggers": [{"type": "offline_only"}],
-                "effects": [{"type": "add_points", "config": {"amount": 1}}],
-                "limits": {"maxPerUser": 1},
-            },
-        )
-    )
-    async with engine.begin() as conn:  # accepted but never started: the test runs the plan
+async def unstarted(tenant: Tenant, engine: AsyncEngine, action: str) -> ActionInput:
+    """An accepted event the relay leaves alone (marked started): the test runs its plan."""
+    async with engine.begin() as conn:
         (accepted,) = await events.accept_many(
             conn,
             tenant.org_id,
-            [(ActionRequest(userId="u", action="offline_only"), None)],
+            [(ActionRequest(userId="u", action=action), None)],
             datetime.now(UTC),
         )
         await events.mark_started(conn, [accepted.event_id])
-        (action,) = [
-            a for a in await events.claim_unstarted(conn, 1000) if a.event_id == accepted.event_id
-        ] or [None]
-    assert action is None  # marked started: the relay leaves it alone
+        claimed = [a.event_id for a in await events.claim_unstarted(conn, 1000)]
+    assert accepted.event_id not in claimed
     async with engine.connect() as conn:
         row = (
             await conn.execute(select(events.Event).where(events.Event.id == accepted.event_id))
         ).one()
-    action = events.to_input(row)
+    return events.to_input(row)
+
+
+async def campaign(tenant: Tenant, action: str, points: int, **extra: Any) -> str:
+    body = {
+        "name": f"{points} points",
+        "triggers": [{"type": action}],
+        "effects": [{"type": "add_points", "config": {"amount": points}}],
+    }
+    return str((await ok(await tenant.http.post("/v1/campaigns", json=body | extra)))["id"])
+
+
+async def test_overlapping_plan_attempts_plan_once(tenant: Tenant, engine: AsyncEngine) -> None:
+    """A retry that overlaps a slow attempt must reuse its plan, not reserve limits again."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
+    await campaign(tenant, "offline_only", 1, limits={"maxPerUser": 1})
+    action = await unstarted(tenant, engine, "offline_only")
     activities = ActionActivities(engine)
     first, second = await asyncio.gather(
         activities.plan_action(action), activities.plan_action(action)
@@ -65,6 +68,25 @@ async def test_overlapping_plan_attempts_plan_once(tenant: Tenant, engine: Async
             .all()
         )
     assert counts == [1]
+
+
+async def test_unlocked_plan_attempts_store_one_plan(tenant: Tenant, engine: AsyncEngine) -> None:
+    """Without limits the plan is stored without a transaction: overlapping attempts, and a
+    retry after the campaign changed, all get the plan stored first."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
+    campaign_id = await campaign(tenant, "tap_in", 5)
+    action = await unstarted(tenant, engine, "tap_in")
+    activities = ActionActivities(engine)
+    plans = await asyncio.gather(*(activities.plan_action(action) for _ in range(8)))
+    assert all(p == plans[0] for p in plans) and len(plans[0].effects) == 1
+    assert plans[0].effects[0].amount == 5 and plans[0].effects[0].campaign_version == 1
+    edit = {"effects": [{"type": "add_points", "config": {"amount": 7}}]}
+    await ok(await tenant.http.patch(f"/v1/campaigns/{campaign_id}", json=edit), 200)
+    assert await activities.plan_action(action) == plans[0]  # a retry is judged as before
+    async with engine.begin() as conn:
+        other = plans[0].model_copy(update={"effects": []})
+        assert not await events.save_plan(conn, action.event_id, other, first=True)
+        assert await events.lock_plan(conn, action.event_id) == plans[0]
 
 
 async def test_absurd_numbers_never_leave_an_event_stuck(tenant: Tenant) -> None:

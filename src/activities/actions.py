@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,45 +36,46 @@ class ActionActivities:
 
     def __init__(self, engine: AsyncEngine, after_commit: AfterCommitHook | None = None) -> None:
         self.engine = engine
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.after_commit = after_commit
 
     @activity.defn(name=PLAN_ACTION)
     async def plan_action(self, action: ActionInput) -> ActionPlan:
         """Resolve the user, match campaigns in force at the action's time, store the plan.
 
-        For an action that matches nothing this is the workflow's only activity.
+        For an action that matches nothing this is the workflow's only activity. The common
+        case (a first attempt, a known user, no limited campaign matched) needs no transaction:
+        one read, then a write that stores the plan only if no other attempt stored one first.
+        Enrolment, limit reservations and retries take the locked, transactional path.
         """
         source = action.metadata.get("source")
         source = source if isinstance(source, str) else None
-        async with self.engine.begin() as conn:
+        async with self.autocommit.connect() as conn:
             context = await planning.load(conn, action, source)
-            if context.stored is not None:  # a retry, reset or replay: judged as before
-                await events.save_plan(conn, action.event_id, context.stored)
-                return context.stored
-            found = context.found
-            user = found.user
-            if user is None and found.settings.get("unknownUsers") == "enroll":
+            versions = await campaigns.versions_for(conn, action.org_id, context.active)
+            user = context.found.user
+            enroll = user is None and context.found.settings.get("unknownUsers") == "enroll"
+            if context.stored is None and not enroll:
+                result = _judge(action, user, versions)
+                capped = {v.campaign_id for v in versions if v.definition.limits is not None}
+                if capped.isdisjoint(result.campaign_ids) and await events.save_plan(
+                    conn, action.event_id, result, first=True
+                ):
+                    return result
+        async with self.engine.begin() as conn:
+            stored = await events.lock_plan(conn, action.event_id)
+            if stored is not None:  # a retry, reset or replay: judged as before
+                await events.save_plan(conn, action.event_id, stored)
+                return stored
+            if enroll:
                 user = await users.enroll(conn, action.org_id, action.user_id, source)
-            if user is None:
-                result = ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
-            else:
-                versions = await campaigns.versions_for(conn, action.org_id, context.active)
-                facts = {"data": action.data, "metadata": action.metadata, "user": user}
-                matched, effects = plan(
-                    action.event_id, action.action, action.timestamp, facts, versions
-                )
-                zone = ZoneInfo(found.settings.get("timezone", "UTC"))
+            result = _judge(action, user, versions)
+            if user is not None and result.campaign_ids:
+                zone = ZoneInfo(context.found.settings.get("timezone", "UTC"))
                 effects, limited = await self._apply_limits(
-                    conn, action, user["id"], zone, versions, matched, effects
+                    conn, action, user["id"], zone, versions, result.campaign_ids, result.effects
                 )
-                result = ActionPlan(
-                    status="processing" if effects else "processed",
-                    user_id=user["id"],
-                    reason="limit_reached" if limited and not effects else None,
-                    campaign_ids=matched,
-                    effects=effects,
-                    limited=limited,
-                )
+                result = _result(user["id"], result.campaign_ids, effects, limited)
             await events.save_plan(conn, action.event_id, result)
             return result
 
@@ -124,3 +126,27 @@ class ActionActivities:
         if self.after_commit is not None:
             self.after_commit(request, result)
         return result
+
+
+def _judge(
+    action: ActionInput, user: dict[str, Any] | None, versions: list[CampaignVersion]
+) -> ActionPlan:
+    """The plan before limits: skipped for an unknown user, else every matching effect."""
+    if user is None:
+        return ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
+    facts = {"data": action.data, "metadata": action.metadata, "user": user}
+    matched, effects = plan(action.event_id, action.action, action.timestamp, facts, versions)
+    return _result(user["id"], matched, effects, [])
+
+
+def _result(
+    user_id: str, matched: list[str], effects: list[PlannedEffect], limited: list[LimitedCampaign]
+) -> ActionPlan:
+    return ActionPlan(
+        status="processing" if effects else "processed",
+        user_id=user_id,
+        reason="limit_reached" if limited and not effects else None,
+        campaign_ids=matched,
+        effects=effects,
+        limited=limited,
+    )

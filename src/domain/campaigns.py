@@ -6,9 +6,11 @@ version that produced it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,7 +26,7 @@ from pydantic import (
 )
 
 from src.domain.actions import ACTION_PATTERN
-from src.domain.conditions import OPERATORS, is_valid_path
+from src.domain.conditions import OPERATORS, Check, compile_condition, is_valid_path
 from src.domain.errors import Conflict
 from src.domain.limits import Limits
 
@@ -184,9 +186,71 @@ class CampaignCreate(CampaignDefinition):
     status: Literal["draft", "active"] = "active"
 
 
+EffectConfig = AddPointsConfig | AwardProductConfig | AllocateCodeConfig
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEffect:
+    """One effect with everything about its grant that does not depend on the action."""
+
+    index: int
+    config: EffectConfig
+    template: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A version made ready for matching: conditions compiled, effects templated. Built once per
+    version (versions never change, and the store keeps them), so an action pays only for
+    evaluating what listens to it."""
+
+    order: tuple[int, str]
+    triggers: tuple[tuple[str, tuple[Check, ...]], ...]
+    effects: tuple[PreparedEffect, ...]
+
+    def matches(self, action: str, context: Any) -> bool:
+        """Triggers are OR-ed; the conditions inside one trigger are AND-ed."""
+        return any(
+            kind == action and all(check(context) for check in checks)
+            for kind, checks in self.triggers
+        )
+
+
 class CampaignVersion(BaseModel):
     """One immutable version of a campaign as the planner sees it."""
 
     campaign_id: str
     version: PositiveInt
     definition: CampaignDefinition
+
+    @cached_property
+    def prepared(self) -> Prepared:
+        definition = self.definition
+        effects = []
+        for index, effect in enumerate(definition.effects):
+            config = effect.parsed()
+            template: dict[str, Any] = {
+                "campaign_id": self.campaign_id,
+                "campaign_version": self.version,
+                "effect_index": index,
+                "type": effect.type,
+                "reason": config.reason or definition.name,
+            }
+            if isinstance(config, AddPointsConfig):
+                template |= {"amount": config.amount, "currency": config.currency}
+            elif isinstance(config, AwardProductConfig):
+                template["product_id"] = config.productId
+            else:
+                template["pool_id"] = config.poolId
+            effects.append(PreparedEffect(index, config, template))
+        return Prepared(
+            order=(-definition.priority, self.campaign_id),
+            triggers=tuple(
+                (
+                    rule.type,
+                    tuple(compile_condition(c.field, c.operator, c.value) for c in rule.conditions),
+                )
+                for rule in definition.triggers
+            ),
+            effects=tuple(effects),
+        )

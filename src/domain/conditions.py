@@ -15,9 +15,10 @@ The type rule (never raises, whatever the data):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import ge, gt, le, lt
 from typing import Any
 
 OPERATORS = (
@@ -104,71 +105,120 @@ def resolve(field: str, context: Mapping[str, Any]) -> list[Any]:
     return [v for v in values if v is not _MISSING and v is not None]
 
 
-def _equal(a: Any, b: Any) -> bool:
-    da, db = as_decimal(a), as_decimal(b)
-    if da is not None and db is not None:
-        return da == db
-    return type(a) is type(b) and a == b
+Check = Callable[[Mapping[str, Any]], bool]
+_Test = Callable[[Any], bool]
 
 
-def _ordered(op: str, a: Any, b: Any) -> bool:
-    da, db = as_decimal(a), as_decimal(b)
-    if da is not None and db is not None:
-        left, right = da, db
-    elif isinstance(a, str) and isinstance(b, str):
-        left, right = a, b  # type: ignore[assignment]
-    else:
-        return False
-    if op == ">":
-        return left > right
-    if op == ">=":
-        return left >= right
-    if op == "<":
-        return left < right
-    return left <= right
-
-
-def _contains(a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        return b in a
-    if isinstance(a, list):
-        return any(_equal(item, b) for item in a)
+def _never(_: Any) -> bool:
     return False
 
 
-def _member(a: Any, b: Any) -> bool:
-    return isinstance(b, list) and any(_equal(a, item) for item in b)
+def _equal_to(b: Any) -> _Test:
+    number = as_decimal(b)
+    if number is not None:
+        return lambda a: as_decimal(a) == number
+    kind = type(b)
+    return lambda a: type(a) is kind and a == b
 
 
-_POSITIVE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": _equal,
-    ">": lambda a, b: _ordered(">", a, b),
-    ">=": lambda a, b: _ordered(">=", a, b),
-    "<": lambda a, b: _ordered("<", a, b),
-    "<=": lambda a, b: _ordered("<=", a, b),
-    "in": _member,
-    "contains": _contains,
-    "starts_with": lambda a, b: isinstance(a, str) and isinstance(b, str) and a.startswith(b),
-    "ends_with": lambda a, b: isinstance(a, str) and isinstance(b, str) and a.endswith(b),
-    "exists": lambda a, b: True,
+def _ordered(op: str, b: Any) -> _Test:
+    number = as_decimal(b)
+    compare: Callable[[Any, Any], bool] = _COMPARE[op]
+    if number is not None:
+        return lambda a: (left := as_decimal(a)) is not None and compare(left, number)
+    if isinstance(b, str):
+        return lambda a: isinstance(a, str) and compare(a, b)
+    return _never
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    ">": gt,
+    ">=": ge,
+    "<": lt,
+    "<=": le,
 }
+
+
+def _member_of(b: Any) -> _Test:
+    if not isinstance(b, list):
+        return _never
+    numbers = {n for n in map(as_decimal, b) if n is not None}  # equal numbers hash alike
+    others = [item for item in b if as_decimal(item) is None]
+    strings = {item for item in others if type(item) is str}
+
+    def test(a: Any) -> bool:
+        number = as_decimal(a)
+        if number is not None:
+            return number in numbers
+        if type(a) is str:
+            return a in strings
+        return any(type(a) is type(item) and a == item for item in others)
+
+    return test
+
+
+def _containing(b: Any) -> _Test:
+    equal = _equal_to(b)
+    text = b if isinstance(b, str) else None
+
+    def test(a: Any) -> bool:
+        if isinstance(a, str):
+            return text is not None and text in a
+        return isinstance(a, list) and any(map(equal, a))
+
+    return test
+
+
+def _affix(b: Any, method: Callable[[str, str], bool]) -> _Test:
+    if not isinstance(b, str):
+        return _never
+    return lambda a: isinstance(a, str) and method(a, b)
+
+
+_POSITIVE: dict[str, Callable[[Any], _Test]] = {
+    "==": _equal_to,
+    ">": lambda b: _ordered(">", b),
+    ">=": lambda b: _ordered(">=", b),
+    "<": lambda b: _ordered("<", b),
+    "<=": lambda b: _ordered("<=", b),
+    "in": _member_of,
+    "contains": _containing,
+    "starts_with": lambda b: _affix(b, str.startswith),
+    "ends_with": lambda b: _affix(b, str.endswith),
+    "exists": lambda b: lambda a: True,
+}
+
+
+def _getter(field: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+    root, segments = split_path(field)
+    if len(segments) == 1 and not segments[0].endswith("[]"):  # the common case: one key
+        key = segments[0]
+
+        def one(context: Mapping[str, Any]) -> list[Any]:
+            top = context.get(root)
+            value = top.get(key) if isinstance(top, Mapping) else None
+            return [] if value is None else [value]
+
+        return one
+    return lambda context: resolve(field, context)
+
+
+def compile_condition(field: str, operator: str, value: Any) -> Check:
+    """One condition as a predicate over the action context; path and value are prepared once,
+    so a campaign's conditions cost little per action."""
+    found = _getter(field)
+    if operator == "not_exists":
+        return lambda context: not found(context)
+    positive = NEGATIONS.get(operator, operator)
+    make = _POSITIVE.get(positive)
+    if make is None:
+        return lambda context: False
+    test = make(value)
+    if positive != operator:  # a negation: the field must be present, and no value pass
+        return lambda context: bool(values := found(context)) and not any(map(test, values))
+    return lambda context: any(map(test, found(context)))
 
 
 def evaluate(field: str, operator: str, value: Any, context: Mapping[str, Any]) -> bool:
     """Whether one condition holds for the action context (``data``, ``metadata``, ``user``)."""
-    return evaluate_values(resolve(field, context), operator, value)
-
-
-def evaluate_values(found: Iterable[Any], operator: str, value: Any) -> bool:
-    found = list(found)
-    if operator == "not_exists":
-        return not found
-    if not found:
-        return False
-    positive = NEGATIONS.get(operator)
-    if positive is not None:
-        return not any(_POSITIVE[positive](item, value) for item in found)
-    check = _POSITIVE.get(operator)
-    if check is None:
-        return False
-    return any(check(item, value) for item in found)
+    return compile_condition(field, operator, value)(context)

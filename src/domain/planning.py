@@ -9,28 +9,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from src.domain.campaigns import (
-    AddPointsConfig,
-    AllocateCodeConfig,
-    AwardProductConfig,
-    CampaignDefinition,
-    CampaignVersion,
-)
+from src.domain.campaigns import AddPointsConfig, CampaignDefinition, CampaignVersion
 from src.domain.conditions import as_decimal, evaluate, resolve
 from src.domain.effects import PlannedEffect, effect_key
 
 _EFFECTS = TypeAdapter(list[PlannedEffect])
 MAX_POINTS = Decimal(10) ** 12  # one grant; the ledger holds 16 integer digits
 _ROUNDING = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "half_up": ROUND_HALF_UP}
-
-
-def matches(definition: CampaignDefinition, action: str, context: Mapping[str, Any]) -> bool:
-    """Triggers are OR-ed; the conditions inside one trigger are AND-ed."""
-    return any(
-        rule.type == action
-        and all(evaluate(c.field, c.operator, c.value, context) for c in rule.conditions)
-        for rule in definition.triggers
-    )
 
 
 def points_for(config: AddPointsConfig, context: Mapping[str, Any]) -> Decimal | None:
@@ -62,31 +47,21 @@ def plan(
         (
             c
             for c in campaigns
-            if c.definition.in_force_at(moment) and matches(c.definition, action, context)
+            if c.definition.in_force_at(moment) and c.prepared.matches(action, context)
         ),
-        key=lambda c: (-c.definition.priority, c.campaign_id),
+        key=lambda c: c.prepared.order,
     )
     effects: list[dict[str, Any]] = []
     for campaign in matched:
-        for index, effect in enumerate(campaign.definition.effects):
-            config = effect.parsed()
-            common: dict[str, Any] = {
-                "key": effect_key(event_id, campaign.campaign_id, campaign.version, index),
-                "campaign_id": campaign.campaign_id,
-                "campaign_version": campaign.version,
-                "effect_index": index,
-                "type": effect.type,
-                "reason": config.reason or campaign.definition.name,
-            }
-            if isinstance(config, AddPointsConfig):
+        for effect in campaign.prepared.effects:
+            key = effect_key(event_id, campaign.campaign_id, campaign.version, effect.index)
+            config = effect.config
+            if isinstance(config, AddPointsConfig) and config.amount is None:
                 amount = points_for(config, context)
-                if amount is None:
-                    continue
-                effects.append({**common, "amount": amount, "currency": config.currency})
-            elif isinstance(config, AwardProductConfig):
-                effects.append({**common, "product_id": config.productId})
-            elif isinstance(config, AllocateCodeConfig):
-                effects.append({**common, "pool_id": config.poolId})
+                if amount is not None:
+                    effects.append({**effect.template, "key": key, "amount": amount})
+            else:
+                effects.append({**effect.template, "key": key})
     return [c.campaign_id for c in matched], _EFFECTS.validate_python(effects)
 
 

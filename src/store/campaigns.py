@@ -52,9 +52,8 @@ async def current_versions(
 
 
 ACTIVE_ON_ACTION_SQL = """
-    SELECT c.id, c.version FROM campaign_triggers t
-    JOIN campaigns c ON c.org_id = t.org_id AND c.id = t.campaign_id
-    WHERE t.org_id = :org_id AND t.action = :action AND c.status = 'active'
+    SELECT campaign_id AS id, version FROM campaign_triggers
+    WHERE org_id = :org_id AND action = :action AND active
 """
 _ACTIVE_ON_ACTION = text(ACTIVE_ON_ACTION_SQL)
 
@@ -96,22 +95,23 @@ async def create(
     await conn.execute(
         insert(Campaign).values(org_id=org_id, id=campaign_id, status=status, version=1)
     )
-    await _write_version(conn, org_id, campaign_id, 1, definition)
+    await _write_version(conn, org_id, campaign_id, 1, status, definition)
     return campaign_id
 
 
 async def new_version(
     conn: AsyncConnection, org_id: str, campaign_id: str, definition: CampaignDefinition
 ) -> int:
-    version = await conn.scalar(
-        update(Campaign)
-        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
-        .values(version=Campaign.version + 1, updated_at=func.now())
-        .returning(Campaign.version)
-    )
-    assert version is not None
-    await _write_version(conn, org_id, campaign_id, version, definition)
-    return int(version)
+    row = (
+        await conn.execute(
+            update(Campaign)
+            .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
+            .values(version=Campaign.version + 1, updated_at=func.now())
+            .returning(Campaign.version, Campaign.status)
+        )
+    ).one()
+    await _write_version(conn, org_id, campaign_id, row.version, row.status, definition)
+    return int(row.version)
 
 
 async def set_status(conn: AsyncConnection, org_id: str, campaign_id: str, status: str) -> None:
@@ -120,6 +120,11 @@ async def set_status(conn: AsyncConnection, org_id: str, campaign_id: str, statu
         .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
         .values(status=status, updated_at=func.now())
     )
+    await conn.execute(
+        update(CampaignTrigger)
+        .where(CampaignTrigger.org_id == org_id, CampaignTrigger.campaign_id == campaign_id)
+        .values(active=status == "active")
+    )
 
 
 async def _write_version(
@@ -127,8 +132,10 @@ async def _write_version(
     org_id: str,
     campaign_id: str,
     version: int,
+    status: str,
     definition: CampaignDefinition,
 ) -> None:
+    """Store the version and point the planner's index at it."""
     await conn.execute(
         insert(CampaignVersion).values(
             org_id=org_id,
@@ -145,7 +152,16 @@ async def _write_version(
     actions = sorted({rule.type for rule in definition.triggers})
     await conn.execute(
         insert(CampaignTrigger),
-        [{"org_id": org_id, "action": a, "campaign_id": campaign_id} for a in actions],
+        [
+            {
+                "org_id": org_id,
+                "action": a,
+                "campaign_id": campaign_id,
+                "version": version,
+                "active": status == "active",
+            }
+            for a in actions
+        ],
     )
 
 

@@ -31,6 +31,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def migrate(url: str) -> None:
-    """Bring the schema to head; safe to run from several processes at once (advisory lock)."""
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+async def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe to run from several processes at once (advisory
+    lock)."""
+    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)

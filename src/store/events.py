@@ -177,19 +177,23 @@ async def find_for_replay(
 
 
 # Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON.
-_SAVE_PLAN = text(
-    """
+_SAVE_PLAN_SQL = """
     UPDATE events SET status = :status, reason = :reason, resolved_user_id = :user_id,
         campaign_ids = CAST(:campaign_ids AS text[]), planned_effects = :planned,
         plan = CAST(CAST(:plan AS text) AS jsonb), updated_at = now()
     WHERE id = :event_id
-    """
-)
+"""
+_SAVE_PLAN = text(_SAVE_PLAN_SQL)
+_SAVE_FIRST_PLAN = text(_SAVE_PLAN_SQL + " AND plan IS NULL")
+_LOCK_PLAN = text("SELECT plan FROM events WHERE id = :event_id FOR UPDATE")
 
 
-async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> None:
-    await conn.execute(
-        _SAVE_PLAN,
+async def save_plan(
+    conn: AsyncConnection, event_id: str, plan: ActionPlan, first: bool = False
+) -> bool:
+    """Store the plan; with ``first``, only when none is stored yet (False when one was)."""
+    result = await conn.execute(
+        _SAVE_FIRST_PLAN if first else _SAVE_PLAN,
         {
             "event_id": event_id,
             "status": plan.status,
@@ -200,6 +204,13 @@ async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> N
             "plan": None if plan.status == "skipped" else plan.model_dump_json(),
         },
     )
+    return bool(result.rowcount)
+
+
+async def lock_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
+    """The stored plan, row locked: a retry overlapping a slow attempt waits, then reuses it."""
+    stored = await conn.scalar(_LOCK_PLAN, {"event_id": event_id})
+    return None if stored is None else ActionPlan.model_validate(stored)
 
 
 async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
-"""Everything the plan activity reads, in one round trip: the event's stored plan (row
-locked), the org's settings, the resolved user and the active campaigns on the action."""
+"""Everything the plan activity reads, in one round trip: the event's stored plan, the org's
+settings, the resolved user and the active campaigns on the action."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from src.store.users import RESOLVE_SQL, Resolution, resolution, resolve_params
 
 _CONTEXT = text(
     f"""
-    WITH event AS (SELECT plan FROM events WHERE id = :event_id FOR UPDATE),
+    WITH event AS (SELECT plan FROM events WHERE id = :event_id),
          active AS ({ACTIVE_ON_ACTION_SQL})
     SELECT (SELECT plan FROM event) AS plan,
            ARRAY(SELECT id FROM active) AS campaign_ids,
@@ -34,7 +34,7 @@ class PlanContext:
 
 
 async def load(conn: AsyncConnection, action: ActionInput, source: str | None) -> PlanContext:
-    """Locks the event row: a retry overlapping a slow attempt waits, then reuses its plan."""
+    """A plain read, no lock: the plan is stored only if none is (see ``events.save_plan``)."""
     row = (
         await conn.execute(
             _CONTEXT,
