@@ -81,15 +81,15 @@ async def org_with(engine: AsyncEngine, total: int, matching: int) -> str:
 
 
 async def timed(
-    small: Callable[[int], Awaitable[Any]], large: Callable[[int], Awaitable[Any]], samples: int
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Interleaved, so both sides see the same machine: this one is noisy."""
-    for i in range(WARM_UP):  # warm-up: connections, prepared statements, parsed versions
-        await small(-i - 1)
-        await large(-i - 1)
-    durations: tuple[list[float], list[float]] = ([], [])
+    *sides: Callable[[int], Awaitable[Any]], samples: int = SAMPLES
+) -> list[dict[str, float]]:
+    """Interleaved, so every side sees the same machine: this one is noisy."""
+    for i in range(WARM_UP):  # connections, prepared statements, parsed versions
+        for call in sides:
+            await call(-i - 1)
+    durations: list[list[float]] = [[] for _ in sides]
     for i in range(samples):
-        for side, call in enumerate((small, large)):
+        for side, call in enumerate(sides):
             t0 = time.perf_counter()
             await call(i)
             durations[side].append((time.perf_counter() - t0) * 1000)
@@ -101,7 +101,17 @@ async def timed(
             "p99_ms": round(values[int(0.99 * len(values)) - 1], 3),
         }
 
-    return summary(durations[0]), summary(durations[1])
+    return [summary(values) for values in durations]
+
+
+def round_trip(engine: AsyncEngine) -> Callable[[int], Awaitable[None]]:
+    """The floor any activity pays per statement on this machine, measured alongside."""
+
+    async def select_one(_: int) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return select_one
 
 
 async def planner(
@@ -174,15 +184,14 @@ async def main() -> dict[str, Any]:
             async with engine.begin() as conn:
                 await conn.execute(text("ANALYZE"))
             activities = ActionActivities(engine)
-            plan_small, plan_large = await timed(
+            plan_small, plan_large, bare = await timed(
                 await planner(engine, activities, small, WARM_UP + SAMPLES),
                 await planner(engine, activities, large, WARM_UP + SAMPLES),
-                SAMPLES,
+                round_trip(engine),
             )
             alloc_small, alloc_large = await timed(
                 await allocator(engine, small, "pool_1k", 1_000),
                 await allocator(engine, large, "pool_1m", 1_000_000),
-                SAMPLES,
             )
         finally:
             await engine.dispose()
@@ -191,6 +200,8 @@ async def main() -> dict[str, Any]:
             "org_100_campaigns": plan_small,
             "org_10000_campaigns_100_on_action": plan_large,
             "ratio_p50": round(plan_large["p50_ms"] / plan_small["p50_ms"], 2),
+            "round_trip": bare,
+            "round_trips_p50": round(plan_small["p50_ms"] / bare["p50_ms"], 1),
         },
         "code_allocation": {
             "pool_1000_codes": alloc_small,
@@ -216,6 +227,10 @@ if __name__ == "__main__":
         f"| plan activity, 10,000 campaigns (100 on the action) | {big['p50_ms']} ms | {big['p99_ms']} ms | p50 ≤ 5 ms |"
     )
     print(f"| plan ratio (10,000 ÷ 100) | {plan['ratio_p50']} | | ≤ 1.5 |")
+    bare = plan["round_trip"]
+    print(
+        f"| one `SELECT 1` round trip, same run | {bare['p50_ms']} ms | {bare['p99_ms']} ms | plan = {plan['round_trips_p50']} round trips |"
+    )
     print(
         f"| allocate code, 1,000-code pool | {alloc['pool_1000_codes']['p50_ms']} ms | {alloc['pool_1000_codes']['p99_ms']} ms | |"
     )
