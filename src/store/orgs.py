@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.store.tables import ApiKey, Org
@@ -46,22 +46,24 @@ async def create_org(conn: AsyncConnection, name: str, org_id: str | None = None
     return org_id
 
 
-async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
-    """An operator's per-org override of the default rate limit."""
-    updated = await conn.scalar(
+async def merge_settings(
+    conn: AsyncConnection, org_id: str, patch: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Merge top-level keys into the org's settings in one statement, so concurrent edits of
+    different keys both survive; None for an unknown org."""
+    merged = await conn.scalar(
         update(Org)
         .where(Org.id == org_id)
-        .values(
-            settings=Org.settings.op("||")(
-                func.jsonb_build_object(
-                    "rateLimit",
-                    func.jsonb_build_object("perSecond", per_second, "burst", burst),
-                )
-            )
-        )
-        .returning(Org.id)
+        .values(settings=Org.settings.op("||")(cast(patch, JSONB)))
+        .returning(Org.settings)
     )
-    return updated is not None
+    return None if merged is None else dict(merged)
+
+
+async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
+    """An operator's per-org override of the default rate limit."""
+    limit = {"rateLimit": {"perSecond": per_second, "burst": burst}}
+    return await merge_settings(conn, org_id, limit) is not None
 
 
 async def get_settings(conn: AsyncConnection, org_id: str) -> dict[str, Any]:

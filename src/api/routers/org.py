@@ -7,12 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import update
 
 from src.api.auth import Principal, require
 from src.api.body import parse
 from src.store import orgs
-from src.store.tables import Org
 
 router = APIRouter(prefix="/v1/org", tags=["org"])
 
@@ -66,7 +64,7 @@ async def patch_settings(
 ) -> dict[str, Any]:
     patch = await parse(request, SettingsPatch)
     async with request.app.state.engine.begin() as conn:
-        current = await orgs.get_settings(conn, principal.org_id)
-        merged = current | patch.model_dump(mode="json", exclude_none=True)
-        await conn.execute(update(Org).where(Org.id == principal.org_id).values(settings=merged))
-    return _public(merged)
+        merged = await orgs.merge_settings(
+            conn, principal.org_id, patch.model_dump(mode="json", exclude_none=True)
+        )
+    return _public(merged or {})
