@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.limits import Limits, counters, period_key
@@ -131,3 +132,38 @@ def test_period_keys_follow_the_org_time_zone() -> None:
         c.scope for c in counters(Limits(maxTotal=1, maxPerUser=1), "u", late, ZoneInfo("UTC"))
     ]
     assert scopes == ["total", "user:u"]
+
+
+async def test_merged_users_share_their_limits(tenant: Tenant, engine: AsyncEngine) -> None:
+    """A merge adds the merged user's firings to the survivor's counters: a once-per-user
+    reward the merged account had is not granted again, nor one more today."""
+    http = tenant.http
+    await limited_campaign(
+        tenant, {"maxPerUser": 2, "perUserPerPeriod": {"count": 1, "period": "day"}}
+    )
+    for user in ("guest", "member"):
+        await ok(await http.post("/v1/users", json={"id": user}))
+    first = await post_action(tenant, {"userId": "guest", "action": "checkin"})
+    assert (await wait_for_events(engine, [first]))[first] == "processed"
+    await ok(await http.post("/v1/users/member/merge", json={"fromUserId": "guest"}), 200)
+    today = await post_action(tenant, {"userId": "member", "action": "checkin"})
+    await wait_for_events(engine, [today])
+    described = (await http.get(f"/api/audience/internal/actions/{today}")).json()
+    assert described["limitedCampaigns"][0]["reason"] == "limit_reached:perUserPerPeriod"
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    later = [
+        await post_action(
+            tenant, {"userId": who, "action": "checkin", "timestamp": tomorrow.isoformat()}
+        )
+        for who in ("member", "guest")  # the guest's ID now names the survivor
+    ]
+    await wait_for_events(engine, later)
+    assert await grants(tenant) == 2  # maxPerUser 2: the guest's grant and tomorrow's first
+    assert (await http.get("/v1/users/member")).json()["balances"] == {"points": 20}
+    async with engine.connect() as conn:
+        scopes = await conn.scalars(
+            text("SELECT scope FROM campaign_counters WHERE org_id = CAST(:o AS uuid)"),
+            {"o": tenant.org_id},
+        )
+        assert not [s for s in scopes if "guest" in s]
+    await ledger_consistent(engine, tenant.org_id)

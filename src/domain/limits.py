@@ -53,6 +53,15 @@ def period_key(period: str, moment: datetime, zone: tzinfo) -> str:
     return f"{local.year}-{local.month:02d}"
 
 
+def user_scope(user_id: str) -> str:
+    """A user's lifetime counter scope; per-period scopes add ``:<period>:<period key>``."""
+    return f"user:{user_id}"
+
+
+# What may follow a user's scope: nothing, or a period and its key (see ``period_key``).
+PERIOD_SUFFIX = r"^:(day|week|month):[0-9]{4}-(W[0-9]{2}|[0-9]{2}(-[0-9]{2})?)$"
+
+
 def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> list[Counter]:
     """Counters in a fixed order (total first), so concurrent reservations never deadlock."""
     out = []
@@ -66,9 +75,10 @@ def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> li
             )
         )
     if limits.maxPerUser is not None:
-        out.append(Counter(f"user:{user_id}", limits.maxPerUser, None, "maxPerUser"))
+        out.append(Counter(user_scope(user_id), limits.maxPerUser, None, "maxPerUser"))
     if limits.perUserPerPeriod is not None:
         p = limits.perUserPerPeriod
         key = period_key(p.period, moment, zone)
-        out.append(Counter(f"user:{user_id}:{p.period}:{key}", p.count, None, "perUserPerPeriod"))
+        scope = f"{user_scope(user_id)}:{p.period}:{key}"
+        out.append(Counter(scope, p.count, None, "perUserPerPeriod"))
     return out

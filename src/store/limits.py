@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.limits import Counter
+from src.domain.limits import PERIOD_SUFFIX, Counter, user_scope
 
 _RESERVE = text(
     """
@@ -64,3 +64,36 @@ async def usage(
         {"org": org_id, "cid": campaign_id, "scopes": [c.scope for c in counters]},
     )
     return {r.scope: (r.used, r.points) for r in rows}
+
+
+_MOVE_USER = text(
+    """
+    WITH moved AS (
+        DELETE FROM campaign_counters
+        WHERE org_id = :org_id AND (scope = :source OR (
+            left(scope, length(:source)) = :source
+            AND substr(scope, length(:source) + 1) ~ :suffix))
+        RETURNING campaign_id, scope, count, points
+    )
+    INSERT INTO campaign_counters (org_id, campaign_id, scope, count, points)
+    SELECT :org_id, campaign_id, :target || substr(scope, length(:source) + 1), count, points
+    FROM moved
+    ON CONFLICT (org_id, campaign_id, scope) DO UPDATE
+    SET count = campaign_counters.count + EXCLUDED.count,
+        points = campaign_counters.points + EXCLUDED.points
+    """
+)
+
+
+async def move_user(conn: AsyncConnection, org_id: str, source: str, target: str) -> None:
+    """Add ``source``'s per-user counters to ``target``'s: a merged user's firings still count
+    against the survivor's limits. The delete waits for reservations in flight, so none is lost."""
+    await conn.execute(
+        _MOVE_USER,
+        {
+            "org_id": org_id,
+            "source": user_scope(source),
+            "target": user_scope(target),
+            "suffix": PERIOD_SUFFIX,
+        },
+    )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.errors import Conflict, NotFound
 from src.domain.identity import normalize_email, normalize_phone
+from src.store import limits
 from src.store.pages import keyset_page
 from src.store.tables import Balance, Code, Event, LedgerEntry, User, UserIdentity
 
@@ -256,7 +257,8 @@ async def _lock_live(conn: AsyncConnection, org_id: str, ids: list[str]) -> dict
 
 
 async def _move_holdings(conn: AsyncConnection, org_id: str, source: str, target: str) -> int:
-    """Ledger history, balances and codes of ``source`` become ``target``'s; returns rows moved."""
+    """Ledger history, balances, codes and limit counters of ``source`` become ``target``'s;
+    returns ledger rows moved."""
     await conn.execute(
         text(
             """
@@ -278,6 +280,7 @@ async def _move_holdings(conn: AsyncConnection, org_id: str, source: str, target
     await conn.execute(
         update(Code).where(Code.org_id == org_id, Code.user_id == source).values(user_id=target)
     )
+    await limits.move_user(conn, org_id, source, target)
     return int(moved.rowcount)
 
 
