@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.store.tables import Balance, LedgerEntry
+from src.store.tables import Balance, Event, LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import Tenant, make_tenant, wait_for_event, wait_for_events
 from tests.test_exactly_once import ledger_consistent
@@ -197,6 +198,13 @@ async def test_erasure_keeps_totals_exact(tenant: Tenant, engine: AsyncEngine) -
     await setup_guide(tenant)
     await ok(await tenant.http.patch("/v1/org/settings", json={"userLookup": {"email": True}}), 200)
     await wait_for_events(engine, [await post_action(tenant, FLOW_ACTION) for _ in range(2)])
+    by_email = {**FLOW_ACTION, "userId": "user_123@example.com", "data": {"amount": 5}}
+    early = {**FLOW_ACTION, "userId": "ext-9", "metadata": {"source": "shop"}}
+    await wait_for_events(
+        engine, [await post_action(tenant, by_email), await post_action(tenant, early)]
+    )  # the second is skipped: ext-9 is attached to the user only afterwards
+    external = {"source": "shop", "externalId": "ext-9"}
+    await ok(await tenant.http.post("/v1/users/user_123/external-ids", json=external))
 
     async def totals() -> tuple[Any, Any]:
         async with engine.connect() as conn:
@@ -224,6 +232,17 @@ async def test_erasure_keeps_totals_exact(tenant: Tenant, engine: AsyncEngine) -
     assert len(all_rows) == 6 and {t["userId"] for t in all_rows} != {"user_123"}
     assert all(t["userId"].startswith("anon_") for t in all_rows)
     await ledger_consistent(engine, tenant.org_id)
+    async with engine.connect() as conn:
+        names = [
+            tuple(r)
+            for r in await conn.execute(
+                select(Event.user_id, Event.resolved_user_id, Event.plan).where(
+                    Event.org_id == tenant.org_id
+                )
+            )
+        ]
+    assert len(names) == 4 and all(u.startswith("anon_") and r == u for u, r, _ in names)
+    assert not [p for *_, p in names if p and "user_123" in json.dumps(p)]
     skipped = await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))
     assert skipped["status"] == "skipped"
 

@@ -21,7 +21,7 @@ from src.domain.errors import Conflict, NotFound
 from src.domain.identity import normalize_email, normalize_phone
 from src.store import limits
 from src.store.pages import keyset_page
-from src.store.tables import Balance, Code, Event, LedgerEntry, User, UserIdentity
+from src.store.tables import Balance, Code, LedgerEntry, User, UserIdentity
 
 LIVE = (User.merged_into.is_(None), User.deleted_at.is_(None))
 
@@ -341,15 +341,42 @@ async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
     await conn.execute(insert(User).values(org_id=org_id, id=anonymous, deleted_at=func.now()))
     await _move_holdings(conn, org_id, user_id, anonymous)
     await conn.execute(
-        delete(UserIdentity).where(UserIdentity.org_id == org_id, UserIdentity.user_id == user_id)
-    )
-    await conn.execute(
-        update(Event)
+        update(LedgerEntry)
         .where(
-            Event.org_id == org_id,
-            or_(Event.resolved_user_id.in_(names), Event.user_id.in_(names)),
+            LedgerEntry.org_id == org_id,
+            LedgerEntry.user_id == anonymous,
+            LedgerEntry.type == "merge",
         )
-        .values(user_id=anonymous, resolved_user_id=anonymous)
+        .values(reason="merged user (erased)")
+    )
+    await conn.execute(_SCRUB_EVENTS, {"org": org_id, "names": names, "anonymous": anonymous})
+    await conn.execute(
+        delete(UserIdentity).where(UserIdentity.org_id == org_id, UserIdentity.user_id == user_id)
     )
     await conn.execute(delete(User).where(User.org_id == org_id, User.id.in_(names)))
     return anonymous
+
+
+# Events the erased user's actions made: those resolved to it, and those never resolved that
+# name it by its ID, email, phone or (source, external ID). Their plans name the tombstone.
+_SCRUB_EVENTS = text(
+    """
+    UPDATE events e SET user_id = CAST(:anonymous AS text),
+        resolved_user_id = CAST(:anonymous AS text),
+        plan = CASE WHEN e.plan IS NULL THEN NULL
+                    ELSE jsonb_set(e.plan, '{user_id}', to_jsonb(CAST(:anonymous AS text))) END,
+        updated_at = now()
+    WHERE e.org_id = :org AND (
+        e.resolved_user_id = ANY(CAST(:names AS text[]))
+        OR (e.resolved_user_id IS NULL AND (
+            e.user_id = ANY(CAST(:names AS text[]))
+            OR e.user_id IN (SELECT u.email FROM users u
+                             WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
+            OR e.user_id IN (SELECT u.phone FROM users u
+                             WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
+            OR EXISTS (SELECT 1 FROM user_identities i
+                       WHERE i.org_id = :org AND i.user_id = ANY(CAST(:names AS text[]))
+                         AND i.external_id = e.user_id
+                         AND i.source = e.metadata ->> 'source'))))
+    """
+)
