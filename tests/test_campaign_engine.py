@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.store import campaigns
 from tests.guide import FLOW_ACTION, STEP1_TRIGGER, STEP2_CAMPAIGN, ok, post_action, setup_guide
 from tests.support import Tenant, wait_for_event
 
@@ -55,6 +56,43 @@ async def test_paused_campaign_does_not_fire(tenant: Tenant) -> None:
     await ok(await tenant.http.post(f"/v1/campaigns/{campaign['id']}/activate"), 200)
     event = await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))
     assert event["matchedCampaigns"] == [campaign["id"]]
+
+
+async def test_planner_index_follows_status_versions_and_triggers(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """What the planner finds for an action is exactly the active campaigns listening to it,
+    at their current version, through pauses, edits, trigger changes and archiving."""
+    http = tenant.http
+    body = {
+        "name": "tap",
+        "triggers": [{"type": "tap_in"}],
+        "effects": [{"type": "add_points", "config": {"amount": 1}}],
+    }
+    cid = (await ok(await http.post("/v1/campaigns", json=body)))["id"]
+    draft = (await ok(await http.post("/v1/campaigns", json=body | {"status": "draft"})))["id"]
+
+    async def in_force(action: str) -> list[tuple[str, int]]:
+        async with engine.connect() as conn:
+            found = await campaigns.in_force(conn, tenant.org_id, action)
+        return [(v.campaign_id, v.version) for v in found]
+
+    assert await in_force("tap_in") == [(cid, 1)]
+    await ok(await http.post(f"/v1/campaigns/{cid}/pause"), 200)
+    assert await in_force("tap_in") == []
+    moved = {"triggers": [{"type": "tap_out"}, {"type": "tap_in"}]}
+    await ok(await http.patch(f"/v1/campaigns/{cid}", json=moved), 200)  # edited while paused
+    assert await in_force("tap_in") == [] and await in_force("tap_out") == []
+    await ok(await http.post(f"/v1/campaigns/{cid}/activate"), 200)
+    assert await in_force("tap_in") == [(cid, 2)] and await in_force("tap_out") == [(cid, 2)]
+    await ok(
+        await http.patch(f"/v1/campaigns/{cid}", json={"triggers": [{"type": "tap_out"}]}), 200
+    )
+    assert await in_force("tap_in") == [] and await in_force("tap_out") == [(cid, 3)]
+    await ok(await http.post(f"/v1/campaigns/{draft}/activate"), 200)
+    assert await in_force("tap_in") == [(draft, 1)]
+    await ok(await http.post(f"/v1/campaigns/{cid}/archive"), 200)
+    assert await in_force("tap_out") == []
 
 
 async def test_versions_are_immutable_and_recorded_on_grants(tenant: Tenant) -> None:
