@@ -52,8 +52,8 @@ _SEED_CAMPAIGNS = text(
                 'config', jsonb_build_object('amount', 1 + i % 50))))
         FROM c
     )
-    INSERT INTO campaign_triggers (org_id, action, campaign_id, version, active)
-    SELECT CAST(:org AS uuid), action, id, 1, true FROM c
+    INSERT INTO campaign_triggers (org_id, action, campaign_id)
+    SELECT CAST(:org AS uuid), action, id FROM c
     """
 )
 _SEED_CODES = text(

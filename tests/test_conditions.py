@@ -18,6 +18,7 @@ CTX: dict[str, Any] = {
         "currency": "USD",
         "flag": True,
         "tags": ["vip", "new"],
+        "bits": [True, 2],
         "order": {"total": {"gross": "12"}},
         "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}],
         "empty": None,
@@ -76,6 +77,13 @@ CASES = [
     ("user.email", "ends_with", "@b.c", True),
     ("date", ">=", "2025-01-01", True),
     ("date", "<", "2025-10-06", False),
+    ("bits", "==", [True, 2.0], True),  # lists compare item by item under the same rule
+    ("bits", "==", [1, 2], False),  # ...so a boolean inside is not a number either
+    ("bits", "in", [[True, 2]], True),
+    ("bits", "in", [[1, 2]], False),
+    ("order.total", "==", {"gross": "12"}, True),
+    ("order", "==", {"total": {"gross": 12}}, False),
+    ("tags", "contains", ["vip"], False),
 ]
 
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.activities.actions import ActionActivities
@@ -19,22 +19,24 @@ from tests.support import Tenant, wait_for_event
 ACTIONS = "/api/audience/internal/actions"
 
 
-async def unstarted(tenant: Tenant, engine: AsyncEngine, action: str) -> ActionInput:
+async def unstarted(
+    tenant: Tenant, engine: AsyncEngine, action: str, user: str = "u"
+) -> ActionInput:
     """An accepted event the relay leaves alone (marked started): the test runs its plan."""
+    request = ActionRequest(userId=user, action=action)
     async with engine.begin() as conn:
         (accepted,) = await events.accept_many(
-            conn,
-            tenant.org_id,
-            [(ActionRequest(userId="u", action=action), None)],
-            datetime.now(UTC),
+            conn, tenant.org_id, [(request, None)], datetime.now(UTC)
         )
         await events.mark_started(conn, [accepted.event_id])
         claimed = [a.event_id for a in await events.claim_unstarted(conn, 1000)]
     assert accepted.event_id not in claimed
+    return await stored_input(engine, accepted.event_id)
+
+
+async def stored_input(engine: AsyncEngine, event_id: str) -> ActionInput:
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(select(events.Event).where(events.Event.id == accepted.event_id))
-        ).one()
+        row = (await conn.execute(select(events.Event).where(events.Event.id == event_id))).one()
     return events.to_input(row)
 
 
@@ -85,8 +87,67 @@ async def test_unlocked_plan_attempts_store_one_plan(tenant: Tenant, engine: Asy
     assert await activities.plan_action(action) == plans[0]  # a retry is judged as before
     async with engine.begin() as conn:
         other = plans[0].model_copy(update={"effects": []})
-        assert not await events.save_plan(conn, action.event_id, other, first=True)
+        assert not await events.save_plan(conn, action.event_id, other)
         assert await events.lock_plan(conn, action.event_id) == plans[0]
+
+
+async def test_stale_attempts_never_replace_or_reopen_a_plan(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """An attempt of a run that already moved on reuses the stored plan, a skipped one too,
+    and leaves a settled event settled."""
+    await campaign(tenant, "gate_in", 3)
+    activities = ActionActivities(engine)
+    ghost = await unstarted(tenant, engine, "gate_in", user="ghost")
+    skipped = await activities.plan_action(ghost)
+    assert skipped.status == "skipped"
+    await ok(await tenant.http.post("/v1/users", json={"id": "ghost"}))
+    assert await activities.plan_action(ghost) == skipped  # judged as before, not afresh
+    assert (await ok(await tenant.http.get(f"{ACTIONS}/{ghost.event_id}"), 200))["status"] == (
+        "skipped"
+    )
+    settled = await wait_for_event(
+        tenant, await post_action(tenant, {"userId": "ghost", "action": "gate_in"})
+    )
+    assert settled["status"] == "processed" and len(settled["effects"]) == 1
+    late = await activities.plan_action(await stored_input(engine, settled["eventId"]))
+    assert [e.key for e in late.effects] == [settled["effects"][0]["key"]]
+    after = await ok(await tenant.http.get(f"{ACTIONS}/{settled['eventId']}"), 200)
+    assert after["status"] == "processed"
+
+
+async def test_a_merge_waits_for_a_reservation_in_flight(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """A plan holds its user shared while it reserves, so a merge cannot move counters past a
+    reservation not yet committed: the survivor's counter includes it."""
+    for user in ("a", "b"):
+        await ok(await tenant.http.post("/v1/users", json={"id": user}))
+    campaign_id = await campaign(tenant, "gate_in", 3, limits={"maxPerUser": 1, "maxTotal": 9})
+    action = await unstarted(tenant, engine, "gate_in", user="a")
+    total = (CampaignCounter.org_id == tenant.org_id) & (CampaignCounter.scope == "total")
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(CampaignCounter).values(
+                org_id=tenant.org_id, campaign_id=campaign_id, scope="total", count=0, points=0
+            )
+        )
+    async with engine.begin() as conn:  # the total counter, locked: the plan stops there
+        await conn.execute(select(CampaignCounter).where(total).with_for_update())
+        plan = asyncio.create_task(ActionActivities(engine).plan_action(action))
+        await asyncio.sleep(0.5)
+        merge = asyncio.create_task(tenant.http.post("/v1/users/b/merge", json={"fromUserId": "a"}))
+        await asyncio.sleep(0.5)
+        assert not plan.done() and not merge.done()  # the merge waits for the plan's user
+    assert len((await plan).effects) == 1
+    assert (await merge).status_code == 200
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(CampaignCounter.scope, CampaignCounter.count)
+            .where(CampaignCounter.org_id == tenant.org_id)
+            .order_by(CampaignCounter.scope)
+        )
+        assert [tuple(r) for r in rows] == [("total", 1), ("user:b", 1)]
 
 
 async def test_absurd_numbers_never_leave_an_event_stuck(tenant: Tenant) -> None:

@@ -21,28 +21,64 @@ _TRIGGERS = text(
         (CAST(:org AS uuid), 'buy', 'cmp_off')
     """
 )
+_COUNTERS = text(
+    """
+    INSERT INTO campaign_counters (org_id, campaign_id, scope, count, points) VALUES
+        (CAST(:org AS uuid), 'cmp_on', 'total', 3, 0),
+        (CAST(:org AS uuid), 'cmp_on', 'user:a:b', 1, 0),
+        (CAST(:org AS uuid), 'cmp_on', 'user:a:b:day:2025-10-06', 1, 0),
+        (CAST(:org AS uuid), 'cmp_on', 'user:u:week:2025-W41', 1, 0),
+        (CAST(:org AS uuid), 'cmp_on', 'user:u:month:2025-10', 1, 0)
+    """
+)
+_INDEX = text(
+    "SELECT action, campaign_id, version, active FROM campaign_triggers "
+    "ORDER BY action, campaign_id"
+)
 
 
-async def test_planner_index_is_filled_from_existing_campaigns(databases: Databases) -> None:
+async def test_upgrades_keep_planner_index_and_counters(databases: Databases) -> None:
+    """0006 fills the planner's index and keeps it in step with campaign rows, whatever code
+    writes them; 0007 moves per-period counters to scopes that end with the user ID."""
     url = await databases.create("0005")
     engine = make_engine(url, 1)
     try:
         async with engine.begin() as conn:
             org_id = await orgs.create_org(conn, "before 0006")
-            await conn.execute(_CAMPAIGNS, {"org": org_id})
-            await conn.execute(_TRIGGERS, {"org": org_id})
+            for seed in (_CAMPAIGNS, _TRIGGERS, _COUNTERS):
+                await conn.execute(seed, {"org": org_id})
         await migrate(url)
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT action, campaign_id, version, active FROM campaign_triggers "
-                    "ORDER BY action, campaign_id"
-                )
-            )
-            assert [tuple(r) for r in rows] == [
+        async with engine.begin() as conn:
+            assert [tuple(r) for r in await conn.execute(_INDEX)] == [
                 ("buy", "cmp_off", 2, False),
                 ("buy", "cmp_on", 3, True),
                 ("tap", "cmp_on", 3, True),
+            ]
+            # Writers that know nothing of the copied columns (a previous release):
+            await conn.execute(
+                text("UPDATE campaigns SET status = 'active', version = 4 WHERE id = 'cmp_off'")
+            )
+            await conn.execute(text("UPDATE campaigns SET status = 'paused' WHERE id = 'cmp_on'"))
+            await conn.execute(
+                text(
+                    "INSERT INTO campaign_triggers (org_id, action, campaign_id) "
+                    "VALUES (CAST(:org AS uuid), 'tap', 'cmp_off')"
+                ),
+                {"org": org_id},
+            )
+            assert [tuple(r) for r in await conn.execute(_INDEX)] == [
+                ("buy", "cmp_off", 4, True),
+                ("buy", "cmp_on", 3, False),
+                ("tap", "cmp_off", 4, True),
+                ("tap", "cmp_on", 3, False),
+            ]
+            scopes = await conn.scalars(text("SELECT scope FROM campaign_counters ORDER BY scope"))
+            assert list(scopes) == [
+                "day:2025-10-06:user:a:b",
+                "month:2025-10:user:u",
+                "total",
+                "user:a:b",
+                "week:2025-W41:user:u",
             ]
     finally:
         await engine.dispose()

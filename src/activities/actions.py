@@ -59,23 +59,20 @@ class ActionActivities:
                 result = _judge(action, user, versions)
                 capped = {v.campaign_id for v in versions if v.definition.limits is not None}
                 if capped.isdisjoint(result.campaign_ids) and await events.save_plan(
-                    conn, action.event_id, result, first=True
+                    conn, action.event_id, result
                 ):
                     return result
         async with self.engine.begin() as conn:
             stored = await events.lock_plan(conn, action.event_id)
             if stored is not None:  # a retry, reset or replay: judged as before
-                await events.save_plan(conn, action.event_id, stored)
+                await events.reopen(conn, action.event_id, stored)
                 return stored
             if enroll:
                 user = await users.enroll(conn, action.org_id, action.user_id, source)
             result = _judge(action, user, versions)
             if user is not None and result.campaign_ids:
                 zone = ZoneInfo(context.found.settings.get("timezone", "UTC"))
-                effects, limited = await self._apply_limits(
-                    conn, action, user["id"], zone, versions, result.campaign_ids, result.effects
-                )
-                result = _result(user["id"], result.campaign_ids, effects, limited)
+                result = await self._apply_limits(conn, action, zone, versions, result)
             await events.save_plan(conn, action.event_id, result)
             return result
 
@@ -83,18 +80,24 @@ class ActionActivities:
     async def _apply_limits(
         conn: AsyncConnection,
         action: ActionInput,
-        user_id: str,
         zone: tzinfo,
         versions: list[CampaignVersion],
-        matched: list[str],
-        effects: list[PlannedEffect],
-    ) -> tuple[list[PlannedEffect], list[LimitedCampaign]]:
-        """Reserve each limited campaign's firing; a refused one contributes no effects."""
+        draft: ActionPlan,
+    ) -> ActionPlan:
+        """Reserve each limited campaign's firing; a refused one contributes no effects.
+
+        Per-user counters are the holder's (a merged user counts against its survivor), held
+        with a share lock so a merge or erasure cannot move counters under the reservation.
+        """
         definitions = {v.campaign_id: v.definition for v in versions}
+        matched, user_id = draft.campaign_ids, str(draft.user_id)
         if all(definitions[c].limits is None for c in matched):
-            return effects, []
+            return draft
+        holder = await users.hold(conn, action.org_id, user_id)
+        if holder is None:  # erased since it was resolved
+            return ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
         by_campaign: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
-        for effect in effects:
+        for effect in draft.effects:
             by_campaign[effect.campaign_id].append(effect)
         kept: list[PlannedEffect] = []
         limited: list[LimitedCampaign] = []
@@ -102,7 +105,7 @@ class ActionActivities:
             rules = definitions[campaign_id].limits
             if rules is not None:
                 points = points_of(mine)
-                counters = limit_counters(rules, user_id, action.timestamp, zone)
+                counters = limit_counters(rules, holder, action.timestamp, zone)
                 refused = await limits.reserve(conn, action.org_id, campaign_id, counters, points)
                 if refused is not None:
                     limited.append(
@@ -110,7 +113,7 @@ class ActionActivities:
                     )
                     continue
             kept += mine
-        return kept, limited
+        return _result(user_id, matched, kept, limited)
 
     @activity.defn(name=APPLY_EFFECT)
     async def apply_effect(self, request: EffectRequest) -> EffectResult:

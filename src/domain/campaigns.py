@@ -217,7 +217,10 @@ class Prepared:
 
 
 class CampaignVersion(BaseModel):
-    """One immutable version of a campaign as the planner sees it."""
+    """One immutable version of a campaign as the planner sees it (frozen: ``prepared`` is
+    derived from it once)."""
+
+    model_config = ConfigDict(frozen=True)
 
     campaign_id: str
     version: PositiveInt

@@ -4,7 +4,8 @@ The type rule (never raises, whatever the data):
 - numbers (int, float, Decimal; never bool) compare as Decimal, so ``100 == 100.0``;
 - ``> >= < <=`` need two numbers or two strings (strings compare by code point, so ISO 8601
   dates order correctly); any other pairing is false;
-- ``==`` / ``in`` compare numbers numerically and everything else by strict type-and-value;
+- ``==`` / ``in`` compare numbers numerically and everything else by strict type-and-value,
+  inside lists and objects too (``[true]`` is not ``[1]``);
 - ``contains`` is substring on strings and membership on lists; ``starts_with`` / ``ends_with``
   need two strings;
 - a missing or null field fails every operator except ``not_exists``;
@@ -113,10 +114,33 @@ def _never(_: Any) -> bool:
     return False
 
 
+def _same(a: Any, b: Any) -> bool:
+    """The type rule's equality, applied inside lists and objects too (so ``[true] != [1]``)."""
+    da, db = as_decimal(a), as_decimal(b)
+    if da is not None or db is not None:
+        return da == db
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    return _identical(a, b)
+
+
+def _identical(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except InvalidOperation:  # a signalling NaN equals nothing
+        return False
+
+
 def _equal_to(b: Any) -> _Test:
     number = as_decimal(b)
     if number is not None:
         return lambda a: as_decimal(a) == number
+    if isinstance(b, list | dict | Decimal):
+        return lambda a: _same(a, b)
     kind = type(b)
     return lambda a: type(a) is kind and a == b
 
@@ -152,7 +176,7 @@ def _member_of(b: Any) -> _Test:
             return number in numbers
         if type(a) is str:
             return a in strings
-        return any(type(a) is type(item) and a == item for item in others)
+        return any(_same(a, item) for item in others)
 
     return test
 

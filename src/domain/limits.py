@@ -54,12 +54,18 @@ def period_key(period: str, moment: datetime, zone: tzinfo) -> str:
 
 
 def user_scope(user_id: str) -> str:
-    """A user's lifetime counter scope; per-period scopes add ``:<period>:<period key>``."""
+    """A user's lifetime counter scope."""
     return f"user:{user_id}"
 
 
-# What may follow a user's scope: nothing, or a period and its key (see ``period_key``).
-PERIOD_SUFFIX = r"^:(day|week|month):[0-9]{4}-(W[0-9]{2}|[0-9]{2}(-[0-9]{2})?)$"
+def period_scope(period: str, key: str, user_id: str) -> str:
+    """A user's counter for one period: the user ID comes last, so any ID (colons included)
+    reads back unambiguously."""
+    return f"{period}:{key}:{user_scope(user_id)}"
+
+
+# What precedes the user ID in a per-period scope (period keys: see ``period_key``).
+PERIOD_SCOPE_PREFIX = r"^(?:day|week|month):[0-9]{4}-[0-9W-]+:user:"
 
 
 def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> list[Counter]:
@@ -79,6 +85,5 @@ def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> li
     if limits.perUserPerPeriod is not None:
         p = limits.perUserPerPeriod
         key = period_key(p.period, moment, zone)
-        scope = f"{user_scope(user_id)}:{p.period}:{key}"
-        out.append(Counter(scope, p.count, None, "perUserPerPeriod"))
+        out.append(Counter(period_scope(p.period, key, user_id), p.count, None, "perUserPerPeriod"))
     return out

@@ -95,23 +95,22 @@ async def create(
     await conn.execute(
         insert(Campaign).values(org_id=org_id, id=campaign_id, status=status, version=1)
     )
-    await _write_version(conn, org_id, campaign_id, 1, status, definition)
+    await _write_version(conn, org_id, campaign_id, 1, definition)
     return campaign_id
 
 
 async def new_version(
     conn: AsyncConnection, org_id: str, campaign_id: str, definition: CampaignDefinition
 ) -> int:
-    row = (
-        await conn.execute(
-            update(Campaign)
-            .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
-            .values(version=Campaign.version + 1, updated_at=func.now())
-            .returning(Campaign.version, Campaign.status)
-        )
-    ).one()
-    await _write_version(conn, org_id, campaign_id, row.version, row.status, definition)
-    return int(row.version)
+    version = await conn.scalar(
+        update(Campaign)
+        .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
+        .values(version=Campaign.version + 1, updated_at=func.now())
+        .returning(Campaign.version)
+    )
+    assert version is not None
+    await _write_version(conn, org_id, campaign_id, version, definition)
+    return int(version)
 
 
 async def set_status(conn: AsyncConnection, org_id: str, campaign_id: str, status: str) -> None:
@@ -120,11 +119,6 @@ async def set_status(conn: AsyncConnection, org_id: str, campaign_id: str, statu
         .where(Campaign.org_id == org_id, Campaign.id == campaign_id)
         .values(status=status, updated_at=func.now())
     )
-    await conn.execute(
-        update(CampaignTrigger)
-        .where(CampaignTrigger.org_id == org_id, CampaignTrigger.campaign_id == campaign_id)
-        .values(active=status == "active")
-    )
 
 
 async def _write_version(
@@ -132,10 +126,10 @@ async def _write_version(
     org_id: str,
     campaign_id: str,
     version: int,
-    status: str,
     definition: CampaignDefinition,
 ) -> None:
-    """Store the version and point the planner's index at it."""
+    """Store the version and its actions in the planner's index (whose version and active
+    columns the database copies from the campaign row)."""
     await conn.execute(
         insert(CampaignVersion).values(
             org_id=org_id,
@@ -152,16 +146,7 @@ async def _write_version(
     actions = sorted({rule.type for rule in definition.triggers})
     await conn.execute(
         insert(CampaignTrigger),
-        [
-            {
-                "org_id": org_id,
-                "action": a,
-                "campaign_id": campaign_id,
-                "version": version,
-                "active": status == "active",
-            }
-            for a in actions
-        ],
+        [{"org_id": org_id, "action": a, "campaign_id": campaign_id} for a in actions],
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, case, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.actions import ActionInput, ActionRequest, EventStatus
@@ -151,10 +151,17 @@ async def lock_for_replay(
 
 
 async def requeue(conn: AsyncConnection, event_id: str) -> None:
+    """Queue a finished event for a new run. A skipped event is judged afresh (its user may
+    exist now); any other reuses its plan, so its grants keep their keys."""
     await conn.execute(
         update(Event)
         .where(Event.id == event_id)
-        .values(status=EventStatus.queued, reason=None, updated_at=func.now())
+        .values(
+            status=EventStatus.queued,
+            reason=None,
+            plan=case((Event.status == EventStatus.skipped, null()), else_=Event.plan),
+            updated_at=func.now(),
+        )
     )
 
 
@@ -176,24 +183,29 @@ async def find_for_replay(
     return [(str(r.org_id), r.id) for r in await conn.execute(query)]
 
 
-# Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON.
-_SAVE_PLAN_SQL = """
+# Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON. Only the
+# first plan is stored: a stale attempt finishing late can never replace it.
+_SAVE_PLAN = text(
+    """
     UPDATE events SET status = :status, reason = :reason, resolved_user_id = :user_id,
         campaign_ids = CAST(:campaign_ids AS text[]), planned_effects = :planned,
         plan = CAST(CAST(:plan AS text) AS jsonb), updated_at = now()
-    WHERE id = :event_id
-"""
-_SAVE_PLAN = text(_SAVE_PLAN_SQL)
-_SAVE_FIRST_PLAN = text(_SAVE_PLAN_SQL + " AND plan IS NULL")
+    WHERE id = :event_id AND plan IS NULL
+    """
+)
+_REOPEN = text(
+    """
+    UPDATE events SET status = :status, reason = :reason, updated_at = now()
+    WHERE id = :event_id AND status = 'queued'
+    """
+)
 _LOCK_PLAN = text("SELECT plan FROM events WHERE id = :event_id FOR UPDATE")
 
 
-async def save_plan(
-    conn: AsyncConnection, event_id: str, plan: ActionPlan, first: bool = False
-) -> bool:
-    """Store the plan; with ``first``, only when none is stored yet (False when one was)."""
+async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> bool:
+    """Store the plan unless one is stored already (then False)."""
     result = await conn.execute(
-        _SAVE_FIRST_PLAN if first else _SAVE_PLAN,
+        _SAVE_PLAN,
         {
             "event_id": event_id,
             "status": plan.status,
@@ -201,10 +213,18 @@ async def save_plan(
             "user_id": plan.user_id,
             "campaign_ids": plan.campaign_ids,
             "planned": len(plan.effects),
-            "plan": None if plan.status == "skipped" else plan.model_dump_json(),
+            "plan": plan.model_dump_json(),
         },
     )
     return bool(result.rowcount)
+
+
+async def reopen(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> None:
+    """A replay reusing the stored plan shows it again; a settled event stays settled when a
+    stale attempt of a finished run reuses it."""
+    await conn.execute(
+        _REOPEN, {"event_id": event_id, "status": plan.status, "reason": plan.reason}
+    )
 
 
 async def lock_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
 from src.domain.effects import EffectRequest, EffectResult
-from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product, User
+from src.store import users
+from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
 from src.store.tables import EffectResult as EffectRow
 
 LEDGER_TYPES = {"add_points": "points", "award_product": "product", "allocate_code": "code"}
@@ -71,30 +72,11 @@ async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectRes
         return earlier
 
 
-async def _holder(conn: AsyncConnection, org_id: str, user_id: str) -> str:
-    """Who receives the grant now: a user merged since planning hands it to the survivor.
-
-    The share lock makes a concurrent merge or erasure wait for this grant (or vice versa).
-    """
-    holder = await conn.scalar(
-        select(func.coalesce(User.merged_into, User.id))
-        .where(User.org_id == org_id, User.id == user_id, User.deleted_at.is_(None))
-        .with_for_update(read=True)
-    )
-    if holder is not None and holder != user_id:  # an alias: hold the survivor still too
-        holder = await conn.scalar(
-            select(User.id)
-            .where(User.org_id == org_id, User.id == holder, User.deleted_at.is_(None))
-            .with_for_update(read=True)
-        )
-    if holder is None:
-        raise EffectFailed(errors.UNKNOWN_USER)
-    return str(holder)
-
-
 async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
     effect = request.effect
-    user_id = await _holder(conn, request.org_id, request.user_id)
+    user_id = await users.hold(conn, request.org_id, request.user_id)
+    if user_id is None:
+        raise EffectFailed(errors.UNKNOWN_USER)
     row: dict[str, Any] = {"amount": 1}
     if effect.type == "add_points":
         assert effect.amount is not None and effect.currency is not None

@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.limits import PERIOD_SUFFIX, Counter, user_scope
+from src.domain.limits import PERIOD_SCOPE_PREFIX, Counter, user_scope
 
 _RESERVE = text(
     """
@@ -70,13 +70,15 @@ _MOVE_USER = text(
     """
     WITH moved AS (
         DELETE FROM campaign_counters
-        WHERE org_id = :org_id AND (scope = :source OR (
-            left(scope, length(:source)) = :source
-            AND substr(scope, length(:source) + 1) ~ :suffix))
+        WHERE org_id = :org_id AND (scope = :lifetime OR (
+            scope ~ :prefix AND substr(scope, length(substring(scope FROM :prefix)) + 1) = :source))
         RETURNING campaign_id, scope, count, points
     )
     INSERT INTO campaign_counters (org_id, campaign_id, scope, count, points)
-    SELECT :org_id, campaign_id, :target || substr(scope, length(:source) + 1), count, points
+    SELECT :org_id, campaign_id,
+           CASE WHEN scope = :lifetime THEN :target_lifetime
+                ELSE substring(scope FROM :prefix) || :target END,
+           count, points
     FROM moved
     ON CONFLICT (org_id, campaign_id, scope) DO UPDATE
     SET count = campaign_counters.count + EXCLUDED.count,
@@ -87,13 +89,16 @@ _MOVE_USER = text(
 
 async def move_user(conn: AsyncConnection, org_id: str, source: str, target: str) -> None:
     """Add ``source``'s per-user counters to ``target``'s: a merged user's firings still count
-    against the survivor's limits. The delete waits for reservations in flight, so none is lost."""
+    against the survivor's limits. Callers hold both users locked, and reservations hold their
+    user shared (``users.hold``), so no reservation is in flight."""
     await conn.execute(
         _MOVE_USER,
         {
             "org_id": org_id,
-            "source": user_scope(source),
-            "target": user_scope(target),
-            "suffix": PERIOD_SUFFIX,
+            "source": source,
+            "target": target,
+            "lifetime": user_scope(source),
+            "target_lifetime": user_scope(target),
+            "prefix": PERIOD_SCOPE_PREFIX,
         },
     )

@@ -147,8 +147,9 @@ class CampaignVersion(Base):
 class CampaignTrigger(Base):
     """Which action types a campaign's current version listens to: the planner's index.
 
-    ``version`` and ``active`` copy the campaign's, so finding what is in force for an action
-    is one index-only range scan, whatever the number of campaigns in the org.
+    ``version`` and ``active`` copy the campaign's (database triggers keep them, migration
+    0006), so finding what is in force for an action is one index-only range scan, whatever the
+    number of campaigns in the org.
     """
 
     __tablename__ = "campaign_triggers"

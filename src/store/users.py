@@ -208,6 +208,26 @@ async def get(conn: AsyncConnection, org_id: str, user_id: str) -> dict[str, Any
     }
 
 
+async def hold(conn: AsyncConnection, org_id: str, user_id: str) -> str | None:
+    """Who holds ``user_id``'s grants and limits now (a user merged since planning hands them to
+    the survivor), or None once erased.
+
+    The share lock makes a concurrent merge or erasure wait for this transaction (or vice versa).
+    """
+    holder = await conn.scalar(
+        select(func.coalesce(User.merged_into, User.id))
+        .where(User.org_id == org_id, User.id == user_id, User.deleted_at.is_(None))
+        .with_for_update(read=True)
+    )
+    if holder is not None and holder != user_id:  # an alias: hold the survivor still too
+        holder = await conn.scalar(
+            select(User.id)
+            .where(User.org_id == org_id, User.id == holder, User.deleted_at.is_(None))
+            .with_for_update(read=True)
+        )
+    return None if holder is None else str(holder)
+
+
 async def merged_into(conn: AsyncConnection, org_id: str, user_id: str) -> str | None:
     return await conn.scalar(
         select(User.merged_into).where(User.org_id == org_id, User.id == user_id)
@@ -358,7 +378,8 @@ async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
 
 
 # Events the erased user's actions made: those resolved to it, and those never resolved that
-# name it by its ID, email, phone or (source, external ID). Their plans name the tombstone.
+# name it by its ID, email or phone (as written, give or take case, spaces and punctuation) or
+# (source, external ID). Their plans name the tombstone.
 _SCRUB_EVENTS = text(
     """
     UPDATE events e SET user_id = CAST(:anonymous AS text),
@@ -370,10 +391,12 @@ _SCRUB_EVENTS = text(
         e.resolved_user_id = ANY(CAST(:names AS text[]))
         OR (e.resolved_user_id IS NULL AND (
             e.user_id = ANY(CAST(:names AS text[]))
-            OR e.user_id IN (SELECT u.email FROM users u
-                             WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
-            OR e.user_id IN (SELECT u.phone FROM users u
-                             WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
+            OR lower(btrim(e.user_id)) IN (
+                SELECT u.email FROM users u
+                WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
+            OR regexp_replace(e.user_id, '[^0-9+]', '', 'g') IN (
+                SELECT u.phone FROM users u
+                WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
             OR EXISTS (SELECT 1 FROM user_identities i
                        WHERE i.org_id = :org AND i.user_id = ANY(CAST(:names AS text[]))
                          AND i.external_id = e.user_id
