@@ -40,20 +40,25 @@ _SEED_CAMPAIGNS = text(
     ), ins AS (
         INSERT INTO campaigns (org_id, id, status, version)
         SELECT CAST(:org AS uuid), id, 'active', 1 FROM c
-    ), v AS (
-        INSERT INTO campaign_versions (org_id, campaign_id, version, definition)
-        SELECT CAST(:org AS uuid), id, 1, jsonb_build_object(
-            'name', 'bench ' || i, 'priority', i % 7,
-            'triggers', jsonb_build_array(jsonb_build_object('type', action, 'conditions',
-                jsonb_build_array(jsonb_build_object('field', 'amount', 'operator', '>=', 'value', i % 200),
-                                  jsonb_build_object('field', 'metadata.source', 'operator', 'in',
-                                                     'value', jsonb_build_array('shopify', 'pos'))))),
-            'effects', jsonb_build_array(jsonb_build_object('type', 'add_points',
-                'config', jsonb_build_object('amount', 1 + i % 50))))
-        FROM c
     )
+    INSERT INTO campaign_versions (org_id, campaign_id, version, definition)
+    SELECT CAST(:org AS uuid), id, 1, jsonb_build_object(
+        'name', 'bench ' || i, 'priority', i % 7,
+        'triggers', jsonb_build_array(jsonb_build_object('type', action, 'conditions',
+            jsonb_build_array(jsonb_build_object('field', 'amount', 'operator', '>=', 'value', i % 200),
+                              jsonb_build_object('field', 'metadata.source', 'operator', 'in',
+                                                 'value', jsonb_build_array('shopify', 'pos'))))),
+        'effects', jsonb_build_array(jsonb_build_object('type', 'add_points',
+            'config', jsonb_build_object('amount', 1 + i % 50))))
+    FROM c
+    """
+)
+# A statement of its own: the index copies version and status from campaign rows it must see.
+_SEED_INDEX = text(
+    """
     INSERT INTO campaign_triggers (org_id, action, campaign_id)
-    SELECT CAST(:org AS uuid), action, id FROM c
+    SELECT org_id, definition -> 'triggers' -> 0 ->> 'type', campaign_id
+    FROM campaign_versions WHERE org_id = CAST(:org AS uuid)
     """
 )
 _SEED_CODES = text(
@@ -77,6 +82,7 @@ async def org_with(engine: AsyncEngine, total: int, matching: int) -> str:
         await conn.execute(
             _SEED_CAMPAIGNS, {"org": org_id, "total": total, "matching": matching, "action": ACTION}
         )
+        await conn.execute(_SEED_INDEX, {"org": org_id})
     return org_id
 
 
