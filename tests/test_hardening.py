@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.activities.actions import ActionActivities
 from src.domain.actions import ActionInput, ActionRequest
 from src.store import events
-from src.store.tables import CampaignCounter
+from src.store.tables import CampaignCounter, User
 from tests.guide import ok, post_action
 from tests.support import Tenant, wait_for_event
 
@@ -148,6 +148,27 @@ async def test_a_merge_waits_for_a_reservation_in_flight(
             .order_by(CampaignCounter.scope)
         )
         assert [tuple(r) for r in rows] == [("total", 1), ("user:b", 1)]
+
+
+async def test_a_plan_takes_its_user_before_its_event(tenant: Tenant, engine: AsyncEngine) -> None:
+    """Erasure locks the user, then rewrites the user's events; a plan reserving limits must
+    take them in the same order, or each waits for the other (a deadlock)."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "a"}))
+    await campaign(tenant, "gate_in", 3, limits={"maxPerUser": 1})
+    action = await unstarted(tenant, engine, "gate_in", user="a")
+    async with engine.begin() as conn:  # an erasure's order: the user row, then the events
+        await conn.execute(
+            select(User.id).where(User.org_id == tenant.org_id, User.id == "a").with_for_update()
+        )
+        plan = asyncio.create_task(ActionActivities(engine).plan_action(action))
+        await asyncio.sleep(0.5)
+        await conn.execute(
+            update(events.Event)
+            .where(events.Event.id == action.event_id)
+            .values(updated_at=func.now())
+        )
+        assert not plan.done()
+    assert len((await plan).effects) == 1
 
 
 async def test_absurd_numbers_never_leave_an_event_stuck(tenant: Tenant) -> None:

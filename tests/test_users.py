@@ -198,13 +198,16 @@ async def test_erasure_keeps_totals_exact(tenant: Tenant, engine: AsyncEngine) -
     await setup_guide(tenant)
     await ok(await tenant.http.patch("/v1/org/settings", json={"userLookup": {"email": True}}), 200)
     await wait_for_events(engine, [await post_action(tenant, FLOW_ACTION) for _ in range(2)])
-    by_email = {**FLOW_ACTION, "userId": "user_123@example.com", "data": {"amount": 5}}
-    early = {**FLOW_ACTION, "userId": "ext-9", "metadata": {"source": "shop"}}
-    await wait_for_events(
-        engine, [await post_action(tenant, by_email), await post_action(tenant, early)]
-    )  # the second is skipped: ext-9 is attached to the user only afterwards
+    by_email = {**FLOW_ACTION, "userId": " User_123@example.com", "data": {"amount": 5}}
+    early = [  # skipped: the external ID and phone reach the user only afterwards
+        {**FLOW_ACTION, "userId": "ext-9", "metadata": {"source": "shop"}},
+        {**FLOW_ACTION, "userId": "+44 20 7946 0958"},
+        {**FLOW_ACTION, "userId": "x+442079460958"},  # someone else's ID, not a phone
+    ]
+    await wait_for_events(engine, [await post_action(tenant, body) for body in [by_email, *early]])
     external = {"source": "shop", "externalId": "ext-9"}
     await ok(await tenant.http.post("/v1/users/user_123/external-ids", json=external))
+    await ok(await tenant.http.patch("/v1/users/user_123", json={"phone": "+442079460958"}), 200)
 
     async def totals() -> tuple[Any, Any]:
         async with engine.connect() as conn:
@@ -241,7 +244,10 @@ async def test_erasure_keeps_totals_exact(tenant: Tenant, engine: AsyncEngine) -
                 )
             )
         ]
-    assert len(names) == 4 and all(u.startswith("anon_") and r == u for u, r, _ in names)
+    theirs = [(u, r) for u, r, _ in names if u == "x+442079460958"]
+    assert theirs == [("x+442079460958", None)]
+    erased = [(u, r) for u, r, _ in names if u != "x+442079460958"]
+    assert len(erased) == 5 and all(u.startswith("anon_") and r == u for u, r in erased)
     assert not [p for *_, p in names if p and "user_123" in json.dumps(p)]
     skipped = await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))
     assert skipped["status"] == "skipped"

@@ -63,16 +63,22 @@ class ActionActivities:
                 ):
                     return result
         async with self.engine.begin() as conn:
+            # Limits may be reserved for this user: hold it before the event row, the order in
+            # which merges and erasures take them (users, then events).
+            holder = None if user is None else await users.hold(conn, action.org_id, user["id"])
             stored = await events.lock_plan(conn, action.event_id)
             if stored is not None:  # a retry, reset or replay: judged as before
                 await events.reopen(conn, action.event_id, stored)
                 return stored
             if enroll:
                 user = await users.enroll(conn, action.org_id, action.user_id, source)
+                holder = user["id"]
+            elif holder is None:  # unknown, or erased since it was resolved
+                user = None
             result = _judge(action, user, versions)
-            if user is not None and result.campaign_ids:
+            if holder is not None and result.campaign_ids:
                 zone = ZoneInfo(context.found.settings.get("timezone", "UTC"))
-                result = await self._apply_limits(conn, action, zone, versions, result)
+                result = await self._apply_limits(conn, action, holder, zone, versions, result)
             await events.save_plan(conn, action.event_id, result)
             return result
 
@@ -80,6 +86,7 @@ class ActionActivities:
     async def _apply_limits(
         conn: AsyncConnection,
         action: ActionInput,
+        holder: str,
         zone: tzinfo,
         versions: list[CampaignVersion],
         draft: ActionPlan,
@@ -87,15 +94,12 @@ class ActionActivities:
         """Reserve each limited campaign's firing; a refused one contributes no effects.
 
         Per-user counters are the holder's (a merged user counts against its survivor), held
-        with a share lock so a merge or erasure cannot move counters under the reservation.
+        shared so a merge or erasure cannot move counters under the reservation.
         """
         definitions = {v.campaign_id: v.definition for v in versions}
-        matched, user_id = draft.campaign_ids, str(draft.user_id)
+        matched = draft.campaign_ids
         if all(definitions[c].limits is None for c in matched):
             return draft
-        holder = await users.hold(conn, action.org_id, user_id)
-        if holder is None:  # erased since it was resolved
-            return ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
         by_campaign: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
         for effect in draft.effects:
             by_campaign[effect.campaign_id].append(effect)
@@ -113,7 +117,7 @@ class ActionActivities:
                     )
                     continue
             kept += mine
-        return _result(user_id, matched, kept, limited)
+        return _result(str(draft.user_id), matched, kept, limited)
 
     @activity.defn(name=APPLY_EFFECT)
     async def apply_effect(self, request: EffectRequest) -> EffectResult:

@@ -96,10 +96,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22 is the client's data (a NUL byte, a number out of range): a 422.
-        if _sqlstate(exc).startswith("22"):
+        state = _sqlstate(exc)
+        if state.startswith("22"):
             detail = str(exc.orig).splitlines()[0] if exc.orig else None
             return error_response(
                 422, "invalid_value", "a value in the request cannot be stored", detail
+            )
+        # A deadlock or serialization failure rolled the whole request back: safe to repeat.
+        if state in ("40P01", "40001"):
+            return error_response(
+                503,
+                "busy",
+                "a concurrent change got in the way; nothing was changed, retry",
+                headers={"Retry-After": "1"},
             )
         return await _unexpected(request, exc)
 

@@ -266,14 +266,30 @@ async def find(conn: AsyncConnection, org_id: str, **where: str) -> Row[Any] | N
     return (await conn.execute(query)).first()
 
 
-async def _lock_live(conn: AsyncConnection, org_id: str, ids: list[str]) -> dict[str, Row[Any]]:
+async def _lock_live(
+    conn: AsyncConnection, org_id: str, ids: list[str]
+) -> tuple[dict[str, Row[Any]], list[str]]:
+    """Lock users about to change hands, and their aliases: (live users by ID, alias IDs).
+
+    Aliases first: grants and plans hold an alias before its survivor (``hold``), then the
+    event, so every transaction takes user rows in that order and none waits on another in a
+    cycle. IDs in sorted order: no deadlock between merges either.
+    """
+    aliases = list(
+        await conn.scalars(
+            select(User.id)
+            .where(User.org_id == org_id, User.merged_into.in_(ids))
+            .order_by(User.id)
+            .with_for_update()
+        )
+    )
     rows = await conn.execute(
         select(User)
         .where(User.org_id == org_id, User.id.in_(ids), *LIVE)
-        .order_by(User.id)  # one lock order everywhere: no deadlock between merges
+        .order_by(User.id)
         .with_for_update()
     )
-    return {r.id: r for r in rows}
+    return {r.id: r for r in rows}, aliases
 
 
 async def _move_holdings(conn: AsyncConnection, org_id: str, source: str, target: str) -> int:
@@ -311,7 +327,7 @@ async def merge(conn: AsyncConnection, org_id: str, survivor: str, merged: str) 
     """
     if survivor == merged:
         raise Conflict("a user cannot be merged into itself")
-    locked = await _lock_live(conn, org_id, [survivor, merged])
+    locked, _ = await _lock_live(conn, org_id, [survivor, merged])
     for user_id in (survivor, merged):
         if user_id not in locked:
             raise NotFound(f"user '{user_id}' not found")
@@ -352,11 +368,10 @@ async def merge(conn: AsyncConnection, org_id: str, survivor: str, merged: str) 
 
 async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
     """Erase personal data; holdings move to an anonymous tombstone. Returns its ID."""
-    if user_id not in await _lock_live(conn, org_id, [user_id]):
+    locked, aliases = await _lock_live(conn, org_id, [user_id])
+    if user_id not in locked:
         raise NotFound(f"user '{user_id}' not found")
-    aliases = select(User.id).where(User.org_id == org_id, User.merged_into == user_id)
-    # Grants through an alias hold it shared: taking it here makes them finish first.
-    names = [user_id, *(await conn.scalars(aliases.order_by(User.id).with_for_update()))]
+    names = [user_id, *aliases]
     anonymous = f"anon_{secrets.token_hex(8)}"
     await conn.execute(insert(User).values(org_id=org_id, id=anonymous, deleted_at=func.now()))
     await _move_holdings(conn, org_id, user_id, anonymous)
@@ -381,7 +396,7 @@ async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
 # name it by its ID, email or phone (as written, give or take case, spaces and punctuation) or
 # (source, external ID). Their plans name the tombstone.
 _SCRUB_EVENTS = text(
-    """
+    r"""
     UPDATE events e SET user_id = CAST(:anonymous AS text),
         resolved_user_id = CAST(:anonymous AS text),
         plan = CASE WHEN e.plan IS NULL THEN NULL
@@ -391,12 +406,13 @@ _SCRUB_EVENTS = text(
         e.resolved_user_id = ANY(CAST(:names AS text[]))
         OR (e.resolved_user_id IS NULL AND (
             e.user_id = ANY(CAST(:names AS text[]))
-            OR lower(btrim(e.user_id)) IN (
+            OR lower(regexp_replace(e.user_id, '^\s+|\s+$', '', 'g')) IN (
                 SELECT u.email FROM users u
                 WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
-            OR regexp_replace(e.user_id, '[^0-9+]', '', 'g') IN (
-                SELECT u.phone FROM users u
-                WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
+            OR (e.user_id ~ '^\s*\+[0-9][0-9 ().-]*$'
+                AND regexp_replace(e.user_id, '[^0-9+]', '', 'g') IN (
+                    SELECT u.phone FROM users u
+                    WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[]))))
             OR EXISTS (SELECT 1 FROM user_identities i
                        WHERE i.org_id = :org AND i.user_id = ANY(CAST(:names AS text[]))
                          AND i.external_id = e.user_id
