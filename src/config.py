@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     data_dir: str = ".loyalty"
     db_pool_size: int = 20
     key_cache_seconds: float = Field(
-        default=30.0, description="How long a verified API key is trusted without a DB read."
+        default=30.0,
+        description="Longest a cached API key or trigger definition is trusted without a DB "
+        "read; change notices drop them at once.",
     )
     relay_idle_seconds: float = Field(
         default=0.05, description="How often an idle relay looks for accepted, unstarted events."

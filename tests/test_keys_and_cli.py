@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.config import Settings
 from src.store import orgs
 from tests.guide import ok
-from tests.support import Tenant
+from tests.support import Tenant, api_server, make_tenant
+
+ACTIONS = "/api/audience/internal/actions"
 
 
 def client_for(tenant: Tenant, secret: str) -> httpx.AsyncClient:
@@ -50,6 +54,59 @@ async def test_create_scope_rotate_revoke(tenant: Tenant, engine: AsyncEngine) -
     assert {k["id"] for k in listed} >= {created["id"], rotated["id"]}
     bad = await tenant.http.post("/v1/api-keys", json={"name": "x", "scopes": ["root"]})
     assert bad.status_code == 422
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 3) -> bool:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_changes_reach_other_api_processes_at_once(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """A revoked key and a new trigger definition take effect on every API process as they
+    commit, not when its cache expires (``KEY_CACHE_SECONDS``)."""
+    assert settings.key_cache_seconds >= 30
+    async with api_server(settings) as first, api_server(settings) as second:
+        admin = await make_tenant(engine, first)
+        created = await ok(
+            await admin.http.post("/v1/api-keys", json={"name": "gate", "scopes": ["admin"]})
+        )
+        gate = httpx.AsyncClient(
+            base_url=second,
+            headers={
+                "Authorization": f"Bearer {created['secret']}",
+                "X-Monterosa-Org-ID": admin.org_id,
+            },
+        )
+        try:
+            typed = {"userId": "u", "action": "scan", "data": {"gate": "not a number"}}
+            assert (await gate.post(ACTIONS, json=typed)).status_code == 202  # both now cached
+            trigger = {
+                "key": "scan",
+                "name": "Scan",
+                "category": "venue",
+                "fields": [{"key": "gate", "type": "number", "description": "gate number"}],
+            }
+            await ok(await admin.http.post("/v1/triggers", json=trigger))
+
+            async def typed_now() -> bool:
+                return (await gate.post(ACTIONS, json=typed)).status_code == 422
+
+            assert await eventually(typed_now)
+            assert (await admin.http.delete(f"/v1/api-keys/{created['id']}")).status_code == 204
+
+            async def revoked_now() -> bool:
+                return (await gate.get("/v1/triggers")).status_code == 401
+
+            assert await eventually(revoked_now)
+        finally:
+            await gate.aclose()
+            await admin.http.aclose()
 
 
 def test_cli_migrate_and_orgs_create(settings: Settings) -> None:

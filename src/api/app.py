@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from src.api import errors
 from src.api.cache import TTLCache
+from src.api.invalidation import listen
 from src.api.ratelimit import RateLimiter, RateLimitHeaders
 from src.api.routers import (
     actions,
@@ -43,6 +44,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.autocommit = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.key_cache = TTLCache(settings.key_cache_seconds)
         app.state.trigger_cache = TTLCache(settings.key_cache_seconds)
+        notices = asyncio.create_task(
+            listen(
+                settings.require_database_url(),
+                {"keys": app.state.key_cache, "triggers": app.state.trigger_cache},
+            )
+        )
         app.state.rate_limiter = RateLimiter(settings.redis_url)
         app.state.temporal = await connect(
             settings.require_temporal_address(), settings.temporal_namespace, lazy=True
@@ -52,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            notices.cancel()
             await app.state.engine.dispose()
 
     app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)

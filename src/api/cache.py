@@ -11,7 +11,8 @@ MAX_ENTRIES = 10_000
 
 
 class TTLCache(Generic[K, V]):
-    """Entries expire after ``ttl`` seconds; the process that changes the source clears it."""
+    """Entries expire after ``ttl`` seconds; a change to the source clears it in every API
+    process (``api.invalidation``)."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl

@@ -132,7 +132,7 @@ def orgs_set_limits(
     if not asyncio.run(update()):
         typer.echo(f"no organisation {org_id}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{org_id}: {per_second}/s sustained, bursts to {burst}/s (applies within a minute)")
+    typer.echo(f"{org_id}: {per_second}/s sustained, bursts to {burst}/s (applies at once)")
 
 
 class ReplayStatus(StrEnum):

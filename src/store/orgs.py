@@ -14,6 +14,7 @@ from sqlalchemy import cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.store import changes
 from src.store.tables import ApiKey, Org
 
 ALL_SCOPES = (
@@ -63,6 +64,7 @@ async def merge_settings(
 async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
     """An operator's per-org override of the default rate limit."""
     limit = {"rateLimit": {"perSecond": per_second, "burst": burst}}
+    await changes.announce(conn, "keys")  # verified keys carry the org's rate
     return await merge_settings(conn, org_id, limit) is not None
 
 
@@ -162,6 +164,7 @@ async def rotate_key(
     if old is None:
         return None
     new_id, secret = await create_key(conn, org_id, old.name, list(old.scopes))
+    await changes.announce(conn, "keys")
     return new_id, secret, old.expires_at.isoformat()
 
 
@@ -172,4 +175,5 @@ async def revoke_key(conn: AsyncConnection, org_id: str, key_id: str) -> bool:
         .values(revoked_at=func.now())
         .returning(ApiKey.id)
     )
+    await changes.announce(conn, "keys")
     return revoked is not None

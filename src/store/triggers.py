@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.triggers import TriggerDefinition
+from src.store import changes
 from src.store.pages import keyset_page
 from src.store.tables import Trigger
 
@@ -24,6 +25,7 @@ def render(row: Row[Any]) -> dict[str, Any]:
 
 async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition) -> Row[Any] | None:
     """None when the org already has a trigger with this key."""
+    await changes.announce(conn, "triggers")
     return (
         await conn.execute(
             insert(Trigger)
@@ -37,6 +39,7 @@ async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition)
 async def replace(
     conn: AsyncConnection, org_id: str, trigger: TriggerDefinition
 ) -> Row[Any] | None:
+    await changes.announce(conn, "triggers")
     return (
         await conn.execute(
             update(Trigger)
@@ -48,6 +51,7 @@ async def replace(
 
 
 async def remove(conn: AsyncConnection, org_id: str, key: str) -> bool:
+    await changes.announce(conn, "triggers")
     gone = await conn.scalar(
         delete(Trigger).where(Trigger.org_id == org_id, Trigger.key == key).returning(Trigger.key)
     )
