@@ -63,6 +63,8 @@ class ActionActivities:
                 ):
                     return result
         async with self.engine.begin() as conn:
+            if enroll:  # idempotent: a retry finds the user it enrolled
+                user = await users.enroll(conn, action.org_id, action.user_id, source)
             # Limits may be reserved for this user: hold it before the event row, the order in
             # which merges and erasures take them (users, then events).
             holder = None if user is None else await users.hold(conn, action.org_id, user["id"])
@@ -70,10 +72,7 @@ class ActionActivities:
             if stored is not None:  # a retry, reset or replay: judged as before
                 await events.reopen(conn, action.event_id, stored)
                 return stored
-            if enroll:
-                user = await users.enroll(conn, action.org_id, action.user_id, source)
-                holder = user["id"]
-            elif holder is None:  # unknown, or erased since it was resolved
+            if holder is None:  # unknown, or erased since it was resolved
                 user = None
             result = _judge(action, user, versions)
             if holder is not None and result.campaign_ids:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             notices.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notices
             await app.state.engine.dispose()
 
     app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)

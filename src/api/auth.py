@@ -45,11 +45,12 @@ async def authenticate(request: Request) -> Principal:
     digest = orgs.digest(secret)
     _, record = cache.get(digest)
     if record is None:
+        generation = cache.generation
         async with request.app.state.engine.connect() as conn:
             record = await orgs.find_key(conn, secret)
         if record is None:
             raise _unauthorized("invalid API secret")
-        cache.put(digest, record)
+        cache.put(digest, record, generation)
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         raise _unauthorized("API secret has expired")
     if not hmac.compare_digest(record.org_id.lower(), org_id.lower()):

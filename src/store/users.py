@@ -272,24 +272,20 @@ async def _lock_live(
     """Lock users about to change hands, and their aliases: (live users by ID, alias IDs).
 
     Aliases first: grants and plans hold an alias before its survivor (``hold``), then the
-    event, so every transaction takes user rows in that order and none waits on another in a
-    cycle. IDs in sorted order: no deadlock between merges either.
+    event, so taking user rows in that order avoids lock cycles; IDs in sorted order keep
+    merges from deadlocking each other. A merge committing in between can add an alias, locked
+    last; a rare deadlock there is retried (503 for the API, a new attempt for an activity).
     """
-    aliases = list(
-        await conn.scalars(
-            select(User.id)
-            .where(User.org_id == org_id, User.merged_into.in_(ids))
-            .order_by(User.id)
-            .with_for_update()
-        )
-    )
+    aliases = select(User.id).where(User.org_id == org_id, User.merged_into.in_(ids))
+    await conn.execute(aliases.order_by(User.id).with_for_update())
     rows = await conn.execute(
         select(User)
         .where(User.org_id == org_id, User.id.in_(ids), *LIVE)
         .order_by(User.id)
         .with_for_update()
     )
-    return {r.id: r for r in rows}, aliases
+    found = list(await conn.scalars(aliases.order_by(User.id).with_for_update()))
+    return {r.id: r for r in rows}, found
 
 
 async def _move_holdings(conn: AsyncConnection, org_id: str, source: str, target: str) -> int:

@@ -40,10 +40,11 @@ async def _check_data(request: Request, org_id: str, action: ActionRequest) -> N
     cache: TTLCache[tuple[str, str], TriggerDefinition | None] = request.app.state.trigger_cache
     known, trigger = cache.get((org_id, action.action))
     if not known:
+        generation = cache.generation
         async with request.app.state.engine.connect() as conn:
             found = await triggers.definitions(conn, org_id, [action.action])
         trigger = found.get(action.action)
-        cache.put((org_id, action.action), trigger)
+        cache.put((org_id, action.action), trigger, generation)
     if trigger is not None:
         errors = data_errors(trigger, action.data)
         if errors:
