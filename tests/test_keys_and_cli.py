@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -11,10 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.api.cache import TTLCache
+from src.api.invalidation import listen
 from src.config import Settings
-from src.store import orgs
+from src.store import changes, orgs
 from tests.guide import ok
 from tests.support import Tenant, api_server, make_tenant
 
@@ -107,6 +111,53 @@ async def test_changes_reach_other_api_processes_at_once(
         finally:
             await gate.aclose()
             await admin.http.aclose()
+
+
+async def test_notice_listener_recovers_from_a_lost_connection(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """A listener whose connection is killed reconnects, drops what it may have missed, and
+    hears notices again."""
+    cache: TTLCache[str, str] = TTLCache(300)
+    listeners = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loyalty-notices'"
+    )
+
+    async def listening() -> int:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(listeners) or 0)
+
+    before = await listening()
+    task = asyncio.create_task(listen(settings.require_database_url(), {"keys": cache}))
+    try:
+        assert await eventually(lambda: _more(listening, before))
+        await asyncio.sleep(0.3)  # past its first clear
+        cache.put("k", "v", cache.generation)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'loyalty-notices'"
+                )
+            )
+        assert await eventually(lambda: _true(cache.get("k") == (False, None)))
+        assert await eventually(lambda: _more(listening, 0))
+        cache.put("k", "v", cache.generation)
+        async with engine.begin() as conn:
+            await changes.announce(conn, "keys")
+        assert await eventually(lambda: _true(cache.get("k") == (False, None)))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _more(count: Callable[[], Awaitable[int]], than: int) -> bool:
+    return await count() > than
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def test_cli_migrate_and_orgs_create(settings: Settings) -> None:
