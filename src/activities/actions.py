@@ -57,8 +57,7 @@ class ActionActivities:
             enroll = user is None and context.found.settings.get("unknownUsers") == "enroll"
             if context.stored is None and not enroll:
                 result = _judge(action, user, versions)
-                capped = {v.campaign_id for v in versions if v.definition.limits is not None}
-                if capped.isdisjoint(result.campaign_ids) and await events.save_plan(
+                if not _limited(versions, result.campaign_ids) and await events.save_plan(
                     conn, action.event_id, result
                 ):
                     return result
@@ -95,10 +94,10 @@ class ActionActivities:
         Per-user counters are the holder's (a merged user counts against its survivor), held
         shared so a merge or erasure cannot move counters under the reservation.
         """
-        definitions = {v.campaign_id: v.definition for v in versions}
         matched = draft.campaign_ids
-        if all(definitions[c].limits is None for c in matched):
+        if not _limited(versions, matched):
             return draft
+        definitions = {v.campaign_id: v.definition for v in versions}
         by_campaign: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
         for effect in draft.effects:
             by_campaign[effect.campaign_id].append(effect)
@@ -132,6 +131,12 @@ class ActionActivities:
         if self.after_commit is not None:
             self.after_commit(request, result)
         return result
+
+
+def _limited(versions: list[CampaignVersion], matched: list[str]) -> bool:
+    """Whether any matched campaign has limits (and so needs reservations)."""
+    capped = {v.campaign_id for v in versions if v.definition.limits is not None}
+    return not capped.isdisjoint(matched)
 
 
 def _judge(

@@ -19,9 +19,8 @@ _ROUNDING = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "half_up": ROUND_HALF_
 
 
 def points_for(config: AddPointsConfig, context: Mapping[str, Any]) -> Decimal | None:
-    """Whole points to grant, or None when a proportional field is missing or not numeric."""
-    if config.amount is not None:
-        return config.amount
+    """Whole points a proportional grant gives, or None when its field is missing or not
+    numeric (a fixed amount is in the effect's template already)."""
     values = [as_decimal(v) for v in resolve(config.field, context)]
     if len(values) != 1 or values[0] is None or config.multiplier is None:
         return None
