@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format bench clean
+.PHONY: install dev test lint format bench histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Record this release's ProcessAction histories (once per release that changes workflow code).
+histories: $(STAMP)
+	LOYALTY_RECORD_HISTORIES=1 $(BIN)/pytest tests/test_replay.py -k fresh_runs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

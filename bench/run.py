@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from bench import bare
+from bench import bare, fairness
 from bench.load import closed_loop, open_loop
 from src.domain.campaigns import CampaignDefinition
 from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
@@ -191,12 +191,23 @@ async def drain_bare(client: Client, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _is_activity(event: Any) -> bool:
+    marker = event.marker_recorded_event_attributes
+    return event.HasField("activity_task_scheduled_event_attributes") or (
+        event.HasField("marker_recorded_event_attributes")
+        and marker.marker_name == "core_local_activity"
+    )
+
+
 async def history_shape(client: Client, event_id: str) -> dict[str, int]:
     history = await client.get_workflow_handle(event_id).fetch_history()
-    activities = sum(
-        1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
-    )
-    return {"history_events": len(history.events), "activities": activities}
+    return {
+        "history_events": len(history.events),
+        "activities": sum(1 for e in history.events if _is_activity(e)),
+        "workflow_tasks": sum(
+            1 for e in history.events if e.HasField("workflow_task_scheduled_event_attributes")
+        ),
+    }
 
 
 async def main() -> dict[str, Any]:
@@ -276,11 +287,13 @@ async def main() -> dict[str, Any]:
         finally:
             await engine.dispose()
             await temporal.shutdown()
+        report["fairness"] = await fairness.measure(server)
     return report
 
 
 def table(report: dict[str, Any]) -> str:
     acc, drain, shape = report["acceptance"], report["drain"], report["per_action"]
+    fair = report["fairness"]
     lines = ["| measure | value | target |", "|---|---|---|"]
     for name, row in acc["single"].items():
         lines.append(
@@ -295,10 +308,15 @@ def table(report: dict[str, Any]) -> str:
         f"| drain, {drain['mix']} | {drain['ours_per_second']} actions/s | |",
         f"| bare workflows, same activity counts | {drain['bare_same_activities_per_second']}/s | baseline |",
         f"| drain ratio | {drain['ratio']} | ≥ 0.8 |",
-        f"| non-matching action | {shape['non_matching']['activities']} activity, "
+        f"| non-matching action | {shape['non_matching']['activities']} (local) activity, "
+        f"{shape['non_matching']['workflow_tasks']} workflow task, "
         f"{shape['non_matching']['history_events']} history events | |",
-        f"| matching action, 2 effects | {shape['matching_2_effects']['activities']} activities, "
+        f"| matching action, 2 effects | {shape['matching_2_effects']['activities']} (local) "
+        f"activities, {shape['matching_2_effects']['workflow_tasks']} workflow tasks, "
         f"{shape['matching_2_effects']['history_events']} history events | |",
+        f"| org B's action behind org A's {fair['backlog_of_a']} queued, Temporal Fairness on | "
+        f"{fair['b_latency_ms_fairness_on']} ms | ≤ 2,000 ms |",
+        f"| the same, Fairness off (relay window only) | {fair['b_latency_ms_fairness_off']} ms | |",
     ]
     return "\n".join(lines)
 

@@ -35,6 +35,45 @@ class Settings(BaseSettings):
     relay_idle_seconds: float = Field(
         default=0.05, description="How often an idle relay looks for accepted, unstarted events."
     )
+    relay_window: int = Field(
+        default=400, ge=1, description="Started, unsettled events allowed in Temporal in all."
+    )
+    relay_window_per_org: int = Field(
+        default=64, ge=1, description="Started, unsettled events allowed in Temporal per org."
+    )
+    relay_batch: int = Field(default=100, ge=1, description="Most starts in one relay pass.")
+    relay_start_rejections: int = Field(
+        default=3,
+        ge=1,
+        description="Starts Temporal rejects for good (invalid, unserialisable) before the "
+        "event is failed.",
+    )
+    reconcile_after_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a started event may stay unsettled before the reconciler asks "
+        "Temporal about it.",
+    )
+    reconcile_every_seconds: float = Field(default=30.0, gt=0, description="Reconciler period.")
+    activity_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts after which a plan or effect failing for a reason other than an "
+        "unavailable database gives up (the event ends failed, replayable).",
+    )
+    worker_slots: int = Field(
+        default=16,
+        ge=1,
+        description="Workflow tasks, and activities, a worker process runs at once. More than "
+        "keep its CPU busy only queue work inside the process, where task-queue fairness "
+        "cannot reorder it.",
+    )
+    worker_grace_seconds: float = Field(
+        default=30.0, description="On SIGTERM, how long in-flight activities may take to finish."
+    )
+    api_grace_seconds: float = Field(
+        default=30.0, description="On SIGTERM, how long in-flight requests may take to finish."
+    )
     redis_url: str | None = Field(
         default=None, description="Share rate-limit counters across API processes (redis://…)."
     )

@@ -74,6 +74,9 @@ def settings(database_url: str, temporal: WorkflowEnvironment) -> Settings:
         temporal_address=address_of(temporal),
         task_queue=TASK_QUEUE,
         db_pool_size=10,
+        relay_idle_seconds=0.02,
+        activity_max_attempts=3,
+        log_level="WARNING",
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -96,8 +99,10 @@ async def client(temporal: WorkflowEnvironment) -> Client:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def worker(client: Client, engine: AsyncEngine, faults: Faults) -> AsyncIterator[None]:
-    async with worker_and_relay(client, engine, TASK_QUEUE, faults.after_commit):
+async def worker(
+    client: Client, engine: AsyncEngine, settings: Settings, faults: Faults
+) -> AsyncIterator[None]:
+    async with worker_and_relay(client, engine, settings, faults.hooks):
         yield
 
 

@@ -9,26 +9,24 @@ import secrets
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from src.activities.actions import AfterCommitHook
-from src.api.app import create_app
+from src.activities.actions import Hooks
 from src.config import Settings
+from src.domain.actions import ActionInput
 from src.domain.effects import EffectRequest, EffectResult
-from src.runtime import relay
-from src.runtime.services import _Server
-from src.runtime.worker import build_worker
+from src.runtime import services
+from src.runtime.worker import serve
 from src.store import orgs
 from src.store.db import migrate
 from src.store.tables import Event
@@ -36,16 +34,29 @@ from src.store.tables import Event
 
 @dataclass
 class Faults:
-    """Test-only fault hook: fail chosen effect attempts *after* their transaction committed."""
+    """Test-only faults, by org: fail an effect's first attempt *after* its transaction
+    committed, hold an effect's attempt open, or fail every plan."""
 
-    fail_after_commit: set[str] = field(default_factory=set)  # org IDs
+    fail_after_commit: set[str] = field(default_factory=set)
+    hold_failed_effects: dict[str, float] = field(default_factory=dict)  # org -> seconds
+    fail_plans: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
 
-    def after_commit(self, request: EffectRequest, result: EffectResult) -> None:
+    async def after_effect(self, request: EffectRequest, result: EffectResult) -> None:
         key = request.effect.key
         self.attempts[key] = self.attempts.get(key, 0) + 1
+        if result.status == "failed" and request.org_id in self.hold_failed_effects:
+            await asyncio.sleep(self.hold_failed_effects[request.org_id])
         if request.org_id in self.fail_after_commit and self.attempts[key] == 1:
             raise RuntimeError(f"injected fault after commit of {key}")
+
+    async def before_plan(self, action: ActionInput) -> None:
+        if action.org_id in self.fail_plans:
+            raise RuntimeError(f"injected planning fault in {action.event_id}")
+
+    @property
+    def hooks(self) -> Hooks:
+        return Hooks(before_plan=self.before_plan, after_effect=self.after_effect)
 
 
 @dataclass
@@ -106,6 +117,16 @@ async def wait_for_events(
             await asyncio.sleep(0.2)
 
 
+async def until(check: Callable[[], Awaitable[bool]], within: float = 60) -> None:
+    """Poll ``check`` until it holds; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not so after {within}s")
+
+
 async def run_cli(*args: str, env: dict[str, str]) -> str:
     """Run `loyalty ARGS` in a subprocess without blocking this loop's worker and API."""
     process = await asyncio.create_subprocess_exec(
@@ -164,31 +185,54 @@ class Databases:
 
 @contextlib.asynccontextmanager
 async def worker_and_relay(
-    client: Client,
-    engine: AsyncEngine,
-    task_queue: str,
-    after_commit: AfterCommitHook | None = None,
+    client: Client, engine: AsyncEngine, settings: Settings, hooks: Hooks | None = None
 ) -> AsyncIterator[None]:
-    """What `loyalty worker` runs, in this process: the ProcessAction worker and the relay."""
-    w = build_worker(client, engine, task_queue, after_commit=after_commit)
-    async with w:
-        task = asyncio.create_task(relay.run_forever(client, engine, task_queue, 0.02))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    """What `loyalty worker` runs, in this process: the ProcessAction worker, the relay and
+    the reconciler; stopped as SIGTERM stops them."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(client, engine, settings, stop, hooks))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+WORKER = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a `loyalty` process reads these settings from."""
+    return {
+        **os.environ,
+        **{k.upper(): str(v) for k, v in settings.model_dump().items() if v is not None},
+    }
+
+
+@contextlib.asynccontextmanager
+async def worker_process(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`loyalty worker` in a process of its own, as deployed; SIGTERMed at the end."""
+    process = await asyncio.create_subprocess_exec(*WORKER, env=settings_env(settings))
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
 async def api_server(settings: Settings) -> AsyncIterator[str]:
     """The real API on a free loopback port; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = _Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    port = free_port()
+    server = services.api_server(
+        settings.model_copy(update={"api_host": "127.0.0.1", "api_port": port})
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

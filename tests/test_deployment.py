@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from src.config import Settings
+from src.runtime import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -29,6 +30,17 @@ def test_temporal_runs_on_postgresql() -> None:
     env = SERVICES["temporal"]["environment"]
     assert env["DB"].startswith("postgres") and env["POSTGRES_SEEDS"] == "postgresql"
     assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_temporal_runs_with_fairness_and_clean_worker_shutdown() -> None:
+    """The same dynamic config as the dev server (``devstack``): fairness keyed by org, polls
+    completed when a worker shuts down."""
+    temporal = SERVICES["temporal"]
+    path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in temporal["volumes"]}
+    config = yaml.safe_load((ROOT / mounted[path]).read_text())
+    flags = {k: str(v[0]["value"]).lower() for k, v in config.items()}
+    assert flags == devstack.DYNAMIC_CONFIG | devstack.FAIRNESS
 
 
 def test_app_services_are_wired_to_the_same_backends() -> None:

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from src.domain.limits import Limits, counters, period_key
 from tests.guide import ok, post_action
-from tests.support import Tenant, wait_for_events
+from tests.support import Faults, Tenant, wait_for_events, workflow_result
 from tests.test_exactly_once import ledger_consistent
 
 
@@ -128,10 +129,9 @@ def test_period_keys_follow_the_org_time_zone() -> None:
     assert period_key("day", late, ZoneInfo("Europe/Berlin")) == "2026-01-01"
     assert period_key("week", late, ZoneInfo("UTC")) == "2026-W01"
     assert period_key("month", late, ZoneInfo("America/New_York")) == "2025-12"
-    scopes = [
-        c.scope for c in counters(Limits(maxTotal=1, maxPerUser=1), "u", late, ZoneInfo("UTC"))
-    ]
-    assert scopes == ["total", "user:u"]
+    limits = Limits(maxTotal=1, maxPerUser=1, perUserPerPeriod={"count": 1, "period": "week"})
+    scopes = [c.scope("u:1") for c in counters(limits, late, ZoneInfo("UTC"))]
+    assert scopes == ["total", "user:u:1", "week:2026-W01:user:u:1"]
 
 
 async def test_merged_users_share_their_limits(tenant: Tenant, engine: AsyncEngine) -> None:
@@ -167,3 +167,144 @@ async def test_merged_users_share_their_limits(tenant: Tenant, engine: AsyncEngi
         )
         assert not [s for s in scopes if "guest" in s]
     await ledger_consistent(engine, tenant.org_id)
+
+
+async def counter_counts(engine: AsyncEngine, org_id: str) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT scope, count FROM campaign_counters WHERE org_id = CAST(:o AS uuid)"),
+            {"o": org_id},
+        )
+        return {r.scope: r.count for r in rows}
+
+
+async def code_campaign(tenant: Tenant, limits: dict, points: int = 0) -> None:  # type: ignore[type-arg]
+    """A limited campaign granting a code from an empty pool (plus points, if any)."""
+    http = tenant.http
+    await ok(await http.post("/v1/code-pools", json={"id": "few", "name": "few codes"}))
+    effects = [{"type": "allocate_code", "config": {"poolId": "few"}}]
+    if points:
+        effects.insert(0, {"type": "add_points", "config": {"amount": points}})
+    await ok(
+        await http.post(
+            "/v1/campaigns",
+            json={
+                "name": "a code",
+                "triggers": [{"type": "checkin"}],
+                "effects": effects,
+                "limits": limits,
+            },
+        )
+    )
+
+
+async def add_codes(tenant: Tenant, count: int) -> None:
+    codes = [f"C-{i}" for i in range(count)]
+    await ok(await tenant.http.post("/v1/code-pools/few/codes", json={"codes": codes}))
+
+
+async def replay(tenant: Tenant, event_id: str, engine: AsyncEngine) -> str:
+    await ok(await tenant.http.post(f"/api/audience/internal/actions/{event_id}/replay"), 202)
+    return (await wait_for_events(engine, [event_id]))[event_id]
+
+
+async def test_a_firing_that_plans_nothing_reserves_nothing(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """Fifty cents earns no point (the multiplier floors to 0), so it must not use up the
+    day's once-per-user reward."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "shopper"}))
+    await ok(
+        await tenant.http.post(
+            "/v1/campaigns",
+            json={
+                "name": "a point a dollar, once a day",
+                "triggers": [{"type": "checkin"}],
+                "effects": [{"type": "add_points", "config": {"multiplier": 1}}],
+                "limits": {"perUserPerPeriod": {"count": 1, "period": "day"}, "maxPerUser": 5},
+            },
+        )
+    )
+    cents = await post_action(
+        tenant, {"userId": "shopper", "action": "checkin", "data": {"amount": 0.5}}
+    )
+    assert (await wait_for_events(engine, [cents]))[cents] == "processed"
+    assert await counter_counts(engine, tenant.org_id) == {}
+    dollars = await post_action(
+        tenant, {"userId": "shopper", "action": "checkin", "data": {"amount": 150}}
+    )
+    await wait_for_events(engine, [dollars])
+    assert (await tenant.http.get("/v1/users/shopper")).json()["balances"] == {"points": 150}
+
+
+async def test_a_firing_whose_effects_all_failed_is_released(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """An empty pool fails the once-per-user code: the user keeps the right to it; a replay of
+    the failed event after the one chance was used elsewhere is refused by the limit."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "fan"}))
+    await code_campaign(tenant, {"maxPerUser": 1})
+    first = await post_action(tenant, {"userId": "fan", "action": "checkin"})
+    assert (await wait_for_events(engine, [first]))[first] == "failed"
+    assert await counter_counts(engine, tenant.org_id) == {"user:fan": 0}
+    await add_codes(tenant, 5)
+    second = await post_action(tenant, {"userId": "fan", "action": "checkin"})
+    assert (await wait_for_events(engine, [second]))[second] == "processed"
+    assert await replay(tenant, first, engine) == "failed"
+    described = (await tenant.http.get(f"/api/audience/internal/actions/{first}")).json()
+    assert described["reason"] == "limit_reached:maxPerUser"
+    assert await counter_counts(engine, tenant.org_id) == {"user:fan": 1}
+    assert len((await tenant.http.get("/v1/users/fan")).json()["codes"]) == 1
+
+
+async def test_a_partial_firing_keeps_its_reservation(tenant: Tenant, engine: AsyncEngine) -> None:
+    """Points granted and the code failed: the firing counts; its replay grants the code
+    without reserving again."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "fan"}))
+    await code_campaign(tenant, {"maxPerUser": 1}, points=10)
+    first = await post_action(tenant, {"userId": "fan", "action": "checkin"})
+    assert (await wait_for_events(engine, [first]))[first] == "failed"
+    second = await post_action(tenant, {"userId": "fan", "action": "checkin"})
+    await wait_for_events(engine, [second])
+    described = (await tenant.http.get(f"/api/audience/internal/actions/{second}")).json()
+    assert described["limitedCampaigns"][0]["reason"] == "limit_reached:maxPerUser"
+    await add_codes(tenant, 5)
+    assert await replay(tenant, first, engine) == "processed"
+    assert await counter_counts(engine, tenant.org_id) == {"user:fan": 1}
+    user = (await tenant.http.get("/v1/users/fan")).json()
+    assert user["balances"] == {"points": 10} and len(user["codes"]) == 1
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_a_retried_release_gives_back_once(
+    tenant: Tenant, engine: AsyncEngine, faults: Faults, client: Client
+) -> None:
+    """The attempt that recorded the failure and released the firing dies after its commit;
+    the retry finds the firing released and moves no counter again."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "fan"}))
+    await code_campaign(tenant, {"maxPerUser": 1, "maxTotal": 10})
+    faults.fail_after_commit.add(tenant.org_id)
+    try:
+        event_id = await post_action(tenant, {"userId": "fan", "action": "checkin"})
+        assert await workflow_result(client, event_id) == "failed"
+    finally:
+        faults.fail_after_commit.discard(tenant.org_id)
+    described = (await tenant.http.get(f"/api/audience/internal/actions/{event_id}")).json()
+    assert faults.attempts[described["effects"][0]["key"]] == 2  # failed, died, retried
+    assert await counter_counts(engine, tenant.org_id) == {"total": 0, "user:fan": 0}
+
+
+async def test_racing_replays_never_pass_the_cap(tenant: Tenant, engine: AsyncEngine) -> None:
+    await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+    await code_campaign(tenant, {"maxTotal": 3})
+    failed = []
+    for i in range(6):  # one after another: each gives its unit back before the next
+        failed.append(await post_action(tenant, {"userId": f"r{i}", "action": "checkin"}))
+        assert (await wait_for_events(engine, failed[-1:]))[failed[-1]] == "failed"
+    assert await counter_counts(engine, tenant.org_id) == {"total": 0}
+    await add_codes(tenant, 10)
+    outcomes = await asyncio.gather(*[replay(tenant, e, engine) for e in failed])
+    assert sorted(outcomes) == ["failed"] * 3 + ["processed"] * 3
+    assert await counter_counts(engine, tenant.org_id) == {"total": 3}
+    codes = (await tenant.http.get("/v1/transactions", params={"type": "code"})).json()
+    assert len(codes["data"]) == 3

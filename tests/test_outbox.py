@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from src.config import Settings
-from src.runtime import relay
 from src.runtime.devstack import temporal_dev_server
 from src.runtime.temporal import connect
+from src.runtime.worker import build_relay
 from src.store.db import make_engine
 from src.store.tables import Event, LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import api_server, make_tenant, wait_for_events, worker_and_relay
+from tests.support import api_server, free_port, make_tenant, wait_for_events, worker_and_relay
 from tests.test_exactly_once import ledger_consistent
 
 QUEUE = "loyalty-outage-test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_temporal_outage(
@@ -53,7 +45,8 @@ async def test_temporal_outage(
         assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
         # A relay keeps trying (and backing off) while Temporal is away.
         lazy = await connect(isolated.require_temporal_address(), "default", lazy=True)
-        waiting = asyncio.create_task(relay.run_forever(lazy, engine, QUEUE, 0.02))
+        stop = asyncio.Event()
+        waiting = asyncio.create_task(build_relay(lazy, engine, isolated).run(stop))
         ids: list[str] = []
         for chunk in range(4):
             ids += await asyncio.gather(
@@ -71,12 +64,11 @@ async def test_temporal_outage(
 
         second = await temporal_dev_server(db_file=history, port=port)
         try:
-            async with worker_and_relay(second.client, engine, QUEUE):
+            async with worker_and_relay(second.client, engine, isolated):
                 done = await wait_for_events(engine, ids)
         finally:
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiting
+            stop.set()
+            await waiting
             await second.shutdown()
             await tenant.http.aclose()
     assert set(done.values()) == {"processed"}

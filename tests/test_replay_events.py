@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from src.config import Settings
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import Tenant, run_cli, wait_for_event, workflow_result
+from tests.support import Faults, Tenant, run_cli, wait_for_event, workflow_result
 
 
 async def replay(tenant: Tenant, event_id: str) -> dict:  # type: ignore[type-arg]
@@ -100,3 +100,30 @@ async def test_cli_replays_failed_events(
     await asyncio.sleep(0.2)
     assert (await wait_for_event(tenant, event_id))["status"] == "processed"
     assert (await tenant.http.get("/v1/users/user_123")).json()["codes"] == ["C-1"]
+
+
+async def test_replay_right_after_the_failure_waits_for_the_closing_run(
+    tenant: Tenant, client: Client, faults: Faults
+) -> None:
+    """The event reads failed as its last effect's transaction commits, while its run is
+    still open (held here): a replay sent at that moment is accepted once the run closes."""
+    await setup_guide(tenant, codes=0)
+    faults.hold_failed_effects[tenant.org_id] = 3.0
+    try:
+        event_id = await post_action(tenant, FLOW_ACTION)
+        event = await wait_for_event(tenant, event_id)
+        assert event["status"] == "failed" and event["reason"] == "pool_exhausted"
+        running = await client.get_workflow_handle(event_id).describe()
+        assert running.status == WorkflowExecutionStatus.RUNNING
+        await ok(
+            await tenant.http.post("/v1/code-pools/pool_discounts/codes", json={"codes": ["C-1"]})
+        )
+        replayed = await replay(tenant, event_id)
+    finally:
+        faults.hold_failed_effects.pop(tenant.org_id)
+    handle = client.get_workflow_handle(event_id, run_id=replayed["runId"])
+    assert await handle.result() == "processed"
+    user = (await tenant.http.get("/v1/users/user_123")).json()
+    assert user["codes"] == ["C-1"] and user["balances"] == {"points": 500}
+    codes = (await tenant.http.get("/v1/transactions", params={"type": "code"})).json()
+    assert len(codes["data"]) == 1

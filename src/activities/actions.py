@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,21 +27,60 @@ from src.domain.effects import (
 from src.domain.limits import counters as limit_counters
 from src.domain.planning import plan
 from src.store import campaigns, events, ledger, limits, planning, users
+from src.store.db import is_transient
 
-AfterCommitHook = Callable[[EffectRequest, EffectResult], None]
+# Attempts after which an activity failing for a reason other than an unavailable database
+# (a fault in the data or the code) gives up: the event ends failed, replayable after a fix.
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Fault injection for tests: fail a plan, or fail an effect's attempt after its
+    transaction committed (granted or failed), the cases exactly-once must survive."""
+
+    before_plan: Callable[[ActionInput], Awaitable[None]] | None = None
+    after_effect: Callable[[EffectRequest, EffectResult], Awaitable[None]] | None = None
 
 
 class ActionActivities:
-    """Holds the process' engine; ``after_commit`` lets fault-injection tests fail an attempt
-    after its transaction committed, the case exactly-once must survive."""
+    """Holds the process' engine and the attempt budget for faults that are not outages."""
 
-    def __init__(self, engine: AsyncEngine, after_commit: AfterCommitHook | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, hooks: Hooks | None = None, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
         self.engine = engine
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.after_commit = after_commit
+        self.hooks = hooks or Hooks()
+        self.max_attempts = max_attempts
+
+    def _gives_up(self, exc: Exception) -> bool:
+        """An outage (or a pool whose codes are all being claimed) is retried for as long as
+        it lasts; any other failure only ``max_attempts`` times."""
+        if is_transient(exc) or isinstance(exc, ledger.PoolContended):
+            return False
+        return activity.info().attempt >= self.max_attempts
 
     @activity.defn(name=PLAN_ACTION)
     async def plan_action(self, action: ActionInput) -> ActionPlan:
+        """Plan the action (``_plan``); a plan that keeps failing ends the event failed with
+        reason ``plan_error`` and raises a non-retryable error of that type."""
+        try:
+            if self.hooks.before_plan is not None:
+                await self.hooks.before_plan(action)
+            return await self._plan(action)
+        except Exception as exc:
+            if not self._gives_up(exc):
+                raise
+            async with self.engine.begin() as conn:
+                await events.fail_unplanned(conn, action.event_id, errors.PLAN_ERROR)
+            raise ApplicationError(
+                f"planning failed {activity.info().attempt} times: {type(exc).__name__}",
+                type=errors.PLAN_ERROR,
+                non_retryable=True,
+            ) from exc
+
+    async def _plan(self, action: ActionInput) -> ActionPlan:
         """Resolve the user, match campaigns in force at the action's time, store the plan.
 
         For an action that matches nothing this is the workflow's only activity. The common
@@ -89,7 +129,9 @@ class ActionActivities:
         versions: list[CampaignVersion],
         draft: ActionPlan,
     ) -> ActionPlan:
-        """Reserve each limited campaign's firing; a refused one contributes no effects.
+        """Reserve each limited campaign's firing; a refused one contributes no effects, and
+        a matched campaign that plans no effect (a proportional grant rounding to nothing)
+        reserves nothing.
 
         Per-user counters are the holder's (a merged user counts against its survivor), held
         shared so a merge or erasure cannot move counters under the reservation.
@@ -97,39 +139,58 @@ class ActionActivities:
         matched = draft.campaign_ids
         if not _limited(versions, matched):
             return draft
-        definitions = {v.campaign_id: v.definition for v in versions}
-        by_campaign: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
+        by_campaign = {v.campaign_id: v for v in versions}
+        mine: dict[str, list[PlannedEffect]] = {c: [] for c in matched}
         for effect in draft.effects:
-            by_campaign[effect.campaign_id].append(effect)
+            mine[effect.campaign_id].append(effect)
         kept: list[PlannedEffect] = []
         limited: list[LimitedCampaign] = []
-        for campaign_id, mine in by_campaign.items():
-            rules = definitions[campaign_id].limits
-            if rules is not None:
-                points = points_of(mine)
-                counters = limit_counters(rules, holder, action.timestamp, zone)
-                refused = await limits.reserve(conn, action.org_id, campaign_id, counters, points)
+        for campaign_id, effects in mine.items():
+            version = by_campaign[campaign_id]
+            rules = version.definition.limits
+            if rules is not None and effects:
+                firing = limits.Firing(
+                    org_id=action.org_id,
+                    event_id=action.event_id,
+                    campaign_id=campaign_id,
+                    version=version.version,
+                    effects=len(effects),
+                    points=points_of(effects),
+                )
+                counters = limit_counters(rules, action.timestamp, zone)
+                refused = await limits.reserve(conn, firing, holder, counters)
                 if refused is not None:
                     limited.append(
-                        LimitedCampaign(campaign_id=campaign_id, reason=f"limit_reached:{refused}")
+                        LimitedCampaign(
+                            campaign_id=campaign_id, reason=f"{errors.LIMIT_REACHED}:{refused}"
+                        )
                     )
                     continue
-            kept += mine
+                effects = [e.model_copy(update={"reserved": True}) for e in effects]
+            kept += effects
         return _result(str(draft.user_id), matched, kept, limited)
 
     @activity.defn(name=APPLY_EFFECT)
     async def apply_effect(self, request: EffectRequest) -> EffectResult:
-        """Grant one effect exactly once; a permanent failure is non-retryable, typed by reason."""
+        """Grant one effect exactly once; a permanent failure is non-retryable, typed by reason.
+
+        A fault that is not an outage gives up after ``max_attempts``: the effect is recorded
+        failed (``effect_error``) unless an earlier attempt granted it.
+        """
         try:
             result = await ledger.apply_effect(self.engine, request)
-        except ledger.EffectFailed as failure:
+        except Exception as exc:
+            if not self._gives_up(exc):
+                raise
+            result = await ledger.fail(self.engine, request, errors.EFFECT_ERROR)
+        if self.hooks.after_effect is not None:
+            await self.hooks.after_effect(request, result)
+        if result.status == "failed":
             raise ApplicationError(
-                f"{request.effect.type} failed: {failure.reason}",
-                type=failure.reason,
+                f"{request.effect.type} failed: {result.reason}",
+                type=result.reason,
                 non_retryable=True,
-            ) from failure
-        if self.after_commit is not None:
-            self.after_commit(request, result)
+            )
         return result
 
 
@@ -156,7 +217,7 @@ def _result(
     return ActionPlan(
         status="processing" if effects else "processed",
         user_id=user_id,
-        reason="limit_reached" if limited and not effects else None,
+        reason=errors.LIMIT_REACHED if limited and not effects else None,
         campaign_ids=matched,
         effects=effects,
         limited=limited,

@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await notices
             await app.state.engine.dispose()
 
-    app = FastAPI(title="Loyalty Engine", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Loyalty Engine", version=version("loyalty-engine"), lifespan=lifespan)
     errors.install(app)
     app.add_middleware(RateLimitHeaders)
     for module in (

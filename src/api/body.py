@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from src.api.errors import ApiError, from_pydantic
+from src.api.errors import ApiError, from_pydantic, validation_error
 from src.domain.actions import MAX_BODY_BYTES
+from src.domain.bounds import DEFAULT, JsonBounds, violation
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -41,22 +42,35 @@ async def read_raw(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+async def read_json(
+    request: Request, limit: int = MAX_BODY_BYTES, bounds: JsonBounds | None = DEFAULT
+) -> Any:
+    """The body as JSON within ``limit`` bytes and ``bounds`` (None: the model bounds what it
+    holds, as actions do, so a batch can refuse one item alone); anything else is a 4xx."""
     raw = await read_raw(request, limit)
     if not raw.strip():
         raise ApiError(400, "malformed_json", "request body is empty; send a JSON object")
     if b"\x00" in raw or b"\\u0000" in raw:
         raise ApiError(400, "malformed_json", "request body contains a NUL character")
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise ApiError(400, "malformed_json", "request body is nested too deeply") from exc
+    found = None if bounds is None else violation(body, bounds)
+    if found is not None:
+        raise validation_error([{"field": found["field"] or "body", "message": found["message"]}])
+    return body
 
 
-async def parse(request: Request, model: type[Model], limit: int = MAX_BODY_BYTES) -> Model:
-    body = await read_json(request, limit)
+async def parse(
+    request: Request,
+    model: type[Model],
+    limit: int = MAX_BODY_BYTES,
+    bounds: JsonBounds | None = DEFAULT,
+) -> Model:
+    body = await read_json(request, limit, bounds)
     if not isinstance(body, dict):
         raise ApiError(
             422,

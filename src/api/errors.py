@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src.domain.errors import DomainError
+from src.store.db import sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,6 @@ def from_pydantic(exc: ValidationError) -> ApiError:
     return validation_error(field_errors(exc.errors()))
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if code:
-            return str(code)
-    return ""
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -96,7 +89,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22 is the client's data (a NUL byte, a number out of range): a 422.
-        state = _sqlstate(exc)
+        state = sqlstate(exc)
         if state.startswith("22"):
             detail = str(exc.orig).splitlines()[0] if exc.orig else None
             return error_response(

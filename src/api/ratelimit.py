@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.errors import ApiError
@@ -34,7 +34,9 @@ class RateLimiter:
             if redis_url
             else MemoryStorage()
         )
-        self.limiter = SlidingWindowCounterRateLimiter(storage)
+        # A moving window counts exactly the requests of the last second (or ten): what is
+        # allowed never depends on where wall-clock second boundaries fall.
+        self.limiter = MovingWindowRateLimiter(storage)
         self._items: dict[Rate, tuple[RateLimitItem, RateLimitItem]] = {}
 
     def _windows(self, rate: Rate) -> tuple[RateLimitItem, RateLimitItem]:

@@ -60,12 +60,8 @@ def api() -> None:
         uvicorn.run(
             "src.api.app:app_from_env",
             factory=True,
-            host=settings.api_host,
-            port=settings.api_port,
             workers=settings.api_workers,
-            loop="uvloop",
-            log_level=settings.log_level.lower(),
-            access_log=False,
+            **services.uvicorn_options(settings),
         )
         return
     _serve(services.run(settings, api=True, worker=False))

@@ -8,7 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from src.domain.bounds import violation
 
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_BODY_BYTES = 64 * 1024
@@ -40,6 +43,20 @@ class ActionRequest(BaseModel):
     def _plausible(cls, value: datetime | None) -> datetime | None:
         if value is not None and not 1970 <= value.year <= 9000:
             raise ValueError("must be between the years 1970 and 9000")
+        return value
+
+    @field_validator("data", "metadata")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Nested or sized beyond what every later step (the workflow's data converter among
+        # them) handles, an action would be accepted and then never processed.
+        found = violation(value, root=str(info.field_name))
+        if found is not None:
+            raise PydanticCustomError(
+                "json_bounds",
+                "{message} (at {field})",
+                {"message": found["message"], "field": found["field"]},
+            )
         return value
 
     @field_validator("userId", mode="before")

@@ -15,6 +15,11 @@ def effect_key(event_id: str, campaign_id: str, version: int, effect_index: int)
     return f"{event_id}:{campaign_id}:{version}:{effect_index}"
 
 
+def firing_key(event_id: str, campaign_id: str, version: int) -> str:
+    """One campaign's firing in one event: the key of its limit reservation."""
+    return f"{event_id}:{campaign_id}:{version}"
+
+
 class PlannedEffect(BaseModel):
     key: str
     campaign_id: str
@@ -26,6 +31,7 @@ class PlannedEffect(BaseModel):
     product_id: str | None = None
     pool_id: str | None = None
     reason: str
+    reserved: bool = False  # its firing holds a limit reservation (``store.limits``)
 
     def summary(self, user_id: str) -> str:
         """One line for the Temporal UI, e.g. ``add_points 500 → user_123``."""

@@ -35,3 +35,7 @@ UNKNOWN_PRODUCT = "unknown_product"
 UNKNOWN_POOL = "unknown_pool"
 UNKNOWN_USER = "unknown_user"
 INVALID_VALUE = "invalid_value"
+LIMIT_REACHED = "limit_reached"  # reported as limit_reached:<limit>
+# Planning or granting failed repeatedly for a reason other than an unavailable database.
+PLAN_ERROR = "plan_error"
+EFFECT_ERROR = "effect_error"

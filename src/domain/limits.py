@@ -6,7 +6,6 @@ transaction; a counter at its limit refuses the whole firing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -32,14 +31,28 @@ class Limits(BaseModel):
     pointsBudget: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
 
 
-@dataclass(frozen=True)
-class Counter:
-    """One counter a firing must fit into; ``reason`` is what a refusal reports."""
+class Counter(BaseModel):
+    """One counter a firing must fit into; ``reason`` is what a refusal reports.
 
-    scope: str
+    The user is not part of it: a reservation keeps its counters and the user who holds them
+    apart, so a merge or erasure moves a reservation by renaming its holder alone.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["total", "user", "period"]
     max_count: int | None
     max_points: Decimal | None
     reason: str
+    period: str | None = None  # e.g. ``day:2025-10-06``
+
+    def scope(self, user_id: str) -> str:
+        """The counter row's scope for the user holding the firing."""
+        if self.kind == "total":
+            return "total"
+        if self.kind == "user":
+            return user_scope(user_id)
+        return f"{self.period}:{user_scope(user_id)}"
 
 
 def period_key(period: str, moment: datetime, zone: tzinfo) -> str:
@@ -58,32 +71,39 @@ def user_scope(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def period_scope(period: str, key: str, user_id: str) -> str:
-    """A user's counter for one period: the user ID comes last, so any ID (colons included)
-    reads back unambiguously."""
-    return f"{period}:{key}:{user_scope(user_id)}"
-
-
-# What precedes the user ID in a per-period scope (period keys: see ``period_key``).
+# What precedes the user ID in a per-period scope (``Counter.scope``): the user ID comes last,
+# so any ID (colons included) reads back unambiguously.
 PERIOD_SCOPE_PREFIX = r"^(?:day|week|month):[0-9]{4}-[0-9W-]+:user:"
 
 
-def counters(limits: Limits, user_id: str, moment: datetime, zone: tzinfo) -> list[Counter]:
-    """Counters in a fixed order (total first), so concurrent reservations never deadlock."""
+def counters(limits: Limits, moment: datetime, zone: tzinfo) -> list[Counter]:
+    """Counters in a fixed order (total first), so concurrent reservations never deadlock.
+
+    Per-period counters follow ``moment`` in the org's time zone.
+    """
     out = []
     if limits.maxTotal is not None or limits.pointsBudget is not None:
         out.append(
             Counter(
-                "total",
-                limits.maxTotal,
-                limits.pointsBudget,
-                "maxTotal" if limits.pointsBudget is None else "maxTotal/pointsBudget",
+                kind="total",
+                max_count=limits.maxTotal,
+                max_points=limits.pointsBudget,
+                reason="maxTotal" if limits.pointsBudget is None else "maxTotal/pointsBudget",
             )
         )
     if limits.maxPerUser is not None:
-        out.append(Counter(user_scope(user_id), limits.maxPerUser, None, "maxPerUser"))
+        out.append(
+            Counter(kind="user", max_count=limits.maxPerUser, max_points=None, reason="maxPerUser")
+        )
     if limits.perUserPerPeriod is not None:
         p = limits.perUserPerPeriod
-        key = period_key(p.period, moment, zone)
-        out.append(Counter(period_scope(p.period, key, user_id), p.count, None, "perUserPerPeriod"))
+        out.append(
+            Counter(
+                kind="period",
+                max_count=p.count,
+                max_points=None,
+                reason="perUserPerPeriod",
+                period=f"{p.period}:{period_key(p.period, moment, zone)}",
+            )
+        )
     return out

@@ -38,11 +38,33 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
+# Task-queue fairness: tasks with different fairness keys (our org IDs) take turns.
+FAIRNESS = {"matching.enableFairness": "true"}
+DYNAMIC_CONFIG = {
+    # A worker shutting down tells the server, which completes its outstanding polls instead
+    # of handing them tasks the worker would drop (each would wait for its timeout).
+    "frontend.enableCancelWorkerPollsOnShutdown": "true",
+    # One partition per task queue: fairness orders the tasks of one partition, so with
+    # several an org's task can wait behind another's in the partition it landed in.
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+
+
+def dynamic_config(fairness: bool) -> list[str]:
+    """``temporal server start-dev`` arguments for this engine's dynamic config."""
+    values = DYNAMIC_CONFIG | (FAIRNESS if fairness else {})
+    return [
+        arg for key, value in values.items() for arg in ("--dynamic-config-value", f"{key}={value}")
+    ]
+
+
 async def temporal_dev_server(
     namespace: str = "default",
     db_file: Path | None = None,
     port: int | None = None,
     ui_port: int | None = None,
+    fairness: bool = True,
 ) -> WorkflowEnvironment:
     """The Temporal dev server with the Loyalty* search attributes registered."""
     if db_file is not None:
@@ -56,6 +78,7 @@ async def temporal_dev_server(
         ui=ui_port is not None,
         ui_port=ui_port,
         search_attributes=search_attributes.ALL,
+        dev_server_extra_args=dynamic_config(fairness),
     )
 
 

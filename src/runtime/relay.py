@@ -1,11 +1,20 @@
 """Outbox relay: starts the workflow of every accepted event. The API only commits event rows,
-so acceptance neither waits on Temporal nor stops while it is down. Any number of relays may
-run: batches are claimed SKIP LOCKED, and starting an existing workflow ID is a no-op."""
+so acceptance neither waits on Temporal nor stops while it is down.
+
+Fair and self-healing: each pass deals the room left in a bounded window of started, unsettled
+events across orgs (``events.claim_fair``), so one org's backlog waits in PostgreSQL rather
+than ahead of everyone in Temporal's task queue. A start that fails backs off that one event;
+a rejection no retry can change (an unserialisable payload, an invalid request) fails the event
+after a few attempts instead of blocking the outbox. Starting an existing workflow ID is a
+no-op, so a pass interrupted between start and mark is simply repeated.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -15,53 +24,70 @@ from src.runtime.workflows import start_action
 from src.store import events
 
 log = logging.getLogger(__name__)
-BATCH = 100
-MAX_BACKOFF = 5.0
-# Answers that no retry can change; anything else (unavailable, timeouts) is retried.
+MAX_IDLE_BACKOFF = 5.0
+# Answers that no retry can change; anything else (unavailable, timeouts, exhausted) is retried.
 REJECTED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION}
 
 
-async def relay_once(client: Client, engine: AsyncEngine, task_queue: str) -> tuple[int, int]:
-    """Start one batch; returns (claimed, left for a later pass). Rows stay locked until commit,
-    so every start is bounded by an RPC timeout."""
-    async with engine.begin() as conn:
-        pending = await events.claim_unstarted(conn, BATCH)
-        if not pending:
-            return 0, 0
-        outcomes = await asyncio.gather(
-            *(start_action(client, action, task_queue) for action in pending),
-            return_exceptions=True,
-        )
-        started, retry = [], []
-        for action, outcome in zip(pending, outcomes, strict=True):
-            if outcome is None:
-                started.append(action.event_id)
-            elif isinstance(outcome, RPCError) and outcome.status in REJECTED:
-                log.error("Temporal rejected %s for good: %s", action.event_id, outcome)
-                await events.mark_rejected(conn, action.event_id, str(outcome))
+def is_rejection(exc: BaseException) -> bool:
+    """Temporal refused the start as invalid (a payload too large among them), or the payload
+    could not be serialised or encoded at all."""
+    if isinstance(exc, RPCError):
+        return exc.status in REJECTED
+    return isinstance(exc, ValueError | TypeError | RecursionError)
+
+
+@dataclass(frozen=True)
+class Relay:
+    client: Client
+    engine: AsyncEngine
+    task_queue: str
+    window: events.Window
+    retry: events.StartRetry
+    idle_seconds: float
+
+    async def relay_once(self, after: str | None = None) -> tuple[int, int, str | None]:
+        """One pass: (started, failed to start, round-robin cursor for the next pass). Rows
+        stay locked until commit, so every start is bounded by an RPC timeout."""
+        async with self.engine.begin() as conn:
+            claim = await events.claim_fair(conn, self.window, after)
+            if not claim.actions:
+                return 0, 0, claim.after
+            outcomes = await asyncio.gather(
+                *(start_action(self.client, a, self.task_queue) for a in claim.actions),
+                return_exceptions=True,
+            )
+            started, failed = [], 0
+            for action, outcome in zip(claim.actions, outcomes, strict=True):
+                if outcome is None:
+                    started.append(action.event_id)
+                    continue
+                failed += 1
+                error = f"{type(outcome).__name__}: {outcome}"
+                if await events.start_failed(
+                    conn, action.event_id, error, is_rejection(outcome), self.retry
+                ):
+                    log.error("event %s cannot be started, failed: %s", action.event_id, error)
+            await events.mark_started(conn, started)
+        if failed:
+            log.warning("relay could not start %d of %d workflows yet", failed, len(outcomes))
+        return len(started), failed, claim.after
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll the outbox until ``stop`` is set (a pass in progress finishes first); back off
+        while nothing at all can be started (Temporal or the database unavailable)."""
+        backoff, after = self.idle_seconds, None
+        while not stop.is_set():
+            try:
+                started, failed, after = await self.relay_once(after)
+            except Exception:
+                log.warning("relay pass failed; retrying", exc_info=True)
+                started, failed = 0, 1
+            if failed and not started:
+                backoff = min(max(backoff * 2, 0.2), MAX_IDLE_BACKOFF)
+            elif started + failed >= self.window.batch:  # a backlog and room: go straight on
+                continue
             else:
-                retry.append(outcome)
-        await events.mark_started(conn, started)
-    if retry:
-        log.warning("relay could not start %d workflows yet: %r", len(retry), retry[0])
-    return len(pending), len(retry)
-
-
-async def run_forever(
-    client: Client, engine: AsyncEngine, task_queue: str, idle_seconds: float
-) -> None:
-    """Poll the outbox; back off while Temporal or the database is unavailable."""
-    backoff = idle_seconds
-    while True:
-        try:
-            claimed, left = await relay_once(client, engine, task_queue)
-        except Exception:
-            log.warning("relay pass failed; retrying", exc_info=True)
-            claimed, left = 0, 1
-        if left:  # Temporal (or the database) is unavailable: back off
-            backoff = min(max(backoff * 2, 0.2), MAX_BACKOFF)
-        elif claimed == BATCH:  # a backlog: go straight on
-            continue
-        else:
-            backoff = idle_seconds
-        await asyncio.sleep(backoff)
+                backoff = self.idle_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)

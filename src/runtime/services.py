@@ -1,4 +1,9 @@
-"""Running the API and/or the worker in this process until SIGINT/SIGTERM."""
+"""Running the API and/or the worker in this process until SIGINT/SIGTERM.
+
+A signal stops both gracefully: the API stops accepting connections and finishes the requests
+in flight; the worker's relay and reconciler claim nothing more and its activities in flight
+finish, each within its grace period.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +31,25 @@ class _Server(uvicorn.Server):
         yield
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the API is served, by one process or several."""
+    return {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "loop": "uvloop",
+        # Longer than clients and proxies keep idle connections (often 5-60 s), so a request
+        # never lands on a connection the server is closing.
+        "timeout_keep_alive": 75,
+        "timeout_graceful_shutdown": int(settings.api_grace_seconds),
+    }
+
+
+def api_server(settings: Settings) -> _Server:
+    return _Server(uvicorn.Config(create_app(settings), **uvicorn_options(settings)))
+
+
 async def run(settings: Settings, api: bool = True, worker: bool = True) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -33,30 +58,17 @@ async def run(settings: Settings, api: bool = True, worker: bool = True) -> None
     tasks: list[asyncio.Task[None]] = []
     server = None
     if worker:
-        tasks.append(asyncio.create_task(run_worker(settings), name="worker"))
+        tasks.append(asyncio.create_task(run_worker(settings, stop), name="worker"))
     if api:
-        config = uvicorn.Config(
-            create_app(settings),
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-        )
-        server = _Server(config)
+        server = api_server(settings)
         tasks.append(asyncio.create_task(server.serve(), name="api"))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping")
+    stop.set()
     if server is not None:
         server.should_exit = True
-    for task in tasks:
-        if task.get_name() != "api":
-            task.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
     for task, result in zip(tasks, results, strict=True):
-        failed = isinstance(result, BaseException) and not isinstance(
-            result, asyncio.CancelledError
-        )
-        if failed and task in done and not stop.is_set():
-            raise result  # type: ignore[misc]
+        if isinstance(result, BaseException) and task in done:
+            raise result

@@ -1,18 +1,22 @@
-"""Worker composition root: engine, Temporal client, the ProcessAction worker and the relay."""
+"""Worker composition root: engine, Temporal client, the ProcessAction worker, the relay that
+starts workflows and the reconciler that restarts stranded ones."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from src.activities.actions import ActionActivities, AfterCommitHook
+from src.activities.actions import ActionActivities, Hooks
 from src.config import Settings
-from src.runtime import relay
+from src.runtime.reconciler import Reconciler
+from src.runtime.relay import Relay
 from src.runtime.temporal import connect, register_search_attributes
+from src.store import events
 from src.store.db import make_engine
 from src.workflows.process_action import ProcessAction
 
@@ -22,31 +26,85 @@ log = logging.getLogger(__name__)
 def build_worker(
     client: Client,
     engine: AsyncEngine,
-    task_queue: str,
-    after_commit: AfterCommitHook | None = None,
+    settings: Settings,
+    hooks: Hooks | None = None,
 ) -> Worker:
-    activities = ActionActivities(engine, after_commit)
+    activities = ActionActivities(engine, hooks, settings.activity_max_attempts)
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=[ProcessAction],
         activities=[activities.plan_action, activities.apply_effect],
-        max_concurrent_activities=50,
-        max_concurrent_workflow_tasks=50,
+        max_concurrent_activities=settings.worker_slots,
+        max_concurrent_local_activities=settings.worker_slots,
+        max_concurrent_workflow_tasks=settings.worker_slots,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
+        # An activity handed to this worker eagerly, as it begins shutting down, is dropped and
+        # waits for its timeout; through the task queue it goes to a worker that runs it.
+        disable_eager_activity_execution=True,
     )
 
 
-async def run_worker(settings: Settings) -> None:
+def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Relay:
+    return Relay(
+        client,
+        engine,
+        settings.task_queue,
+        events.Window(
+            per_org=settings.relay_window_per_org,
+            total=settings.relay_window,
+            batch=settings.relay_batch,
+        ),
+        events.StartRetry(first=0.5, most=30.0, cap=settings.relay_start_rejections),
+        settings.relay_idle_seconds,
+    )
+
+
+def build_reconciler(client: Client, engine: AsyncEngine, settings: Settings) -> Reconciler:
+    return Reconciler(
+        client,
+        engine,
+        settings.task_queue,
+        after_seconds=settings.reconcile_after_seconds,
+        every_seconds=settings.reconcile_every_seconds,
+    )
+
+
+async def serve(
+    client: Client,
+    engine: AsyncEngine,
+    settings: Settings,
+    stop: asyncio.Event,
+    hooks: Hooks | None = None,
+) -> None:
+    """Run the worker, the relay and the reconciler until ``stop`` is set, then shut down in
+    order: the relay and the reconciler finish their pass and claim nothing more, then the
+    worker stops polling and lets in-flight activities finish within the grace period."""
+    worker = build_worker(client, engine, settings, hooks)
+    sweeps = [
+        build_relay(client, engine, settings).run(stop),
+        build_reconciler(client, engine, settings).run(stop),
+    ]
+    polling = asyncio.create_task(worker.run(), name="worker")
+    background = [asyncio.create_task(s) for s in sweeps]
+    try:
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait([polling, waiting, *background], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+    finally:
+        stop.set()
+        await asyncio.gather(*background, return_exceptions=True)
+        if not polling.done():
+            await worker.shutdown()
+        await polling
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.require_database_url(), settings.db_pool_size)
     client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
     await register_search_attributes(client)
-    worker = build_worker(client, engine, settings.task_queue)
     log.info("worker polling task queue %s", settings.task_queue)
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(worker.run())
-            group.create_task(
-                relay.run_forever(client, engine, settings.task_queue, settings.relay_idle_seconds)
-            )
+        await serve(client, engine, settings, stop)
     finally:
         await engine.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -27,14 +28,18 @@ def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
     return {
         "id": action.event_id,
         "task_queue": task_queue,
+        # Search attributes bypass the payload codec: no user reference here (the workflow
+        # adds the resolved platform user ID once it has planned).
         "search_attributes": TypedSearchAttributes(
             [
                 SearchAttributePair(sa.ORG_ID, action.org_id),
-                SearchAttributePair(sa.USER_ID, action.user_id),
                 SearchAttributePair(sa.ACTION, action.action),
             ]
         ),
-        "static_summary": f"{action.action} · {action.user_id[:100]}",
+        "static_summary": action.action,
+        # Temporal's task-queue fairness: each org's tasks take their turn with every other
+        # org's, however many one org has queued.
+        "priority": Priority(fairness_key=action.org_id),
     }
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,6 +24,34 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "loyalty"}},
     )
+
+
+# SQLSTATE classes a retry can outlive: connection lost, too many connections or out of
+# resources, operator intervention (a restart), and lost races (deadlock, serialization).
+_TRANSIENT_STATES = ("08", "53", "57", "40001", "40P01")
+
+
+def sqlstate(exc: DBAPIError) -> str:
+    """The PostgreSQL error code behind a driver error ('' when there is none)."""
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the database failed for a reason that waiting can cure (it is down, restarting,
+    overloaded, or the work lost a race), as opposed to a fault in the work itself."""
+    if isinstance(exc, OSError | TimeoutError | PoolTimeout | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc.orig, OSError)
+            or sqlstate(exc).startswith(_TRANSIENT_STATES)
+        )
+    return False
 
 
 def alembic_config(url: str) -> Config:

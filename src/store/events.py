@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import uuid
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, null, select, text, update
+from sqlalchemy import Row, case, delete, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.actions import ActionInput, ActionRequest, EventStatus
@@ -101,42 +102,206 @@ def to_input(row: Row[Any]) -> ActionInput:
     )
 
 
-async def claim_unstarted(conn: AsyncConnection, limit: int) -> list[ActionInput]:
-    """Lock up to ``limit`` accepted events whose workflow is not started, oldest first.
-
-    SKIP LOCKED lets any number of relays claim disjoint batches.
+# One relay claims at a time, so the per-org and global windows it computes hold exactly.
+_RELAY_LOCK = 7_243_002
+_IN_FLIGHT = text(
     """
-    rows = (
-        await conn.execute(
-            select(Event)
-            .where(Event.started_at.is_(None))
-            .order_by(Event.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    return [to_input(r) for r in rows]
+    SELECT org_id, count(*) AS n FROM events
+    WHERE started_at IS NOT NULL AND status IN ('queued', 'processing')
+    GROUP BY org_id
+    """
+)
+# Orgs with unstarted events, in org ID order from ``after`` (wrapping round): a loose index
+# scan, one probe per org, however long each org's backlog.
+_WAITING_ORGS = text(
+    """
+    WITH RECURSIVE waiting(org_id) AS (
+        (SELECT org_id FROM events WHERE started_at IS NULL AND org_id > CAST(:after AS uuid)
+         ORDER BY org_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT e.org_id FROM events e
+                WHERE e.started_at IS NULL AND e.org_id > w.org_id ORDER BY e.org_id LIMIT 1)
+        FROM waiting w WHERE w.org_id IS NOT NULL
+    )
+    SELECT org_id FROM waiting WHERE org_id IS NOT NULL LIMIT :limit
+    """
+)
+# Each chosen org's oldest due events, as many as its share.
+_CLAIM = text(
+    """
+    SELECT e.* FROM unnest(CAST(:orgs AS uuid[]), CAST(:shares AS integer[])) AS w(org_id, n)
+    CROSS JOIN LATERAL (
+        SELECT * FROM events e
+        WHERE e.org_id = w.org_id AND e.started_at IS NULL
+          AND (e.start_after IS NULL OR e.start_after <= now())
+        ORDER BY e.created_at LIMIT w.n
+        FOR UPDATE SKIP LOCKED
+    ) e
+    """
+)
+_NO_ORG = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class Window:
+    """How much the relay lets into Temporal: per org, in all, and per pass."""
+
+    per_org: int
+    total: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    actions: list[ActionInput]
+    after: str | None  # the last org served: the next pass starts after it
+
+
+async def claim_fair(conn: AsyncConnection, window: Window, after: str | None) -> Claim:
+    """Lock accepted, unstarted events for one relay pass, fairly across orgs; nothing while
+    another relay holds the claim.
+
+    Free room in the window is dealt one event at a time to the waiting org with the fewest
+    events in flight, orgs taken round-robin from ``after``; a backlog waits here, in
+    PostgreSQL, not in Temporal's task queue.
+    """
+    if not await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}):
+        return Claim([], after)
+    busy = {str(r.org_id): int(r.n) for r in await conn.execute(_IN_FLIGHT)}
+    room = min(window.total - sum(busy.values()), window.batch)
+    if room <= 0:
+        return Claim([], after)
+    params = {"after": after or _NO_ORG, "limit": room}
+    waiting = [str(o) for o in await conn.scalars(_WAITING_ORGS, params)]
+    if len(waiting) < room and after:  # wrap round to the orgs before the cursor
+        wrapped = await conn.scalars(_WAITING_ORGS, {"after": _NO_ORG, "limit": room})
+        waiting += [o for o in map(str, wrapped) if o not in waiting]
+    shares = deal(room, window.per_org, {org: busy.get(org, 0) for org in waiting})
+    if not shares:
+        return Claim([], after)
+    rows = await conn.execute(_CLAIM, {"orgs": list(shares), "shares": list(shares.values())})
+    return Claim([to_input(r) for r in rows], list(shares)[-1])
+
+
+def deal(room: int, per_org: int, busy: dict[str, int]) -> dict[str, int]:
+    """Share ``room`` among orgs (in their given order) one slot at a time, always to the org
+    with the fewest in flight, none beyond ``per_org``."""
+    heap = [(n, i, org) for i, (org, n) in enumerate(busy.items()) if n < per_org]
+    heapq.heapify(heap)
+    shares: dict[str, int] = {}
+    while room and heap:
+        n, i, org = heapq.heappop(heap)
+        shares[org] = shares.get(org, 0) + 1
+        room -= 1
+        if n + 1 < per_org:
+            heapq.heappush(heap, (n + 1, i, org))
+    return {org: shares[org] for org in busy if org in shares}
 
 
 async def mark_started(conn: AsyncConnection, event_ids: list[str]) -> None:
     if event_ids:
         await conn.execute(
-            update(Event).where(Event.id.in_(event_ids)).values(started_at=func.now())
+            update(Event)
+            .where(Event.id.in_(event_ids))
+            .values(started_at=func.now(), start_after=None, start_error=None)
         )
 
 
-async def mark_rejected(conn: AsyncConnection, event_id: str, reason: str) -> None:
-    """Temporal refused this event's start for good: fail it and take it out of the outbox."""
+_START_FAILED = text(
+    """
+    UPDATE events SET
+        start_failures = start_failures + 1,
+        start_rejections = start_rejections + CASE WHEN :rejected THEN 1 ELSE 0 END,
+        start_error = :error,
+        start_after = now() + make_interval(secs => LEAST(:max_backoff,
+            :first_backoff * power(2, start_failures))),
+        started_at = CASE WHEN :rejected AND start_rejections + 1 >= :cap
+                          THEN now() ELSE started_at END,
+        status = CASE WHEN :rejected AND start_rejections + 1 >= :cap
+                      THEN 'failed' ELSE status END,
+        reason = CASE WHEN :rejected AND start_rejections + 1 >= :cap
+                      THEN :reason ELSE reason END,
+        updated_at = now()
+    WHERE id = :event_id
+    RETURNING status
+    """
+)
+
+
+@dataclass(frozen=True)
+class StartRetry:
+    """How the relay retries one event's start: backoff doubles from ``first`` to ``most``
+    seconds; ``cap`` rejections that no retry can change fail the event."""
+
+    first: float
+    most: float
+    cap: int
+
+
+async def start_failed(
+    conn: AsyncConnection, event_id: str, error: str, rejected: bool, retry: StartRetry
+) -> bool:
+    """Back this one event off; True when its rejections reached the cap and it is failed
+    (reason ``start_rejected: …``), out of the outbox."""
+    status = await conn.scalar(
+        _START_FAILED,
+        {
+            "event_id": event_id,
+            "error": error[:1000],
+            "rejected": rejected,
+            "cap": retry.cap,
+            "first_backoff": retry.first,
+            "max_backoff": retry.most,
+            "reason": f"start_rejected: {error}"[:500],
+        },
+    )
+    return status == EventStatus.failed
+
+
+async def fail_unplanned(conn: AsyncConnection, event_id: str, reason: str) -> None:
+    """Planning gave up: the event ends failed, replayable (a stored plan is never touched)."""
     await conn.execute(
         update(Event)
-        .where(Event.id == event_id)
-        .values(
-            started_at=func.now(),
-            status=EventStatus.failed,
-            reason=f"start_rejected: {reason}"[:500],
-            updated_at=func.now(),
-        )
+        .where(Event.id == event_id, Event.plan.is_(None), Event.status == EventStatus.queued)
+        .values(status=EventStatus.failed, reason=reason, updated_at=func.now())
     )
+
+
+async def stale_in_flight(
+    conn: AsyncConnection, older_than: float, limit: int
+) -> list[tuple[str, str]]:
+    """(org ID, event ID) of started events still unsettled ``older_than`` seconds after their
+    start and after the reconciler's last look, longest unchecked first; marked checked now."""
+    rows = await conn.execute(
+        text(
+            """
+                UPDATE events SET checked_at = now() WHERE id IN (
+                    SELECT id FROM events
+                    WHERE started_at IS NOT NULL AND status IN ('queued', 'processing')
+                      AND started_at < now() - make_interval(secs => :age)
+                      AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => :age))
+                    ORDER BY COALESCE(checked_at, started_at) LIMIT :limit
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING org_id, id
+                """
+        ),
+        {"age": older_than, "limit": limit},
+    )
+    return [(str(r.org_id), r.id) for r in rows]
+
+
+async def replay_state(
+    conn: AsyncConnection, org_id: str, event_id: str
+) -> tuple[str, bool] | None:
+    """(status, whether the relay has started its workflow) of one of the org's events."""
+    row = (
+        await conn.execute(
+            select(Event.status, Event.started_at.is_not(None).label("started")).where(
+                Event.org_id == org_id, Event.id == event_id
+            )
+        )
+    ).first()
+    return None if row is None else (row.status, bool(row.started))
 
 
 async def lock_for_replay(
@@ -151,14 +316,22 @@ async def lock_for_replay(
 
 
 async def requeue(conn: AsyncConnection, event_id: str) -> None:
-    """Queue a finished event for a new run. A skipped event is judged afresh (its user may
-    exist now); any other reuses its plan, so its grants keep their keys."""
+    """Queue an event for a new run, started now. A skipped event is judged afresh (its user
+    may exist now); any other reuses its plan, so its grants keep their keys. Failed outcomes
+    are forgotten (those effects are pending again), so the event cannot settle on them
+    before the new run has tried."""
+    await conn.execute(
+        delete(EffectResult).where(
+            EffectResult.event_id == event_id, EffectResult.status == "failed"
+        )
+    )
     await conn.execute(
         update(Event)
         .where(Event.id == event_id)
         .values(
             status=EventStatus.queued,
             reason=None,
+            started_at=func.now(),
             plan=case((Event.status == EventStatus.skipped, null()), else_=Event.plan),
             updated_at=func.now(),
         )

@@ -12,8 +12,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
-from src.domain.effects import EffectRequest, EffectResult
-from src.store import users
+from src.domain.effects import EffectRequest, EffectResult, firing_key
+from src.store import limits, users
 from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
 from src.store.tables import EffectResult as EffectRow
 
@@ -37,7 +37,8 @@ class _AlreadyGranted(Exception):
 
 
 async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectResult:
-    """Grant one planned effect exactly once and record its outcome on the event."""
+    """Grant one planned effect exactly once and record its outcome on the event; a permanent
+    failure is recorded (``fail``) and returned with status ``failed``."""
     try:
         async with engine.begin() as conn:
             result = await _grant(conn, request)
@@ -45,26 +46,10 @@ async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectRes
             return result
     except _AlreadyGranted:
         pass
-    except DataError as exc:  # e.g. an amount beyond the ledger's precision: no retry helps
-        failure = EffectFailed(errors.INVALID_VALUE)
-        async with engine.begin() as conn:
-            await _record(
-                conn,
-                request,
-                EffectResult(key=request.effect.key, status="failed", reason=failure.reason),
-            )
-        raise failure from exc
+    except DataError:  # e.g. an amount beyond the ledger's precision: no retry helps
+        return await fail(engine, request, errors.INVALID_VALUE)
     except EffectFailed as failure:
-        async with engine.begin() as conn:
-            earlier = await _earlier_grant(conn, request.effect.key)
-            if earlier is None:
-                await _record(
-                    conn,
-                    request,
-                    EffectResult(key=request.effect.key, status="failed", reason=failure.reason),
-                )
-        if earlier is None:
-            raise
+        return await fail(engine, request, failure.reason)
     async with engine.begin() as conn:
         earlier = await _earlier_grant(conn, request.effect.key)
         assert earlier is not None, "ledger key conflicted but no row is visible"
@@ -72,11 +57,35 @@ async def apply_effect(engine: AsyncEngine, request: EffectRequest) -> EffectRes
         return earlier
 
 
+async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> EffectResult:
+    """Record the effect as failed for good, unless an earlier attempt granted it (then that
+    grant is the outcome). Once every effect of a limited firing has failed, the firing's
+    reservation is released in the same transaction."""
+    effect = request.effect
+    async with engine.begin() as conn:
+        # Users before events, as grants and plans take them (merges move reservations).
+        await users.hold(conn, request.org_id, request.user_id)
+        outcome = await _earlier_grant(conn, effect.key) or EffectResult(
+            key=effect.key, status="failed", reason=reason
+        )
+        await _record(conn, request, outcome)
+        if outcome.status == "failed" and effect.reserved:
+            await limits.release_if_failed(
+                conn, request.event_id, effect.campaign_id, effect.campaign_version
+            )
+        return outcome
+
+
 async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
     effect = request.effect
     user_id = await users.hold(conn, request.org_id, request.user_id)
     if user_id is None:
         raise EffectFailed(errors.UNKNOWN_USER)
+    if effect.reserved:  # a replay of a firing released after its effects failed reserves again
+        key = firing_key(request.event_id, effect.campaign_id, effect.campaign_version)
+        refused = await limits.hold_for_grant(conn, key)
+        if refused is not None:
+            raise EffectFailed(f"{errors.LIMIT_REACHED}:{refused}")
     row: dict[str, Any] = {"amount": 1}
     if effect.type == "add_points":
         assert effect.amount is not None and effect.currency is not None

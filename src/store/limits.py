@@ -1,13 +1,26 @@
-"""Atomic limit reservations: a conditional upsert per counter, all-or-nothing per firing."""
+"""Atomic limit reservations: one row per limited firing, and a conditional upsert per counter.
+
+A firing reserves one unit (and its points) on every counter of its campaign, all or none, and
+records that in its reservation row (``eventId:campaignId:version``). A firing whose every
+effect failed for good gives its unit back; the row's state makes each step happen once.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import text
+from pydantic import TypeAdapter
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.effects import firing_key
 from src.domain.limits import PERIOD_SCOPE_PREFIX, Counter, user_scope
+from src.store.tables import EffectResult, LimitReservation
+
+_COUNTERS = TypeAdapter(list[Counter])
 
 _RESERVE = text(
     """
@@ -21,12 +34,39 @@ _RESERVE = text(
     RETURNING count
     """
 )
+_GIVE_BACK = text(
+    """
+    UPDATE campaign_counters SET count = count - 1, points = points - :points
+    WHERE org_id = :org_id AND campaign_id = :campaign_id AND scope = ANY(:scopes)
+    """
+)
 
 
-async def reserve(
-    conn: AsyncConnection, org_id: str, campaign_id: str, counters: list[Counter], points: Decimal
+@dataclass(frozen=True)
+class Firing:
+    """One campaign's firing in one event, as far as its limits care."""
+
+    org_id: str
+    event_id: str
+    campaign_id: str
+    version: int
+    effects: int
+    points: Decimal
+
+    @property
+    def key(self) -> str:
+        return firing_key(self.event_id, self.campaign_id, self.version)
+
+
+async def _take(
+    conn: AsyncConnection,
+    org_id: str,
+    campaign_id: str,
+    holder: str,
+    counters: list[Counter],
+    points: Decimal,
 ) -> str | None:
-    """Reserve one firing on every counter, or none: returns the refusing limit's name.
+    """One unit on every counter, or none: returns the refusing limit's name.
 
     The row lock of each counter serialises concurrent firings, so a limit is never exceeded.
     """
@@ -40,7 +80,7 @@ async def reserve(
                 {
                     "org_id": org_id,
                     "campaign_id": campaign_id,
-                    "scope": counter.scope,
+                    "scope": counter.scope(holder),
                     "points": points,
                     "max_count": counter.max_count,
                     "max_points": counter.max_points,
@@ -52,8 +92,94 @@ async def reserve(
     return None
 
 
+async def reserve(
+    conn: AsyncConnection, firing: Firing, holder: str, counters: list[Counter]
+) -> str | None:
+    """Reserve the firing for ``holder`` (the reservation row records it), or return the name
+    of the limit that refuses it."""
+    refused = await _take(conn, firing.org_id, firing.campaign_id, holder, counters, firing.points)
+    if refused is None:
+        await conn.execute(
+            insert(LimitReservation).values(
+                key=firing.key,
+                org_id=firing.org_id,
+                event_id=firing.event_id,
+                campaign_id=firing.campaign_id,
+                user_id=holder,
+                counters=_COUNTERS.dump_python(counters, mode="json"),
+                points=firing.points,
+                effects=firing.effects,
+                state="reserved",
+            )
+        )
+    return refused
+
+
+async def _locked(conn: AsyncConnection, key: str) -> Any:
+    return (
+        await conn.execute(
+            select(LimitReservation).where(LimitReservation.key == key).with_for_update()
+        )
+    ).first()
+
+
+async def _set_state(conn: AsyncConnection, key: str, state: str) -> None:
+    await conn.execute(
+        update(LimitReservation)
+        .where(LimitReservation.key == key)
+        .values(state=state, updated_at=func.now())
+    )
+
+
+async def hold_for_grant(conn: AsyncConnection, key: str) -> str | None:
+    """Before one of a limited firing's effects is granted: make sure the firing holds its
+    reservation. A firing released because its effects failed reserves again (a replay); the
+    refusing limit's name is returned when it no longer fits."""
+    row = await _locked(conn, key)
+    if row is None or row.state == "reserved":
+        return None
+    counters = _COUNTERS.validate_python(row.counters)
+    refused = await _take(conn, str(row.org_id), row.campaign_id, row.user_id, counters, row.points)
+    if refused is None:
+        await _set_state(conn, key, "reserved")
+    return refused
+
+
+async def release_if_failed(
+    conn: AsyncConnection, event_id: str, campaign_id: str, version: int
+) -> None:
+    """After one of a limited firing's effects failed for good: once all of them have, the
+    firing gives its unit (and points) back. Runs in the transaction that records the failure,
+    so no crash can separate the two, and the row's state makes a retry a no-op."""
+    key = firing_key(event_id, campaign_id, version)
+    row = await _locked(conn, key)
+    if row is None or row.state != "reserved":
+        return
+    failed = await conn.scalar(
+        select(func.count()).where(
+            EffectResult.event_id == event_id,
+            EffectResult.campaign_id == campaign_id,
+            EffectResult.campaign_version == version,
+            EffectResult.status == "failed",
+        )
+    )
+    if (failed or 0) < row.effects:
+        return
+    counters = _COUNTERS.validate_python(row.counters)
+    await conn.execute(
+        _GIVE_BACK,
+        {
+            "org_id": row.org_id,
+            "campaign_id": row.campaign_id,
+            "scopes": [c.scope(row.user_id) for c in counters],
+            "points": row.points,
+        },
+    )
+    await _set_state(conn, key, "released")
+
+
 async def usage(
-    conn: AsyncConnection, org_id: str, campaign_id: str, counters: list[Counter]
+    conn: AsyncConnection, org_id: str, campaign_id: str, scopes: list[str]
 ) -> dict[str, tuple[int, Decimal]]:
     """Current (count, points) of each counter scope; read-only, for simulations."""
     rows = await conn.execute(
@@ -61,7 +187,7 @@ async def usage(
             "SELECT scope, count AS used, points FROM campaign_counters "
             "WHERE org_id = :org AND campaign_id = :cid AND scope = ANY(:scopes)"
         ),
-        {"org": org_id, "cid": campaign_id, "scopes": [c.scope for c in counters]},
+        {"org": org_id, "cid": campaign_id, "scopes": scopes},
     )
     return {r.scope: (r.used, r.points) for r in rows}
 
@@ -88,9 +214,10 @@ _MOVE_USER = text(
 
 
 async def move_user(conn: AsyncConnection, org_id: str, source: str, target: str) -> None:
-    """Add ``source``'s per-user counters to ``target``'s: a merged user's firings still count
-    against the survivor's limits. Callers hold both users locked, and reservations hold their
-    user shared (``users.hold``), so no reservation is in flight."""
+    """Add ``source``'s per-user counters to ``target``'s, and hand it its reservations: a
+    merged user's firings still count against the survivor's limits, and a release later gives
+    back to the counters that hold the unit. Callers hold both users locked, and reservations
+    hold their user shared (``users.hold``), so no reservation is in flight."""
     await conn.execute(
         _MOVE_USER,
         {
@@ -101,4 +228,9 @@ async def move_user(conn: AsyncConnection, org_id: str, source: str, target: str
             "target_lifetime": user_scope(target),
             "prefix": PERIOD_SCOPE_PREFIX,
         },
+    )
+    await conn.execute(
+        update(LimitReservation)
+        .where(LimitReservation.org_id == org_id, LimitReservation.user_id == source)
+        .values(user_id=target, updated_at=func.now())
     )

@@ -181,6 +181,30 @@ class CampaignCounter(Base):
     points: Mapped[Decimal]
 
 
+class LimitReservation(Base):
+    """One limited firing's hold on its campaign's counters, keyed ``eventId:campaignId:version``.
+
+    Reserving and releasing change this row and the counters in one transaction, so a retried
+    release, a crash between steps or a second replay never moves a counter twice.
+    """
+
+    __tablename__ = "limit_reservations"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(255))  # the holder whose counters it uses
+    counters: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    points: Mapped[Decimal]
+    effects: Mapped[int] = mapped_column(Integer)  # planned effects of the firing
+    state: Mapped[str] = mapped_column(String(16))  # reserved | released
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (Index("ix_limit_reservations_user", "org_id", "user_id"),)
+
+
 class Product(Base):
     __tablename__ = "products"
     org_id: Mapped[str] = _org()
@@ -247,6 +271,13 @@ class Event(Base):
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     planned_effects: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     started_at: Mapped[datetime | None]
+    # Start attempts Temporal refused: any failure backs the row off (``start_after``); only
+    # rejections no retry can change count towards failing it.
+    start_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    start_rejections: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    start_after: Mapped[datetime | None]
+    start_error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None]  # when the reconciler last asked Temporal about it
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (
@@ -257,8 +288,20 @@ class Event(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        # The outbox: accepted events whose workflow the relay has not started yet.
-        Index("ix_events_unstarted", "created_at", postgresql_where=text("started_at IS NULL")),
+        # The outbox: accepted events whose workflow the relay has not started yet, per org.
+        Index(
+            "ix_events_unstarted",
+            "org_id",
+            "created_at",
+            postgresql_where=text("started_at IS NULL"),
+        ),
+        # Started and not settled: what each org has in Temporal now (the relay's window).
+        Index(
+            "ix_events_in_flight",
+            "org_id",
+            "started_at",
+            postgresql_where=text("started_at IS NOT NULL AND status IN ('queued', 'processing')"),
+        ),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
         Index("ix_events_campaigns", "campaign_ids", postgresql_using="gin"),
     )

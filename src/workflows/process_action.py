@@ -1,17 +1,20 @@
 """ProcessAction: one workflow per accepted action, workflow ID = event ID.
 
-Activity 1 plans; then one activity per planned effect, in priority order, each with the
-effect's idempotency key as its activity ID. Nothing here reads a clock, the environment or
-randomness, so recorded histories replay deterministically.
+It plans, then grants each planned effect in priority order, each with the effect's idempotency
+key as its activity ID. Both run as local activities: the whole action is usually one workflow
+task, taken from the task queue where Temporal's fairness gives every org its turn, rather
+than a chain of tasks queued behind other orgs' on the worker's own (sticky) queue. Nothing
+here reads a clock, the environment or randomness, so recorded histories replay
+deterministically.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import Priority, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,50 +30,92 @@ RETRY = RetryPolicy(
 )
 # DB work takes milliseconds; a short timeout lets a crashed worker's attempt be retried soon.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
+# Runs recorded before release 0.2.0 scheduled regular activities; they replay on that path.
+LOCAL_ACTIVITIES = "local-activities"
+
+Result = TypeVar("Result")
 
 
 @workflow.defn(name="ProcessAction")
 class ProcessAction:
     @workflow.run
     async def run(self, action: ActionInput) -> str:
-        plan = await workflow.execute_activity(
-            PLAN_ACTION,
-            action,
-            result_type=ActionPlan,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"plan {action.action} · {action.user_id}",
-        )
-        outcome = plan.status
+        local = workflow.patched(LOCAL_ACTIVITIES)
+        try:
+            plan = await _execute(
+                local, action, PLAN_ACTION, action, ActionPlan, f"plan {action.action}"
+            )
+        except (ActivityError, ApplicationError) as err:
+            _permanent(err)  # the activity recorded the event failed (plan_error)
+            workflow.upsert_search_attributes([sa.OUTCOME.value_set("failed")])
+            return "failed"
+        outcome: str = plan.status
         user_id = plan.user_id or action.user_id
         failures: list[str] = []
         for effect in plan.effects:
+            request = EffectRequest(
+                org_id=action.org_id, event_id=action.event_id, user_id=user_id, effect=effect
+            )
             try:
-                await workflow.execute_activity(
+                await _execute(
+                    local,
+                    action,
                     APPLY_EFFECT,
-                    EffectRequest(
-                        org_id=action.org_id,
-                        event_id=action.event_id,
-                        user_id=user_id,
-                        effect=effect,
-                    ),
-                    result_type=EffectResult,
+                    request,
+                    EffectResult,
+                    effect.summary(user_id),
                     activity_id=effect.key,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=RETRY,
-                    summary=effect.summary(user_id),
                 )
-            except ActivityError as err:
-                cause = err.cause
-                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
-                    raise
-                failures.append(cause.type or "failed")
+            except (ActivityError, ApplicationError) as err:
+                failures.append(_permanent(err))
         if plan.effects:
             outcome = "failed" if failures else "processed"
         updates: list[SearchAttributeUpdate[Any]] = [sa.OUTCOME.value_set(outcome)]
         if plan.campaign_ids:
             updates.append(sa.CAMPAIGN_IDS.value_set(plan.campaign_ids))
-        if user_id != action.user_id:
-            updates.append(sa.USER_ID.value_set(user_id))
+        if plan.user_id:  # the platform user it resolved to, never an email or a phone
+            updates.append(sa.USER_ID.value_set(plan.user_id))
         workflow.upsert_search_attributes(updates)
         return outcome
+
+
+async def _execute(
+    local: bool,
+    action: ActionInput,
+    name: str,
+    arg: Any,
+    result_type: type[Result],
+    summary: str,
+    activity_id: str | None = None,
+) -> Result:
+    """One step, as a local activity (or, replaying an older run, the regular activity it
+    scheduled, queued fairly by org)."""
+    if local:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            activity_id=activity_id,
+            summary=summary,
+        )
+    return await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=RETRY,
+        activity_id=activity_id,
+        summary=summary,
+        priority=Priority(fairness_key=action.org_id),
+    )
+
+
+def _permanent(err: ActivityError | ApplicationError) -> str:
+    """The reason of an activity's permanent, typed failure (a local activity raises it as
+    is, a regular one wrapped); anything else is re-raised."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+        raise err
+    return cause.type or "failed"

@@ -74,7 +74,7 @@ def _idempotency_key(request: Request, action: ActionRequest) -> str | None:
 async def post_action(
     request: Request, principal: Principal = Depends(require("actions:write"))
 ) -> JSONResponse:
-    action = await parse(request, ActionRequest)
+    action = await parse(request, ActionRequest, bounds=None)
     await _check_data(request, principal.org_id, action)
     key = _idempotency_key(request, action)
     # Committed before the reply (one atomic statement, so no BEGIN/COMMIT round trips);
@@ -96,7 +96,7 @@ async def post_batch(
 
     Idempotency is per item, through each item's ``idempotencyKey``.
     """
-    body = await read_json(request, MAX_BATCH * MAX_BODY_BYTES)
+    body = await read_json(request, MAX_BATCH * MAX_BODY_BYTES, bounds=None)
     items = body.get("actions") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         raise ApiError(

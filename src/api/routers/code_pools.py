@@ -15,6 +15,7 @@ from src.api.auth import Principal, require
 from src.api.body import parse, read_raw
 from src.api.errors import ApiError, validation_error
 from src.api.pagination import Cursor, Limit, page
+from src.domain.bounds import JsonBounds
 from src.domain.campaigns import Identifier, Name
 from src.store import catalog
 from src.store.tables import CodePool
@@ -134,7 +135,7 @@ async def _codes_from(request: Request) -> list[str]:
                 [{"field": "codes", "message": f"1 to {MAX_CODES} codes per request"}]
             )
         return codes
-    return (await parse(request, CodeImport, limit=IMPORT_BYTES)).codes
+    return (await parse(request, CodeImport, IMPORT_BYTES, JsonBounds(items=MAX_CODES))).codes
 
 
 async def _add(request: Request, org_id: str, pool_id: str, codes: list[str]) -> dict[str, Any]:

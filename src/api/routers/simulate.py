@@ -26,18 +26,18 @@ class SimulateRequest(ActionRequest):
 
 
 def _limit_rows(
-    scopes: list[Counter], used: dict[str, tuple[int, Decimal]], points: Decimal
+    scopes: list[Counter], user_id: str, used: dict[str, tuple[int, Decimal]], points: Decimal
 ) -> list[dict[str, Any]]:
     rows = []
     for counter in scopes:
-        count, spent = used.get(counter.scope, (0, Decimal(0)))
+        count, spent = used.get(counter.scope(user_id), (0, Decimal(0)))
         blocks = (counter.max_count is not None and count >= counter.max_count) or (
             counter.max_points is not None and spent + points > counter.max_points
         )
         rows.append(
             {
                 "limit": counter.reason,
-                "scope": counter.scope,
+                "scope": counter.scope(user_id),
                 "count": count,
                 "maxCount": counter.max_count,
                 "points": number(spent),
@@ -53,7 +53,7 @@ async def simulate(
     request: Request, principal: Principal = Depends(require("campaigns:read"))
 ) -> dict[str, Any]:
     """The action body of the ingestion endpoint, plus optional ``campaignIds`` (drafts too)."""
-    body = await parse(request, SimulateRequest)
+    body = await parse(request, SimulateRequest, bounds=None)
     body.timestamp = body.timestamp or datetime.now(UTC)
     org_id = principal.org_id
     async with request.app.state.engine.connect() as conn:
@@ -74,11 +74,10 @@ async def simulate(
             _, effects = plan("evt_simulated", body.action, body.timestamp, context, [version])
             points = points_of(effects)
             rules = version.definition.limits
-            scopes = (
-                counters(rules, user["id"], body.timestamp, zone) if rules and found.user else []
-            )
-            used = await limits.usage(conn, org_id, version.campaign_id, scopes) if scopes else {}
-            limit_rows = _limit_rows(scopes, used, points)
+            scopes = counters(rules, body.timestamp, zone) if rules and found.user else []
+            named = [c.scope(user["id"]) for c in scopes]
+            used = await limits.usage(conn, org_id, version.campaign_id, named) if named else {}
+            limit_rows = _limit_rows(scopes, user["id"], used, points)
             detail = explain(version.definition, body.action, body.timestamp, context)
             results.append(
                 {
@@ -90,7 +89,9 @@ async def simulate(
                     "wouldFire": detail["matched"]
                     and (found.user is not None or enrolls)
                     and not any(r["wouldBlock"] for r in limit_rows),
-                    "effects": [e.model_dump(mode="json", exclude={"key"}) for e in effects]
+                    "effects": [
+                        e.model_dump(mode="json", exclude={"key", "reserved"}) for e in effects
+                    ]
                     if detail["matched"]
                     else [],
                 }

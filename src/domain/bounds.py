@@ -1,0 +1,54 @@
+"""Bounds on JSON a client sends: how deep, how many items, how long a string or key.
+
+Whatever is accepted must also fit everything downstream (the workflow's data converter, the
+database, condition evaluation), and no org's input may cost the service out of proportion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JsonBounds:
+    depth: int = 32  # nested objects and arrays, counting the value itself as 1
+    items: int = 1000  # elements of an array, keys of an object
+    string: int = 16_384  # characters of a string value
+    key: int = 256  # characters of an object key
+
+
+DEFAULT = JsonBounds()
+
+
+def _name(path: list[str]) -> str:
+    shown = ".".join(path[:6])
+    return f"{shown}…" if len(path) > 6 else shown
+
+
+def violation(value: Any, bounds: JsonBounds = DEFAULT, root: str = "") -> dict[str, str] | None:
+    """The first place ``value`` breaks ``bounds``, as ``{"field", "message"}``; else None.
+
+    Iterative, so no input can exhaust the interpreter's stack.
+    """
+    stack: list[tuple[Any, list[str], int]] = [(value, [root] if root else [], 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if len(item) > bounds.string:
+                return {"field": _name(path), "message": f"longer than {bounds.string} characters"}
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > bounds.depth:
+            return {"field": _name(path), "message": f"nested deeper than {bounds.depth} levels"}
+        if len(item) > bounds.items:
+            return {"field": _name(path), "message": f"more than {bounds.items} items"}
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if len(key) > bounds.key:
+                    return {"field": _name(path), "message": f"a key is longer than {bounds.key}"}
+                stack.append((child, [*path, key], depth + 1))
+        else:
+            stack.extend((child, [*path, str(i)], depth + 1) for i, child in enumerate(item))
+    return None

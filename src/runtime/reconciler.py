@@ -1,0 +1,71 @@
+"""Reconciler: every accepted event reaches a final status by itself.
+
+Unstarted events are the relay's. This sweep looks only at events the relay started that are
+still unsettled a while later, asks Temporal about each, and acts only on a definite answer:
+no such workflow (its history was lost), or its last run closed (terminated, cancelled, timed
+out, failed) without settling the event. Those it starts again: a new run of the same workflow
+ID over the same stored plan and keys, so nothing is granted twice. It never terminates a run,
+and on any other answer (Temporal unreachable, slow) it leaves the event for the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from src.domain.errors import DomainError
+from src.runtime.replay import UNSETTLED, restart, run_status
+from src.store import events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    client: Client
+    engine: AsyncEngine
+    task_queue: str
+    after_seconds: float  # how long a started event may stay unsettled before a look
+    every_seconds: float
+    batch: int = 100
+
+    async def reconcile_once(self) -> int:
+        """One sweep; returns how many events were started again."""
+        async with self.engine.begin() as conn:
+            stale = await events.stale_in_flight(conn, self.after_seconds, self.batch)
+        outcomes = await asyncio.gather(
+            *(self._settle(org_id, event_id) for org_id, event_id in stale),
+            return_exceptions=True,
+        )
+        for (_, event_id), outcome in zip(stale, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("reconciler left %s for later: %r", event_id, outcome)
+        return sum(1 for outcome in outcomes if outcome is True)
+
+    async def _settle(self, org_id: str, event_id: str) -> bool:
+        if await run_status(self.client, event_id) == WorkflowExecutionStatus.RUNNING:
+            return False
+        try:
+            run = await restart(
+                self.client, self.engine, org_id, event_id, self.task_queue, UNSETTLED
+            )
+        except DomainError:  # a run started meanwhile (a replay): it is not stranded
+            return False
+        if run is not None:
+            log.warning("event %s had no live run and was unsettled: started again", event_id)
+        return run is not None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep every ``every_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.reconcile_once()
+            except Exception:
+                log.warning("reconciler pass failed; retrying", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every_seconds)
