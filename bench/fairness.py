@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.campaigns import CampaignDefinition
+from src.runtime.codec import new_key
 from src.runtime.devstack import address_of, temporal_dev_server
 from src.store import campaigns, orgs, users
 from src.store.db import make_engine
@@ -67,6 +68,7 @@ async def behind_backlog(server: str, fairness: bool) -> dict[str, Any]:
     env = {
         "DATABASE_URL": db_url,
         "TEMPORAL_ADDRESS": address_of(temporal),
+        "PAYLOAD_KEYS": new_key("bench"),
         "API_PORT": str(port),
         "LOG_LEVEL": "WARNING",
     }

@@ -31,6 +31,7 @@ from temporalio.client import Client
 from bench import bare, fairness
 from bench.load import closed_loop, open_loop
 from src.domain.campaigns import CampaignDefinition
+from src.runtime.codec import new_key
 from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.store import campaigns, catalog, orgs, users
 from src.store.db import make_engine, migrate
@@ -226,6 +227,7 @@ async def main() -> dict[str, Any]:
         env = {
             "DATABASE_URL": db_url,
             "TEMPORAL_ADDRESS": address,
+            "PAYLOAD_KEYS": new_key("bench"),
             "API_PORT": str(port),
             "LOG_LEVEL": "WARNING",
         }

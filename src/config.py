@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from src.runtime.codec import parse_keys
 
 
 class Settings(BaseSettings):
@@ -19,6 +21,13 @@ class Settings(BaseSettings):
         default=None, description="host:port of Temporal; unset under `loyalty dev` = dev server."
     )
     temporal_namespace: str = "default"
+    payload_keys: str | None = Field(
+        default=None,
+        description="Keys sealing Temporal payloads: 'id:base64key[,id:base64key…]', the first "
+        "seals, all open (rotate by adding a key first). `loyalty payload-key` makes one; "
+        "`loyalty dev` keeps its own in DATA_DIR.",
+        repr=False,
+    )
     task_queue: str = "loyalty-actions"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -79,12 +88,47 @@ class Settings(BaseSettings):
     )
     rate_limit_per_second: int = Field(default=100, description="Default sustained rate per org.")
     rate_limit_burst: int = Field(default=500, description="Default burst rate per org (1 s).")
+    bulk_codes_per_minute: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Codes an org may import or generate a minute (a budget of its own).",
+    )
+    pool_max_codes: int = Field(default=1_000_000, ge=1, description="Most codes in one pool.")
     log_level: str = "INFO"
 
     def require_database_url(self) -> str:
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)")
         return self.database_url
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_keys(value)
+        return value
+
+    codec_host: str = Field(
+        default="127.0.0.1", description="Where the codec endpoint for the Temporal UI listens."
+    )
+    codec_port: int = 8089
+    codec_token: str | None = Field(
+        default=None,
+        description="If set, codec callers must send 'Authorization: Bearer <token>'.",
+        repr=False,
+    )
+    codec_cors_origins: list[str] = Field(
+        default=["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Origins of the Temporal UI allowed to call the codec endpoint.",
+    )
+
+    def require_payload_keys(self) -> str:
+        if not self.payload_keys:
+            raise RuntimeError(
+                "PAYLOAD_KEYS is not set: Temporal would store codes and personal data in "
+                "clear. Make a key with `loyalty payload-key` and set PAYLOAD_KEYS=<it>"
+            )
+        return self.payload_keys
 
     def require_temporal_address(self) -> str:
         if not self.temporal_address:

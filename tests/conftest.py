@@ -22,7 +22,15 @@ from temporalio.testing import WorkflowEnvironment
 from src.config import Settings
 from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.store.db import make_engine
-from tests.support import Databases, Faults, Tenant, api_server, make_tenant, worker_and_relay
+from tests.support import (
+    TEST_PAYLOAD_KEYS,
+    Databases,
+    Faults,
+    Tenant,
+    api_server,
+    make_tenant,
+    worker_and_relay,
+)
 
 TASK_QUEUE = "loyalty-test"
 
@@ -60,7 +68,7 @@ def fresh_database(databases: Databases) -> Callable[[], Awaitable[str]]:
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    env = await temporal_dev_server()
+    env = await temporal_dev_server(payload_keys=TEST_PAYLOAD_KEYS)
     try:
         yield env
     finally:
@@ -73,6 +81,7 @@ def settings(database_url: str, temporal: WorkflowEnvironment) -> Settings:
         database_url=database_url,
         temporal_address=address_of(temporal),
         task_queue=TASK_QUEUE,
+        payload_keys=TEST_PAYLOAD_KEYS,
         db_pool_size=10,
         relay_idle_seconds=0.02,
         activity_max_attempts=3,

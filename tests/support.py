@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import json
 import os
 import secrets
 import socket
@@ -30,6 +33,9 @@ from src.runtime.worker import serve
 from src.store import orgs
 from src.store.db import migrate
 from src.store.tables import Event
+
+# The tests' key for sealing Temporal payloads: fixed, so the histories they record replay.
+TEST_PAYLOAD_KEYS = "test:" + base64.b64encode(hashlib.sha256(b"loyalty tests").digest()).decode()
 
 
 @dataclass
@@ -203,9 +209,10 @@ WORKER = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a `loyalty` process reads these settings from."""
+    values = settings.model_dump(mode="json", exclude_none=True)
     return {
         **os.environ,
-        **{k.upper(): str(v) for k, v in settings.model_dump().items() if v is not None},
+        **{k.upper(): v if isinstance(v, str) else json.dumps(v) for k, v in values.items()},
     }
 
 

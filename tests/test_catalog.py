@@ -66,7 +66,9 @@ async def test_code_import_json_and_csv_with_duplicates(tenant: Tenant) -> None:
     csv_body = "code\nA2\nB1\nB2\nB3\n"
     second = await ok(
         await http.post(
-            "/v1/code-pools/p/codes", content=csv_body, headers={"Content-Type": "text/csv"}
+            "/v1/code-pools/p/codes",
+            content=csv_body,
+            headers={"Content-Type": "text/csv; header=present"},
         )
     )
     assert second["imported"] == 3 and second["duplicates"] == ["A2"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
@@ -22,10 +20,12 @@ from src.store.db import make_engine
 from src.store.tables import LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import (
+    WORKER,
     Faults,
     Tenant,
     api_server,
     make_tenant,
+    settings_env,
     until,
     wait_for_event,
     wait_for_events,
@@ -206,14 +206,7 @@ async def test_worker_killed_mid_run(
         update={"database_url": await fresh_database(), "task_queue": "loyalty-kill-test"}
     )
     engine = make_engine(isolated.require_database_url(), 4)
-    env = {
-        **os.environ,
-        "DATABASE_URL": isolated.require_database_url(),
-        "TEMPORAL_ADDRESS": isolated.require_temporal_address(),
-        "TASK_QUEUE": isolated.task_queue,
-        "LOG_LEVEL": "WARNING",
-    }
-    worker = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
+    env = settings_env(isolated)
 
     async def granted() -> int:
         async with engine.connect() as conn:
@@ -227,7 +220,7 @@ async def test_worker_killed_mid_run(
         ids = [
             await post_action(tenant, {**FLOW_ACTION, "userId": f"k{i % 10}"}) for i in range(120)
         ]
-        first = subprocess.Popen(worker, env=env)  # noqa: ASYNC220 - a real worker process
+        first = subprocess.Popen(WORKER, env=env)  # noqa: ASYNC220 - a real worker process
         try:
             while await granted() < 30:
                 assert first.poll() is None, "worker exited early"
@@ -238,7 +231,7 @@ async def test_worker_killed_mid_run(
         finally:
             if first.poll() is None:
                 first.kill()
-        second = subprocess.Popen(worker, env=env)  # noqa: ASYNC220
+        second = subprocess.Popen(WORKER, env=env)  # noqa: ASYNC220
         try:
             finished = await wait_for_events(engine, ids)
         finally:

@@ -74,3 +74,40 @@ async def test_unbounded_campaign_condition_is_a_422(tenant: Tenant) -> None:
     }
     err = error(await tenant.http.post("/v1/campaigns", json=campaign), 422)
     assert err["details"][0]["field"].startswith("triggers.0.conditions.0.value")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (b"A1\n\xff\xfeB2\n", "body", "not valid UTF-8 (byte 3)"),
+        (b'A1\n"B2\nC3\n', "line 3", "malformed CSV"),
+        (b"A1\n" + b"x" * 131_073 + b"\n", "line 2", "malformed CSV"),
+        (b"A1\n", "Content-Type", "charset latin-1 is not supported"),
+    ],
+)
+async def test_csv_imports_are_strict(
+    tenant: Tenant, body: bytes, field: str, message: str
+) -> None:
+    await ok(await tenant.http.post("/v1/code-pools", json={"id": "csv", "name": "CSV"}))
+    charset = "latin-1" if field == "Content-Type" else "utf-8"
+    reply = await tenant.http.post(
+        "/v1/code-pools/csv/codes",
+        content=body,
+        headers={"Content-Type": f"text/csv; charset={charset}"},
+    )
+    err = error(reply, 422)
+    assert err["details"][0]["field"] == field and message in err["details"][0]["message"]
+
+
+async def test_csv_header_only_when_declared(tenant: Tenant) -> None:
+    await ok(await tenant.http.post("/v1/code-pools", json={"id": "csv", "name": "CSV"}))
+    plain = await tenant.http.post(
+        "/v1/code-pools/csv/codes", content=b"code\nA1\n", headers={"Content-Type": "text/csv"}
+    )
+    assert (await ok(plain))["imported"] == 2  # a pool may hold a code that reads "code"
+    declared = await tenant.http.post(
+        "/v1/code-pools/csv/codes",
+        content=b"code\nB1\n",
+        headers={"Content-Type": "text/csv; header=present"},
+    )
+    assert (await ok(declared))["imported"] == 1

@@ -71,29 +71,25 @@ async def test_max_total_across_200_users(tenant: Tenant, engine: AsyncEngine) -
 
 
 async def test_points_budget_and_period(tenant: Tenant, engine: AsyncEngine) -> None:
-    await ok(await tenant.http.post("/v1/users", json={"id": "p"}))
-    await ok(await tenant.http.patch("/v1/org/settings", json={"timezone": "Europe/London"}), 200)
+    """Per-period limits count by when actions were accepted: three actions dated on three
+    past days are one day's; the budget counts the points of every user's firings."""
+    for user in ("p", "q"):
+        await ok(await tenant.http.post("/v1/users", json={"id": user}))
     limits = {"pointsBudget": 35, "perUserPerPeriod": {"count": 2, "period": "day"}}
     await limited_campaign(tenant, limits)
-    stamps = [
-        "2025-10-06T08:00:00Z",
-        "2025-10-06T09:00:00Z",
-        "2025-10-06T22:30:00Z",
-        "2025-10-06T23:30:00Z",
-        "2025-10-07T10:00:00Z",
-    ]
+    now = datetime.now(UTC)
+    sent = [("p", 3), ("p", 2), ("p", 1), ("q", 0), ("q", 0)]  # (user, days ago)
     reasons = []
-    for stamp in stamps:  # one at a time, so which limit refuses is deterministic
+    for user, days in sent:  # one at a time, so which limit refuses is deterministic
+        stamp = (now - timedelta(days=days)).isoformat()
         event_id = await post_action(
-            tenant, {"userId": "p", "action": "checkin", "timestamp": stamp}
+            tenant, {"userId": user, "action": "checkin", "timestamp": stamp}
         )
         await wait_for_events(engine, [event_id])
         limited = (await tenant.http.get(f"/api/audience/internal/actions/{event_id}")).json()
         reasons.append(
             limited["limitedCampaigns"][0]["reason"] if limited["limitedCampaigns"] else None
         )
-    # 22:30Z is still 6 October in London (BST) and the day's third; 23:30Z is already the 7th;
-    # the fifth fits the day but not the 35-point budget.
     assert reasons == [
         None,
         None,
@@ -101,7 +97,7 @@ async def test_points_budget_and_period(tenant: Tenant, engine: AsyncEngine) -> 
         None,
         "limit_reached:maxTotal/pointsBudget",
     ]
-    assert (await tenant.http.get("/v1/users/p")).json()["balances"] == {"points": 30}
+    assert (await tenant.http.get("/v1/users/p")).json()["balances"] == {"points": 20}
 
 
 async def test_invalid_limits_rejected(tenant: Tenant) -> None:
@@ -139,26 +135,21 @@ async def test_merged_users_share_their_limits(tenant: Tenant, engine: AsyncEngi
     reward the merged account had is not granted again, nor one more today."""
     http = tenant.http
     await limited_campaign(
-        tenant, {"maxPerUser": 2, "perUserPerPeriod": {"count": 1, "period": "day"}}
+        tenant, {"maxPerUser": 2, "perUserPerPeriod": {"count": 3, "period": "day"}}
     )
     for user in ("guest", "member"):
         await ok(await http.post("/v1/users", json={"id": user}))
     first = await post_action(tenant, {"userId": "guest", "action": "checkin"})
     assert (await wait_for_events(engine, [first]))[first] == "processed"
     await ok(await http.post("/v1/users/member/merge", json={"fromUserId": "guest"}), 200)
-    today = await post_action(tenant, {"userId": "member", "action": "checkin"})
-    await wait_for_events(engine, [today])
-    described = (await http.get(f"/api/audience/internal/actions/{today}")).json()
-    assert described["limitedCampaigns"][0]["reason"] == "limit_reached:perUserPerPeriod"
-    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    later = [
-        await post_action(
-            tenant, {"userId": who, "action": "checkin", "timestamp": tomorrow.isoformat()}
-        )
-        for who in ("member", "guest")  # the guest's ID now names the survivor
-    ]
-    await wait_for_events(engine, later)
-    assert await grants(tenant) == 2  # maxPerUser 2: the guest's grant and tomorrow's first
+    reasons = []
+    for who in ("member", "member", "guest"):  # the guest's ID now names the survivor
+        event_id = await post_action(tenant, {"userId": who, "action": "checkin"})
+        await wait_for_events(engine, [event_id])
+        described = (await http.get(f"/api/audience/internal/actions/{event_id}")).json()
+        reasons.append([c["reason"] for c in described["limitedCampaigns"]])
+    assert reasons == [[], ["limit_reached:maxPerUser"], ["limit_reached:maxPerUser"]]
+    assert await grants(tenant) == 2  # maxPerUser 2: the guest's grant and the member's first
     assert (await http.get("/v1/users/member")).json()["balances"] == {"points": 20}
     async with engine.connect() as conn:
         scopes = await conn.scalars(

@@ -34,7 +34,9 @@ async def test_temporal_outage(
         }
     )
     engine = make_engine(isolated.require_database_url(), 10)
-    first = await temporal_dev_server(db_file=history, port=port)
+    first = await temporal_dev_server(
+        db_file=history, port=port, payload_keys=isolated.payload_keys
+    )
     async with api_server(isolated) as base_url:
         tenant = await make_tenant(engine, base_url)
         await setup_guide(tenant, codes=250)
@@ -44,7 +46,7 @@ async def test_temporal_outage(
         ready = await tenant.http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
         # A relay keeps trying (and backing off) while Temporal is away.
-        lazy = await connect(isolated.require_temporal_address(), "default", lazy=True)
+        lazy = await connect(isolated, lazy=True)
         stop = asyncio.Event()
         waiting = asyncio.create_task(build_relay(lazy, engine, isolated).run(stop))
         ids: list[str] = []
@@ -62,7 +64,9 @@ async def test_temporal_outage(
             )
         assert unstarted == 200
 
-        second = await temporal_dev_server(db_file=history, port=port)
+        second = await temporal_dev_server(
+            db_file=history, port=port, payload_keys=isolated.payload_keys
+        )
         try:
             async with worker_and_relay(second.client, engine, isolated):
                 done = await wait_for_events(engine, ids)

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from src.runtime.codec import data_converter
 from src.workflows.process_action import ProcessAction
 from tests.guide import FLOW_ACTION, post_action, setup_guide
-from tests.support import Tenant, wait_for_event, workflow_result
+from tests.support import TEST_PAYLOAD_KEYS, Tenant, wait_for_event, workflow_result
 
 HISTORIES = Path(__file__).parent / "histories"
 RELEASE = version("loyalty-engine")
 SHAPES = {"matching_three_effects", "non_matching", "pool_exhausted"}
-REPLAYER = Replayer(workflows=[ProcessAction], data_converter=pydantic_data_converter)
+REPLAYER = Replayer(workflows=[ProcessAction], data_converter=data_converter(TEST_PAYLOAD_KEYS))
 
 
 @pytest.mark.parametrize(

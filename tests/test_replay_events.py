@@ -9,7 +9,14 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from src.config import Settings
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import Faults, Tenant, run_cli, wait_for_event, workflow_result
+from tests.support import (
+    Faults,
+    Tenant,
+    run_cli,
+    settings_env,
+    wait_for_event,
+    workflow_result,
+)
 
 
 async def replay(tenant: Tenant, event_id: str) -> dict:  # type: ignore[type-arg]
@@ -87,11 +94,7 @@ async def test_cli_replays_failed_events(
     assert (await wait_for_event(tenant, event_id))["status"] == "failed"
     await workflow_result(client, event_id)
     await ok(await tenant.http.post("/v1/code-pools/pool_discounts/codes", json={"codes": ["C-1"]}))
-    env = {
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
-        "TASK_QUEUE": settings.task_queue,
-    }
+    env = settings_env(settings)
     args = ("events", "replay", "--status", "failed", "--org", tenant.org_id)
     dry = await run_cli(*args, "--action", "purchase_completed", "--dry-run", env=env)
     assert "1 failed events match" in dry and event_id in dry

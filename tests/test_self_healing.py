@@ -121,7 +121,9 @@ async def test_temporal_data_wiped_under_unfinished_events(
         }
     )
     engine = make_engine(isolated.require_database_url(), 10)
-    first = await temporal_dev_server(db_file=history, port=port)
+    first = await temporal_dev_server(
+        db_file=history, port=port, payload_keys=isolated.payload_keys
+    )
     async with api_server(isolated) as base_url:
         tenant = await make_tenant(engine, base_url)
         await setup_guide(tenant, codes=250)
@@ -142,7 +144,9 @@ async def test_temporal_data_wiped_under_unfinished_events(
                 .where(Event.status.in_(["queued", "processing"]))
             )
         assert unfinished and unfinished >= 100, unfinished
-        second = await temporal_dev_server(db_file=history, port=port)
+        second = await temporal_dev_server(
+            db_file=history, port=port, payload_keys=isolated.payload_keys
+        )
         try:
             async with worker_and_relay(second.client, engine, isolated):
                 done = await wait_for_events(engine, ids, within=180)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
@@ -24,8 +23,10 @@ from src.domain.effects import (
     PlannedEffect,
     points_of,
 )
+from src.domain.identity import enrollable
 from src.domain.limits import counters as limit_counters
 from src.domain.planning import plan
+from src.domain.settings import OrgSettings
 from src.store import campaigns, events, ledger, limits, planning, users
 from src.store.db import is_transient
 
@@ -73,7 +74,7 @@ class ActionActivities:
             if not self._gives_up(exc):
                 raise
             async with self.engine.begin() as conn:
-                await events.fail_unplanned(conn, action.event_id, errors.PLAN_ERROR)
+                await events.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
             raise ApplicationError(
                 f"planning failed {activity.info().attempt} times: {type(exc).__name__}",
                 type=errors.PLAN_ERROR,
@@ -93,10 +94,10 @@ class ActionActivities:
         async with self.autocommit.connect() as conn:
             context = await planning.load(conn, action, source)
             versions = await campaigns.versions_for(conn, action.org_id, context.active)
-            user = context.found.user
-            enroll = user is None and context.found.settings.get("unknownUsers") == "enroll"
+            user, settings = context.found.user, context.found.settings
+            enroll = user is None and enrollable(action.user_id, settings)
             if context.stored is None and not enroll:
-                result = _judge(action, user, versions)
+                result = _judge(action, user, versions, settings)
                 if not _limited(versions, result.campaign_ids) and await events.save_plan(
                     conn, action.event_id, result
                 ):
@@ -113,10 +114,11 @@ class ActionActivities:
                 return stored
             if holder is None:  # unknown, or erased since it was resolved
                 user = None
-            result = _judge(action, user, versions)
+            result = _judge(action, user, versions, settings)
             if holder is not None and result.campaign_ids:
-                zone = ZoneInfo(context.found.settings.get("timezone", "UTC"))
-                result = await self._apply_limits(conn, action, holder, zone, versions, result)
+                result = await self._apply_limits(
+                    conn, action, holder, settings.zone, versions, result
+                )
             await events.save_plan(conn, action.event_id, result)
             return result
 
@@ -157,7 +159,7 @@ class ActionActivities:
                     effects=len(effects),
                     points=points_of(effects),
                 )
-                counters = limit_counters(rules, action.timestamp, zone)
+                counters = limit_counters(rules, action.accepted, zone)
                 refused = await limits.reserve(conn, firing, holder, counters)
                 if refused is not None:
                     limited.append(
@@ -168,7 +170,7 @@ class ActionActivities:
                     continue
                 effects = [e.model_copy(update={"reserved": True}) for e in effects]
             kept += effects
-        return _result(str(draft.user_id), matched, kept, limited)
+        return _result(str(draft.user_id), matched, kept, limited, draft.judged_at)
 
     @activity.defn(name=APPLY_EFFECT)
     async def apply_effect(self, request: EffectRequest) -> EffectResult:
@@ -201,18 +203,32 @@ def _limited(versions: list[CampaignVersion], matched: list[str]) -> bool:
 
 
 def _judge(
-    action: ActionInput, user: dict[str, Any] | None, versions: list[CampaignVersion]
+    action: ActionInput,
+    user: dict[str, Any] | None,
+    versions: list[CampaignVersion],
+    settings: OrgSettings,
 ) -> ActionPlan:
-    """The plan before limits: skipped for an unknown user, else every matching effect."""
+    """The plan before limits: skipped for an unknown user (one the org would enrol but whose
+    ID is an email or a phone number is ``unenrollable_id``), else every matching effect."""
+    moment = action.judged_at(settings.maxEventAge)
     if user is None:
-        return ActionPlan(status="skipped", user_id=None, reason=errors.UNKNOWN_USER)
+        reason = (
+            errors.UNENROLLABLE_ID
+            if settings.unknownUsers == "enroll" and not enrollable(action.user_id, settings)
+            else errors.UNKNOWN_USER
+        )
+        return ActionPlan(status="skipped", user_id=None, reason=reason, judged_at=moment)
     facts = {"data": action.data, "metadata": action.metadata, "user": user}
-    matched, effects = plan(action.event_id, action.action, action.timestamp, facts, versions)
-    return _result(user["id"], matched, effects, [])
+    matched, effects = plan(action.event_id, action.action, moment, facts, versions)
+    return _result(user["id"], matched, effects, [], moment)
 
 
 def _result(
-    user_id: str, matched: list[str], effects: list[PlannedEffect], limited: list[LimitedCampaign]
+    user_id: str,
+    matched: list[str],
+    effects: list[PlannedEffect],
+    limited: list[LimitedCampaign],
+    judged_at: datetime | None,
 ) -> ActionPlan:
     return ActionPlan(
         status="processing" if effects else "processed",
@@ -221,4 +237,5 @@ def _result(
         campaign_ids=matched,
         effects=effects,
         limited=limited,
+        judged_at=judged_at,
     )

@@ -1,7 +1,10 @@
 """API-key authentication: ``Authorization: Bearer <secret>`` + ``X-Monterosa-Org-ID``.
 
-401 for missing or wrong credentials, 403 for a valid key used on another org or without
-the scope. Verified keys are cached briefly so a request costs no database read.
+401 for missing or wrong credentials, 403 for a valid key used on another org or without the
+scope. Verified keys are cached briefly so a request costs no database read. A client that
+keeps failing to authenticate is throttled, by address and by the key its secret names,
+before any database work; a key verified from the cache is never refused by that throttle,
+so one integrator's bad secret cannot lock out others behind the same proxy.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from fastapi import Request
 
 from src.api.cache import TTLCache
 from src.api.errors import ApiError
-from src.api.ratelimit import Rate, charge
+from src.api.ratelimit import Rate, RateLimiter
+from src.domain.scopes import holds
 from src.store import orgs
 from src.store.orgs import KeyRecord
 
@@ -25,11 +29,52 @@ class Principal:
     org_id: str
     key_id: str
     scopes: frozenset[str]
-    rate: Rate
+    rate: Rate  # the org's budget
+    key_rate: Rate  # this key's, within the org's
+
+    def holds(self, scope: str) -> bool:
+        return holds(self.scopes, scope)
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _rate(override: dict[str, int] | None, default: Rate) -> Rate:
+    override = override or {}
+    return Rate(
+        per_second=int(override.get("perSecond", default.per_second)),
+        burst=int(override.get("burst", default.burst)),
+    )
+
+
+async def _verify(request: Request, secret: str) -> KeyRecord:
+    """The live key for ``secret``: from the cache, or (unless this client is throttled) the
+    database."""
+    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
+    digest = orgs.digest(secret)
+    _, record = cache.get(digest)
+    if record is not None:
+        return record
+    limiter: RateLimiter = request.app.state.rate_limiter
+    address = request.client.host if request.client else "unknown"
+    hint = orgs.key_hint(secret)
+    wait = await limiter.auth_refused(address, hint)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_failed_authentications",
+            f"too many failed authentications; retry after {wait}s",
+            headers={"Retry-After": str(wait)},
+        )
+    generation = cache.generation
+    async with request.app.state.engine.connect() as conn:
+        record = await orgs.find_key(conn, secret)
+    if record is None:
+        await limiter.auth_failed(address, hint)
+        raise _unauthorized("invalid API secret")
+    cache.put(digest, record, generation)
+    return record
 
 
 async def authenticate(request: Request) -> Principal:
@@ -40,17 +85,7 @@ async def authenticate(request: Request) -> Principal:
     org_id = request.headers.get("x-monterosa-org-id", "").strip()
     if not org_id:
         raise _unauthorized("missing 'X-Monterosa-Org-ID' header")
-    secret = secret.strip()
-    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
-    digest = orgs.digest(secret)
-    _, record = cache.get(digest)
-    if record is None:
-        generation = cache.generation
-        async with request.app.state.engine.connect() as conn:
-            record = await orgs.find_key(conn, secret)
-        if record is None:
-            raise _unauthorized("invalid API secret")
-        cache.put(digest, record, generation)
+    record = await _verify(request, secret.strip())
     if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
         raise _unauthorized("API secret has expired")
     if not hmac.compare_digest(record.org_id.lower(), org_id.lower()):
@@ -60,22 +95,35 @@ async def authenticate(request: Request) -> Principal:
             "this API key does not belong to the organisation in X-Monterosa-Org-ID",
         )
     settings = request.app.state.settings
-    override = record.rate_limit or {}
-    rate = Rate(
-        per_second=int(override.get("perSecond", settings.rate_limit_per_second)),
-        burst=int(override.get("burst", settings.rate_limit_burst)),
+    org_rate = _rate(
+        record.rate_limit, Rate(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
-    await charge(request, record.org_id, rate)
-    return Principal(org_id=record.org_id, key_id=record.id, scopes=record.scopes, rate=rate)
+    return Principal(
+        org_id=record.org_id,
+        key_id=record.id,
+        scopes=record.scopes,
+        rate=org_rate,
+        key_rate=_rate(record.key_rate_limit, org_rate),
+    )
+
+
+async def charge(request: Request, principal: Principal, cost: int = 1) -> None:
+    """Charge the key and its org ``cost`` units and remember the headers for the reply."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_headers = await limiter.charge(
+        principal.org_id, principal.key_id, principal.rate, principal.key_rate, cost
+    )
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
-    """Dependency: an authenticated principal holding ``scope`` (``admin`` holds every scope)."""
+    """Dependency: an authenticated principal holding ``scope`` (``admin`` holds every scope),
+    charged one unit once it is authorised."""
 
     async def dependency(request: Request) -> Principal:
         principal = await authenticate(request)
-        if scope not in principal.scopes and "admin" not in principal.scopes:
+        if not principal.holds(scope):
             raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
+        await charge(request, principal)
         return principal
 
     return dependency

@@ -90,11 +90,8 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22 is the client's data (a NUL byte, a number out of range): a 422.
         state = sqlstate(exc)
-        if state.startswith("22"):
-            detail = str(exc.orig).splitlines()[0] if exc.orig else None
-            return error_response(
-                422, "invalid_value", "a value in the request cannot be stored", detail
-            )
+        if state.startswith("22"):  # the database's own words may quote stored data: not echoed
+            return error_response(422, "invalid_value", "a value in the request cannot be stored")
         # A deadlock or serialization failure rolled the whole request back: safe to repeat.
         if state in ("40P01", "40001"):
             return error_response(

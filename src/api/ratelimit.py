@@ -1,7 +1,10 @@
-"""Per-org rate limits: ``burst`` requests in any second, ``perSecond`` on average over 10 s.
+"""Rate limits: ``burst`` requests in any second and ``perSecond`` on average over 10 s, per
+key and per org (a key's budget lies within its org's); a separate bulk budget for code
+imports and generation; and a throttle on failed authentication.
 
-Counters live in this process, or in Redis when ``REDIS_URL`` is set so every API process
-shares them. A batch costs one unit per action.
+Counters are moving windows (exactly the requests of the last second, or ten), in this process
+or in Redis when ``REDIS_URL`` is set so every API process shares them. Only authorised
+requests are charged: a 401 or 403 costs the org nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
-from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond, WindowStats
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.api.errors import ApiError
 
 SUSTAINED_WINDOW = 10
+CODES_PER_UNIT = 1000  # a bulk unit: codes imported or generated
+# Failed authentications a client address, and attempts at one key, may make per minute.
+AUTH_FAILURES_PER_ADDRESS = 30
+AUTH_FAILURES_PER_KEY = 10
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,12 @@ class Rate:
     burst: int
 
 
+def _wait(stats: WindowStats) -> int:
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
 class RateLimiter:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, bulk_codes_per_minute: int) -> None:
         storage: Storage = (
             RedisStorage(redis_url.replace("redis://", "async+redis://", 1))
             if redis_url
@@ -38,6 +48,9 @@ class RateLimiter:
         # allowed never depends on where wall-clock second boundaries fall.
         self.limiter = MovingWindowRateLimiter(storage)
         self._items: dict[Rate, tuple[RateLimitItem, RateLimitItem]] = {}
+        self.bulk = RateLimitItemPerMinute(max(1, bulk_codes_per_minute // CODES_PER_UNIT))
+        self.auth_by_address = RateLimitItemPerMinute(AUTH_FAILURES_PER_ADDRESS)
+        self.auth_by_key = RateLimitItemPerMinute(AUTH_FAILURES_PER_KEY)
 
     def _windows(self, rate: Rate) -> tuple[RateLimitItem, RateLimitItem]:
         items = self._items.get(rate)
@@ -48,21 +61,61 @@ class RateLimiter:
             )
         return items
 
-    async def charge(self, org_id: str, rate: Rate, cost: int) -> dict[str, str]:
-        """Take ``cost`` units or raise 429; returns the X-RateLimit-* headers."""
-        burst, sustained = self._windows(rate)
-        for item in (burst, sustained):
-            if not await self.limiter.hit(item, org_id, cost=cost):
-                stats = await self.limiter.get_window_stats(item, org_id)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
+    async def _take(self, rate: Rate, cost: int, *who: str) -> None:
+        for item in self._windows(rate):
+            if not await self.limiter.hit(item, *who, cost=cost):
+                stats = await self.limiter.get_window_stats(item, *who)
+                wait = _wait(stats)
+                sustained = self._windows(rate)[1]
                 raise ApiError(
                     429,
                     "rate_limited",
                     f"rate limit of {rate.per_second} requests/s (bursts to {rate.burst}/s) "
-                    f"exceeded for this organisation; retry after {wait}s",
-                    headers={"Retry-After": str(wait), **_headers(sustained, stats)},
+                    f"exceeded for this {who[0]}; retry after {wait}s",
+                    headers={
+                        "Retry-After": str(wait),
+                        **_headers(sustained, await self.limiter.get_window_stats(sustained, *who)),
+                    },
                 )
-        return _headers(sustained, await self.limiter.get_window_stats(sustained, org_id))
+
+    async def charge(
+        self, org_id: str, key_id: str, org_rate: Rate, key_rate: Rate, cost: int
+    ) -> dict[str, str]:
+        """Take ``cost`` units from the key's budget, then the org's, or raise 429; returns the
+        org's X-RateLimit-* headers. A key over its budget costs the org nothing."""
+        await self._take(key_rate, cost, "key", key_id)
+        await self._take(org_rate, cost, "organisation", org_id)
+        sustained = self._windows(org_rate)[1]
+        stats = await self.limiter.get_window_stats(sustained, "organisation", org_id)
+        return _headers(sustained, stats)
+
+    async def charge_bulk(self, org_id: str, codes: int) -> None:
+        """Code imports and generation: one unit per 1,000 codes, from a per-minute budget of
+        their own, so bulk work neither starves nor is starved by actions."""
+        units = max(1, math.ceil(codes / CODES_PER_UNIT))
+        if not await self.limiter.hit(self.bulk, "bulk", org_id, cost=units):
+            stats = await self.limiter.get_window_stats(self.bulk, "bulk", org_id)
+            wait = _wait(stats)
+            raise ApiError(
+                429,
+                "bulk_rate_limited",
+                f"this organisation may import or generate {self.bulk.amount * CODES_PER_UNIT} "
+                f"codes a minute; retry after {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
+
+    async def auth_refused(self, address: str, key_hint: str | None) -> int | None:
+        """Seconds to wait when this address (or this key) failed to authenticate too often
+        lately; checked before any database work."""
+        for item, who in ((self.auth_by_address, address), (self.auth_by_key, key_hint)):
+            if who is not None and not await self.limiter.test(item, "auth", who):
+                return _wait(await self.limiter.get_window_stats(item, "auth", who))
+        return None
+
+    async def auth_failed(self, address: str, key_hint: str | None) -> None:
+        await self.limiter.hit(self.auth_by_address, "auth", address)
+        if key_hint is not None:
+            await self.limiter.hit(self.auth_by_key, "auth", key_hint)
 
 
 def _headers(item: RateLimitItem, stats: WindowStats) -> dict[str, str]:
@@ -96,9 +149,3 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-async def charge(request: Request, org_id: str, rate: Rate, cost: int = 1) -> None:
-    """Charge the org and remember the headers for the response."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    request.state.rate_headers = await limiter.charge(org_id, rate, cost)

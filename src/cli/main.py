@@ -164,7 +164,7 @@ def events_replay(
                 for org_id, event_id in found:
                     typer.echo(f"  {org_id} {event_id}")
                 return
-            client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
+            client = await connect(settings)
             refused = 0
             with typer.progressbar(found, label="replaying") as bar:
                 for org_id, event_id in bar:
@@ -204,14 +204,21 @@ async def _dev(settings: Settings, data: Path) -> None:
     from src.runtime.temporal import connect, register_search_attributes
     from src.store.db import make_engine, migrate
 
+    if not settings.payload_keys:
+        settings = settings.model_copy(update={"payload_keys": _dev_payload_keys(data)})
+    codec = f"http://{settings.codec_host}:{settings.codec_port}"
     env = None
     if not settings.temporal_address:
         env = await temporal_dev_server(
-            settings.temporal_namespace, data / "temporal.db", port=7233, ui_port=8233
+            settings.temporal_namespace,
+            data / "temporal.db",
+            port=7233,
+            ui_port=8233,
+            codec_endpoint=codec,
         )
         settings = settings.model_copy(update={"temporal_address": address_of(env)})
     try:
-        client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
+        client = await connect(settings)
         await register_search_attributes(client)
         await migrate(settings.require_database_url())
         engine = make_engine(settings.require_database_url(), 2)
@@ -226,13 +233,43 @@ async def _dev(settings: Settings, data: Path) -> None:
         ui = "http://127.0.0.1:8233" if env else f"(your Temporal at {settings.temporal_address})"
         typer.echo(
             f"\nLoyalty engine on http://{settings.api_host}:{settings.api_port}   "
-            f"Temporal UI {ui}\n"
+            f"Temporal UI {ui} (payloads decoded by {codec})\n"
             f"Demo credentials in {data / 'dev-credentials.json'}:\n"
             f"  orgId {creds['orgId']}\n  apiKey {creds['apiKey']}\n"
             f"  apiSecret {creds['apiSecret']}\n\nTry the integration guide's flow:\n\n"
             f"{curl_example(creds)}\n"
         )
-        await services.run(settings)
+        await services.run(settings, codec=True)
     finally:
         if env is not None:
             await env.shutdown()
+
+
+def _dev_payload_keys(data: Path) -> str:
+    """``loyalty dev``'s own payload key, made once and kept in DATA_DIR."""
+    from src.runtime.codec import new_key
+
+    path = data / "payload-keys"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_key("dev") + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@app.command("payload-key")
+def payload_key() -> None:
+    """Print a new key for PAYLOAD_KEYS (put it first to rotate; keep the old ones after it)."""
+    from src.runtime.codec import new_key
+
+    typer.echo(new_key())
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve the codec endpoint that lets the Temporal UI show sealed payloads decoded."""
+    from src.runtime import services
+
+    settings = get_settings()
+    _logging(settings)
+    _serve(services.run(settings, api=False, worker=False, codec=True))

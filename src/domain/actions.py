@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,8 @@ from src.domain.bounds import violation
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 100
+# How far ahead of the server's clock an action's timestamp may be (clock skew).
+MAX_FUTURE = timedelta(minutes=5)
 
 
 class EventStatus(StrEnum):
@@ -74,6 +76,10 @@ class ActionRequest(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def too_far_ahead(timestamp: datetime | None, now: datetime) -> bool:
+    return timestamp is not None and timestamp > now + MAX_FUTURE
+
+
 class ActionInput(BaseModel):
     """What a ProcessAction workflow run needs; everything else is loaded by its activities."""
 
@@ -84,3 +90,15 @@ class ActionInput(BaseModel):
     timestamp: datetime
     data: dict[str, Any]
     metadata: dict[str, Any]
+    accepted_at: datetime | None = None  # None in runs started before release 0.2.0
+
+    @property
+    def accepted(self) -> datetime:
+        """When the engine accepted it: per-period limits count by this."""
+        return self.accepted_at or self.timestamp
+
+    def judged_at(self, max_age: timedelta) -> datetime:
+        """The time campaign windows are judged by: when the action happened, as its sender
+        says, unless that is more than ``max_age`` before it was accepted (a late backlog, a
+        wrong clock, a made-up date); then when it was accepted."""
+        return self.timestamp if self.timestamp >= self.accepted - max_age else self.accepted

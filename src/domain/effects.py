@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -64,6 +65,7 @@ class ActionPlan(BaseModel):
     campaign_ids: list[str] = []
     effects: list[PlannedEffect] = []
     limited: list[LimitedCampaign] = []
+    judged_at: datetime | None = None  # the time campaign windows were judged by
 
 
 class EffectRequest(BaseModel):

@@ -34,8 +34,11 @@ OUT_OF_STOCK = "out_of_stock"
 UNKNOWN_PRODUCT = "unknown_product"
 UNKNOWN_POOL = "unknown_pool"
 UNKNOWN_USER = "unknown_user"
+UNENROLLABLE_ID = "unenrollable_id"  # the org enrols unknown users, but not by email or phone
 INVALID_VALUE = "invalid_value"
 LIMIT_REACHED = "limit_reached"  # reported as limit_reached:<limit>
 # Planning or granting failed repeatedly for a reason other than an unavailable database.
 PLAN_ERROR = "plan_error"
 EFFECT_ERROR = "effect_error"
+# Restarted by the reconciler again and again without settling.
+STRANDED = "stranded"

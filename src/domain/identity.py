@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 import phonenumbers
+
+if TYPE_CHECKING:
+    from src.domain.settings import OrgSettings
+
+_PHONE_SHAPED = re.compile(r"\+[0-9 ().-]{6,30}")
+
+
+def contact_shaped(user_id: str) -> bool:
+    """Whether an ID looks like an email or an international phone number. Such an ID may not
+    name a platform user: platform IDs resolve first, so a user holding one would receive the
+    rewards of the person whose email or phone it is."""
+    value = user_id.strip()
+    if "@" in value:
+        return True
+    digits = sum(c.isdigit() for c in value)
+    return bool(_PHONE_SHAPED.fullmatch(value)) and 7 <= digits <= 15
+
+
+def enrollable(user_id: str, settings: OrgSettings) -> bool:
+    """Whether an action naming an unknown ``user_id`` enrols it as a new user."""
+    return settings.unknownUsers == "enroll" and not contact_shaped(user_id)
 
 
 def normalize_email(value: str) -> str:

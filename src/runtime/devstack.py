@@ -13,6 +13,7 @@ from urllib.parse import quote
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from src.runtime.codec import data_converter
 from src.workflows import search_attributes
 
 
@@ -65,20 +66,24 @@ async def temporal_dev_server(
     port: int | None = None,
     ui_port: int | None = None,
     fairness: bool = True,
+    payload_keys: str | None = None,
+    codec_endpoint: str | None = None,
 ) -> WorkflowEnvironment:
-    """The Temporal dev server with the Loyalty* search attributes registered."""
+    """The Temporal dev server with the Loyalty* search attributes registered; its client
+    seals payloads when given keys, and its UI decodes them through ``codec_endpoint``."""
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
         namespace=namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(payload_keys) if payload_keys else pydantic_data_converter,
         dev_server_existing_path=temporal_binary(),
         dev_server_database_filename=str(db_file) if db_file else None,
         port=port,
         ui=ui_port is not None,
         ui_port=ui_port,
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=dynamic_config(fairness),
+        dev_server_extra_args=dynamic_config(fairness)
+        + (["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     )
 
 

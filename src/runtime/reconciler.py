@@ -32,15 +32,22 @@ class Reconciler:
     task_queue: str
     after_seconds: float  # how long a started event may stay unsettled before a look
     every_seconds: float
+    max_restarts: int = 5
     batch: int = 100
+    concurrency: int = 10
 
     async def reconcile_once(self) -> int:
         """One sweep; returns how many events were started again."""
         async with self.engine.begin() as conn:
             stale = await events.stale_in_flight(conn, self.after_seconds, self.batch)
+        gate = asyncio.Semaphore(self.concurrency)  # each restart holds a pooled connection
+
+        async def settle(org_id: str, event_id: str) -> bool:
+            async with gate:
+                return await self._settle(org_id, event_id)
+
         outcomes = await asyncio.gather(
-            *(self._settle(org_id, event_id) for org_id, event_id in stale),
-            return_exceptions=True,
+            *(settle(org_id, event_id) for org_id, event_id in stale), return_exceptions=True
         )
         for (_, event_id), outcome in zip(stale, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -52,7 +59,13 @@ class Reconciler:
             return False
         try:
             run = await restart(
-                self.client, self.engine, org_id, event_id, self.task_queue, UNSETTLED
+                self.client,
+                self.engine,
+                org_id,
+                event_id,
+                self.task_queue,
+                UNSETTLED,
+                self.max_restarts,
             )
         except DomainError:  # a run started meanwhile (a replay): it is not stranded
             return False

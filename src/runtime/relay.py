@@ -16,7 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,16 +25,19 @@ from src.store import events
 
 log = logging.getLogger(__name__)
 MAX_IDLE_BACKOFF = 5.0
-# Answers that no retry can change; anything else (unavailable, timeouts, exhausted) is retried.
+# Temporal's answers that no retry of the same request changes; anything else (unavailable,
+# timeouts, exhausted) is retried.
 REJECTED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION}
 
 
-def is_rejection(exc: BaseException) -> bool:
-    """Temporal refused the start as invalid (a payload too large among them), or the payload
-    could not be serialised or encoded at all."""
-    if isinstance(exc, RPCError):
-        return exc.status in REJECTED
+def unserialisable(exc: BaseException) -> bool:
+    """The payload could not be serialised or encoded at all: certain, and this row's alone."""
     return isinstance(exc, ValueError | TypeError | RecursionError)
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """Temporal refused the start as invalid, or the payload could not be serialised."""
+    return unserialisable(exc) or (isinstance(exc, RPCError) and exc.status in REJECTED)
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,34 @@ class Relay:
                 *(start_action(self.client, a, self.task_queue) for a in claim.actions),
                 return_exceptions=True,
             )
-            started, failed = [], 0
+            started = [
+                a.event_id for a, o in zip(claim.actions, outcomes, strict=True) if o is None
+            ]
+            failed = 0
             for action, outcome in zip(claim.actions, outcomes, strict=True):
-                if outcome is None:
-                    started.append(action.event_id)
-                    continue
-                failed += 1
-                error = f"{type(outcome).__name__}: {outcome}"
-                if await events.start_failed(
-                    conn, action.event_id, error, is_rejection(outcome), self.retry
-                ):
-                    log.error("event %s cannot be started, failed: %s", action.event_id, error)
+                if outcome is not None:
+                    failed += 1
+                    await self._failed(conn, action.event_id, outcome, bool(started))
             await events.mark_started(conn, started)
         if failed:
             log.warning("relay could not start %d of %d workflows yet", failed, len(outcomes))
         return len(started), failed, claim.after
+
+    async def _failed(
+        self, conn: AsyncConnection, event_id: str, error: BaseException, others_started: bool
+    ) -> None:
+        """Back the row off; count a rejection towards failing it when it is the row's own: an
+        unserialisable payload always, Temporal refusing the request only while it accepts
+        others (when it refuses every start, the namespace or the deployment is at fault, and
+        that passes). In a savepoint, so one row's trouble never undoes the pass."""
+        rejected = unserialisable(error) or (is_rejection(error) and others_started)
+        message = f"{type(error).__name__}: {error}"
+        try:
+            async with conn.begin_nested():
+                if await events.start_failed(conn, event_id, message, rejected, self.retry):
+                    log.error("event %s cannot be started, failed: %s", event_id, message)
+        except Exception:
+            log.exception("could not back event %s off", event_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll the outbox until ``stop`` is set (a pass in progress finishes first); back off

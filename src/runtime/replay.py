@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from src.domain import errors
 from src.domain.actions import EventStatus
 from src.domain.errors import Conflict, NotFound
 from src.runtime.relay import is_rejection
@@ -83,22 +84,27 @@ async def restart(
     event_id: str,
     task_queue: str,
     statuses: frozenset[EventStatus],
+    max_restarts: int | None = None,
 ) -> str | None:
     """Requeue the event and start a new run of its workflow if its status (read under the
     row's lock) is one of ``statuses``; returns the run ID, or None when it is not.
 
+    With ``max_restarts`` (the reconciler), an event already restarted that often without
+    settling ends failed as ``stranded`` (replayable) instead of running again.
     Raises Conflict while a run is open, and when Temporal rejects the start for good.
     """
     async with engine.begin() as conn:
         found = await events.lock_for_replay(conn, org_id, event_id)
         if found is None:
             raise NotFound(f"event '{event_id}' not found")
-        action, status = found
-        if status not in statuses:
+        if found.status not in statuses:
             return None
-        await events.requeue(conn, event_id)
+        if max_restarts is not None and found.restarts >= max_restarts:
+            await events.fail_unsettled(conn, event_id, errors.STRANDED)
+            return None
+        await events.requeue(conn, event_id, restart=max_restarts is not None)
         try:
-            return await start_replay(client, action, task_queue)
+            return await start_replay(client, found.action, task_queue)
         except WorkflowAlreadyStartedError as exc:
             raise Conflict(f"event '{event_id}' has a run in progress") from exc
         except Exception as exc:

@@ -18,6 +18,7 @@ import uvicorn
 
 from src.api.app import create_app
 from src.config import Settings
+from src.runtime.codec_server import codec_app
 from src.runtime.worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -50,23 +51,33 @@ def api_server(settings: Settings) -> _Server:
     return _Server(uvicorn.Config(create_app(settings), **uvicorn_options(settings)))
 
 
-async def run(settings: Settings, api: bool = True, worker: bool = True) -> None:
+def codec_server(settings: Settings) -> _Server:
+    """The codec endpoint for the Temporal UI, on its operator-only listener."""
+    options = uvicorn_options(settings) | {"host": settings.codec_host, "port": settings.codec_port}
+    return _Server(uvicorn.Config(codec_app(settings), **options))
+
+
+async def run(
+    settings: Settings, api: bool = True, worker: bool = True, codec: bool = False
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
-    server = None
+    servers = []
     if worker:
         tasks.append(asyncio.create_task(run_worker(settings, stop), name="worker"))
     if api:
-        server = api_server(settings)
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        servers.append(api_server(settings))
+    if codec:
+        servers.append(codec_server(settings))
+    tasks += [asyncio.create_task(server.serve()) for server in servers]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping")
     stop.set()
-    if server is not None:
+    for server in servers:
         server.should_exit = True
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for task, result in zip(tasks, results, strict=True):

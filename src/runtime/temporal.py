@@ -8,15 +8,20 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from src.config import Settings
+from src.runtime.codec import data_converter
 from src.workflows import search_attributes
 
 
-async def connect(address: str, namespace: str, lazy: bool = False) -> Client:
-    """``lazy`` connects on first use, so a process can start while Temporal is down."""
+async def connect(settings: Settings, lazy: bool = False) -> Client:
+    """The process' client, sealing payloads with its keys; ``lazy`` connects on first use, so
+    a process can start while Temporal is down."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+        settings.require_temporal_address(),
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.require_payload_keys()),
+        lazy=lazy,
     )
 
 

@@ -101,7 +101,7 @@ async def serve(
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.require_database_url(), settings.db_pool_size)
-    client = await connect(settings.require_temporal_address(), settings.temporal_namespace)
+    client = await connect(settings)
     await register_search_attributes(client)
     log.info("worker polling task queue %s", settings.task_queue)
     try:

@@ -20,7 +20,7 @@ from src.domain.actions import ActionInput
 from src.workflows import search_attributes as sa
 from src.workflows.process_action import ProcessAction
 
-# The relay holds its claimed rows locked while it starts them: never wait long.
+# Starts happen under a locked event row (relay, replay, reconciler): never wait long.
 START_TIMEOUT = timedelta(seconds=5)
 
 
@@ -66,6 +66,7 @@ async def start_replay(client: Client, action: ActionInput, task_queue: str) -> 
         action,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        rpc_timeout=START_TIMEOUT,
         **_options(action, task_queue),
     )
     return str(handle.result_run_id)

@@ -135,6 +135,22 @@ async def list_pools(
     ]
 
 
+async def lock_pool_size(conn: AsyncConnection, org_id: str, pool_id: str) -> int | None:
+    """How many codes the pool holds, its row locked for this transaction so concurrent
+    imports count one after another; None for no such pool."""
+    found = await conn.scalar(
+        select(CodePool.id)
+        .where(CodePool.org_id == org_id, CodePool.id == pool_id)
+        .with_for_update()
+    )
+    if found is None:
+        return None
+    held = await conn.scalar(
+        select(func.count()).where(Code.org_id == org_id, Code.pool_id == pool_id)
+    )
+    return int(held or 0)
+
+
 # Arrays, not N value lists: one prepared statement for 100,000 codes as for 1.
 _INSERT_CODES = text(
     """

@@ -22,13 +22,16 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         # No ping per checkout (a round trip on every request): after a database restart the
         # first disconnect error invalidates the whole pool, so only requests in flight fail.
         pool_pre_ping=False,
+        # Errors and logs never carry bound values: codes, emails and phones stay in the
+        # database.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "loyalty"}},
     )
 
 
-# SQLSTATE classes a retry can outlive: connection lost, too many connections or out of
-# resources, operator intervention (a restart), and lost races (deadlock, serialization).
-_TRANSIENT_STATES = ("08", "53", "57", "40001", "40P01")
+# SQLSTATEs a retry can outlive: connection lost, too many connections or out of resources,
+# the server shutting down or starting, and lost races (deadlock, serialization).
+_TRANSIENT_STATES = ("08", "53", "57P", "40001", "40P01")
 
 
 def sqlstate(exc: DBAPIError) -> str:

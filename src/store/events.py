@@ -17,6 +17,8 @@ from src.domain.actions import ActionInput, ActionRequest, EventStatus
 from src.domain.effects import ActionPlan
 from src.store.tables import EffectResult, Event
 
+UNSETTLED = (EventStatus.queued, EventStatus.processing)
+
 
 def new_event_id() -> str:
     return f"evt_{uuid.uuid4()}"
@@ -99,6 +101,7 @@ def to_input(row: Row[Any]) -> ActionInput:
         timestamp=row.occurred_at,
         data=row.data,
         metadata=row.metadata,
+        accepted_at=row.created_at,
     )
 
 
@@ -111,19 +114,23 @@ _IN_FLIGHT = text(
     GROUP BY org_id
     """
 )
-# Orgs with unstarted events, in org ID order from ``after`` (wrapping round): a loose index
-# scan, one probe per org, however long each org's backlog.
+# Orgs with events due to start, in org ID order from ``after`` (wrapping round), but those
+# whose window is full: a loose index scan, one probe per org however long its backlog
+# (evaluated lazily, so it stops once ``limit`` orgs are found).
+_DUE = "started_at IS NULL AND (start_after IS NULL OR start_after <= now())"
 _WAITING_ORGS = text(
-    """
+    f"""
     WITH RECURSIVE waiting(org_id) AS (
-        (SELECT org_id FROM events WHERE started_at IS NULL AND org_id > CAST(:after AS uuid)
+        (SELECT org_id FROM events WHERE {_DUE} AND org_id > CAST(:after AS uuid)
          ORDER BY org_id LIMIT 1)
         UNION ALL
         SELECT (SELECT e.org_id FROM events e
-                WHERE e.started_at IS NULL AND e.org_id > w.org_id ORDER BY e.org_id LIMIT 1)
+                WHERE {_DUE} AND e.org_id > w.org_id ORDER BY e.org_id LIMIT 1)
         FROM waiting w WHERE w.org_id IS NOT NULL
     )
-    SELECT org_id FROM waiting WHERE org_id IS NOT NULL LIMIT :limit
+    SELECT org_id FROM waiting
+    WHERE org_id IS NOT NULL AND org_id <> ALL(CAST(:full AS uuid[]))
+    LIMIT :limit
     """
 )
 # Each chosen org's oldest due events, as many as its share.
@@ -171,16 +178,17 @@ async def claim_fair(conn: AsyncConnection, window: Window, after: str | None) -
     room = min(window.total - sum(busy.values()), window.batch)
     if room <= 0:
         return Claim([], after)
-    params = {"after": after or _NO_ORG, "limit": room}
+    full = [org for org, n in busy.items() if n >= window.per_org]
+    params = {"after": after or _NO_ORG, "limit": room, "full": full}
     waiting = [str(o) for o in await conn.scalars(_WAITING_ORGS, params)]
     if len(waiting) < room and after:  # wrap round to the orgs before the cursor
-        wrapped = await conn.scalars(_WAITING_ORGS, {"after": _NO_ORG, "limit": room})
+        wrapped = await conn.scalars(_WAITING_ORGS, {**params, "after": _NO_ORG})
         waiting += [o for o in map(str, wrapped) if o not in waiting]
     shares = deal(room, window.per_org, {org: busy.get(org, 0) for org in waiting})
     if not shares:
         return Claim([], after)
     rows = await conn.execute(_CLAIM, {"orgs": list(shares), "shares": list(shares.values())})
-    return Claim([to_input(r) for r in rows], list(shares)[-1])
+    return Claim([to_input(r) for r in rows], waiting[-1])
 
 
 def deal(room: int, per_org: int, busy: dict[str, int]) -> dict[str, int]:
@@ -214,7 +222,7 @@ _START_FAILED = text(
         start_rejections = start_rejections + CASE WHEN :rejected THEN 1 ELSE 0 END,
         start_error = :error,
         start_after = now() + make_interval(secs => LEAST(:max_backoff,
-            :first_backoff * power(2, start_failures))),
+            :first_backoff * power(2, LEAST(start_failures, 16)))),
         started_at = CASE WHEN :rejected AND start_rejections + 1 >= :cap
                           THEN now() ELSE started_at END,
         status = CASE WHEN :rejected AND start_rejections + 1 >= :cap
@@ -258,11 +266,12 @@ async def start_failed(
     return status == EventStatus.failed
 
 
-async def fail_unplanned(conn: AsyncConnection, event_id: str, reason: str) -> None:
-    """Planning gave up: the event ends failed, replayable (a stored plan is never touched)."""
+async def fail_unsettled(conn: AsyncConnection, event_id: str, reason: str) -> None:
+    """Processing gave up: an unsettled event ends failed, replayable (its stored plan, if
+    any, stays for the replay)."""
     await conn.execute(
         update(Event)
-        .where(Event.id == event_id, Event.plan.is_(None), Event.status == EventStatus.queued)
+        .where(Event.id == event_id, Event.status.in_(UNSETTLED))
         .values(status=EventStatus.failed, reason=reason, updated_at=func.now())
     )
 
@@ -304,19 +313,25 @@ async def replay_state(
     return None if row is None else (row.status, bool(row.started))
 
 
-async def lock_for_replay(
-    conn: AsyncConnection, org_id: str, event_id: str
-) -> tuple[ActionInput, str] | None:
+@dataclass(frozen=True)
+class Locked:
+    action: ActionInput
+    status: str
+    restarts: int  # runs the reconciler started since the last replay
+
+
+async def lock_for_replay(conn: AsyncConnection, org_id: str, event_id: str) -> Locked | None:
     row = (
         await conn.execute(
             select(Event).where(Event.org_id == org_id, Event.id == event_id).with_for_update()
         )
     ).first()
-    return None if row is None else (to_input(row), row.status)
+    return None if row is None else Locked(to_input(row), row.status, row.restarts)
 
 
-async def requeue(conn: AsyncConnection, event_id: str) -> None:
-    """Queue an event for a new run, started now. A skipped event is judged afresh (its user
+async def requeue(conn: AsyncConnection, event_id: str, restart: bool = False) -> None:
+    """Queue an event for a new run, started now: a reconciler's ``restart`` (counted), or an
+    operator's replay (the count starts again). A skipped event is judged afresh (its user
     may exist now); any other reuses its plan, so its grants keep their keys. Failed outcomes
     are forgotten (those effects are pending again), so the event cannot settle on them
     before the new run has tried."""
@@ -332,6 +347,7 @@ async def requeue(conn: AsyncConnection, event_id: str) -> None:
             status=EventStatus.queued,
             reason=None,
             started_at=func.now(),
+            restarts=Event.restarts + 1 if restart else 0,
             plan=case((Event.status == EventStatus.skipped, null()), else_=Event.plan),
             updated_at=func.now(),
         )
@@ -446,6 +462,8 @@ async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> dict[st
         "resolvedUserId": event.resolved_user_id,
         "action": event.action,
         "timestamp": event.occurred_at.isoformat(),
+        "acceptedAt": event.created_at.isoformat(),
+        "judgedAt": plan.judged_at.isoformat() if plan and plan.judged_at else None,
         "data": event.data,
         "metadata": event.metadata,
         "matchedCampaigns": list(event.campaign_ids or []),

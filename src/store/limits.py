@@ -37,7 +37,7 @@ _RESERVE = text(
 _GIVE_BACK = text(
     """
     UPDATE campaign_counters SET count = count - 1, points = points - :points
-    WHERE org_id = :org_id AND campaign_id = :campaign_id AND scope = ANY(:scopes)
+    WHERE org_id = :org_id AND campaign_id = :campaign_id AND scope = :scope
     """
 )
 
@@ -165,16 +165,16 @@ async def release_if_failed(
     )
     if (failed or 0) < row.effects:
         return
-    counters = _COUNTERS.validate_python(row.counters)
-    await conn.execute(
-        _GIVE_BACK,
-        {
-            "org_id": row.org_id,
-            "campaign_id": row.campaign_id,
-            "scopes": [c.scope(row.user_id) for c in counters],
-            "points": row.points,
-        },
-    )
+    for counter in _COUNTERS.validate_python(row.counters):  # in the order reservations lock
+        await conn.execute(
+            _GIVE_BACK,
+            {
+                "org_id": row.org_id,
+                "campaign_id": row.campaign_id,
+                "scope": counter.scope(row.user_id),
+                "points": row.points,
+            },
+        )
     await _set_state(conn, key, "released")
 
 

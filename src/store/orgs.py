@@ -4,6 +4,7 @@ random bits, so a fast hash is as safe as a slow one and costs nothing per reque
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -14,18 +15,13 @@ from sqlalchemy import cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.errors import Conflict, NotFound
+from src.domain.scopes import SCOPES
+from src.domain.settings import OrgSettings
 from src.store import changes
 from src.store.tables import ApiKey, Org
 
-ALL_SCOPES = (
-    "actions:write",
-    "users:read",
-    "users:write",
-    "campaigns:read",
-    "campaigns:write",
-    "transactions:read",
-    "admin",
-)
+ALL_SCOPES = SCOPES
 
 
 @dataclass(frozen=True)
@@ -35,10 +31,20 @@ class KeyRecord:
     scopes: frozenset[str]
     expires_at: datetime | None
     rate_limit: dict[str, int] | None  # the org's override of the default rate limit
+    key_rate_limit: dict[str, int] | None  # this key's own budget, if it has one
 
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_hint(secret: str) -> str | None:
+    """The key ID a secret names (``lsk_<key>_<random>``), so failed attempts at one key can be
+    throttled before any database work; None for a secret of the older, unnamed form."""
+    parts = secret.split("_", 2)
+    if len(parts) == 3 and parts[0] == "lsk" and re.fullmatch(r"[0-9a-f]{16}", parts[1]):
+        return f"key_{parts[1]}"
+    return None
 
 
 async def create_org(conn: AsyncConnection, name: str, org_id: str | None = None) -> str:
@@ -49,7 +55,7 @@ async def create_org(conn: AsyncConnection, name: str, org_id: str | None = None
 
 async def merge_settings(
     conn: AsyncConnection, org_id: str, patch: dict[str, Any]
-) -> dict[str, Any] | None:
+) -> OrgSettings | None:
     """Merge top-level keys into the org's settings in one statement, so concurrent edits of
     different keys both survive; None for an unknown org."""
     merged = await conn.scalar(
@@ -58,7 +64,7 @@ async def merge_settings(
         .values(settings=Org.settings.op("||")(cast(patch, JSONB)))
         .returning(Org.settings)
     )
-    return None if merged is None else dict(merged)
+    return None if merged is None else OrgSettings.of(merged)
 
 
 async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
@@ -68,16 +74,30 @@ async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, bu
     return await merge_settings(conn, org_id, limit) is not None
 
 
-async def get_settings(conn: AsyncConnection, org_id: str) -> dict[str, Any]:
-    return dict(await conn.scalar(select(Org.settings).where(Org.id == org_id)) or {})
+async def set_key_rate_limit(
+    conn: AsyncConnection, org_id: str, key_id: str, per_second: int, burst: int
+) -> bool:
+    """An operator's budget for one key, within its org's."""
+    await changes.announce(conn, "keys")
+    done = await conn.scalar(
+        update(ApiKey)
+        .where(ApiKey.org_id == org_id, ApiKey.id == key_id)
+        .values(rate_limit={"perSecond": per_second, "burst": burst})
+        .returning(ApiKey.id)
+    )
+    return done is not None
+
+
+async def get_settings(conn: AsyncConnection, org_id: str) -> OrgSettings:
+    return OrgSettings.of(await conn.scalar(select(Org.settings).where(Org.id == org_id)))
 
 
 async def create_key(
-    conn: AsyncConnection, org_id: str, name: str, scopes: list[str]
+    conn: AsyncConnection, org_id: str, name: str, scopes: list[str], key_id: str | None = None
 ) -> tuple[str, str]:
     """Returns (key ID, secret); the secret is shown once and never stored."""
-    key_id = f"key_{secrets.token_hex(8)}"
-    secret = f"lsk_{secrets.token_urlsafe(32)}"
+    key_id = key_id or f"key_{secrets.token_hex(8)}"
+    secret = f"lsk_{key_id[4:]}_{secrets.token_urlsafe(32)}"
     await conn.execute(
         insert(ApiKey).values(
             id=key_id, org_id=org_id, name=name, secret_hash=digest(secret), scopes=scopes
@@ -96,6 +116,7 @@ async def find_key(conn: AsyncConnection, secret: str) -> KeyRecord | None:
                 ApiKey.scopes,
                 ApiKey.expires_at,
                 Org.settings["rateLimit"].label("rate_limit"),
+                ApiKey.rate_limit.label("key_rate_limit"),
             )
             .join(Org, Org.id == ApiKey.org_id)
             .where(
@@ -113,6 +134,7 @@ async def find_key(conn: AsyncConnection, secret: str) -> KeyRecord | None:
         scopes=frozenset(row.scopes),
         expires_at=row.expires_at,
         rate_limit=row.rate_limit,
+        key_rate_limit=row.key_rate_limit,
     )
 
 
@@ -126,6 +148,7 @@ async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict[str, Any]]:
                 ApiKey.created_at,
                 ApiKey.expires_at,
                 ApiKey.revoked_at,
+                ApiKey.replaced_by,
             )
             .where(ApiKey.org_id == org_id)
             .order_by(ApiKey.created_at, ApiKey.id)
@@ -139,6 +162,7 @@ async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict[str, Any]]:
             "createdAt": r.created_at.isoformat(),
             "expiresAt": r.expires_at.isoformat() if r.expires_at else None,
             "revokedAt": r.revoked_at.isoformat() if r.revoked_at else None,
+            "replacedBy": r.replaced_by,
         }
         for r in rows
     ]
@@ -146,24 +170,53 @@ async def list_keys(conn: AsyncConnection, org_id: str) -> list[dict[str, Any]]:
 
 async def rotate_key(
     conn: AsyncConnection, org_id: str, key_id: str, grace_seconds: int
-) -> tuple[str, str, str] | None:
-    """New key with the old one's name and scopes; the old expires after the grace period."""
+) -> tuple[str, str, str]:
+    """New key with the old one's name, scopes and budget; the old expires after the grace
+    period. Only a live key that was not rotated before can be: a rotation never mints a
+    second live successor, nor revives an expired or revoked key."""
+    new_id, secret = f"key_{secrets.token_hex(8)}", None
     old = (
         await conn.execute(
             update(ApiKey)
-            .where(ApiKey.org_id == org_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+            .where(
+                ApiKey.org_id == org_id,
+                ApiKey.id == key_id,
+                ApiKey.revoked_at.is_(None),
+                ApiKey.replaced_by.is_(None),
+                (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > func.now()),
+            )
             .values(
+                replaced_by=new_id,
                 expires_at=func.least(
                     func.coalesce(ApiKey.expires_at, text("'infinity'::timestamptz")),
                     func.now() + timedelta(seconds=grace_seconds),
-                )
+                ),
             )
-            .returning(ApiKey.name, ApiKey.scopes, ApiKey.expires_at)
+            .returning(ApiKey.name, ApiKey.scopes, ApiKey.expires_at, ApiKey.rate_limit)
         )
     ).first()
     if old is None:
-        return None
-    new_id, secret = await create_key(conn, org_id, old.name, list(old.scopes))
+        state = (
+            await conn.execute(
+                select(ApiKey.revoked_at, ApiKey.replaced_by, ApiKey.expires_at).where(
+                    ApiKey.org_id == org_id, ApiKey.id == key_id
+                )
+            )
+        ).first()
+        if state is None:
+            raise NotFound(f"API key '{key_id}' not found")
+        if state.replaced_by is not None:
+            raise Conflict(
+                f"API key '{key_id}' was already rotated; rotate its successor "
+                f"'{state.replaced_by}' instead",
+                {"replacedBy": state.replaced_by},
+            )
+        raise Conflict(f"API key '{key_id}' is revoked or expired; create a new key instead")
+    new_id, secret = await create_key(conn, org_id, old.name, list(old.scopes), new_id)
+    if old.rate_limit:
+        await conn.execute(
+            update(ApiKey).where(ApiKey.id == new_id).values(rate_limit=old.rate_limit)
+        )
     await changes.announce(conn, "keys")
     return new_id, secret, old.expires_at.isoformat()
 

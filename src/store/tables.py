@@ -65,6 +65,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    replaced_by: Mapped[str | None] = mapped_column(String(64))  # set when rotated
+    rate_limit: Mapped[dict[str, Any] | None]  # the key's own budget, within the org's
 
 
 class User(Base):
@@ -278,6 +280,7 @@ class Event(Base):
     start_after: Mapped[datetime | None]
     start_error: Mapped[str | None] = mapped_column(Text)
     checked_at: Mapped[datetime | None]  # when the reconciler last asked Temporal about it
+    restarts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.errors import Conflict, NotFound
 from src.domain.identity import normalize_email, normalize_phone
+from src.domain.settings import OrgSettings
 from src.store import limits
 from src.store.pages import keyset_page
 from src.store.tables import Balance, Code, LedgerEntry, User, UserIdentity
@@ -28,7 +29,7 @@ LIVE = (User.merged_into.is_(None), User.deleted_at.is_(None))
 
 @dataclass(frozen=True)
 class Resolution:
-    settings: dict[str, Any]
+    settings: OrgSettings
     user: dict[str, Any] | None
 
 
@@ -65,7 +66,7 @@ def resolve_params(org_id: str, ref: str, source: str | None) -> dict[str, Any]:
 
 def resolution(row: Row[Any]) -> Resolution:
     user = None if row.id is None else {"id": row.id, "email": row.email, "phone": row.phone}
-    return Resolution(settings=row.settings or {}, user=user)
+    return Resolution(settings=OrgSettings.of(row.settings), user=user)
 
 
 async def resolve(conn: AsyncConnection, org_id: str, ref: str, source: str | None) -> Resolution:

@@ -11,12 +11,18 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from src.api.auth import Principal, require
+from src.api.auth import Principal, charge, require
 from src.api.body import parse, read_json
 from src.api.cache import TTLCache
 from src.api.errors import ApiError, from_pydantic, validation_error
-from src.api.ratelimit import charge
-from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES, ActionRequest
+from src.api.scopes import visible
+from src.domain.actions import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    MAX_FUTURE,
+    ActionRequest,
+    too_far_ahead,
+)
 from src.domain.triggers import TriggerDefinition, data_errors
 from src.runtime.replay import replay
 from src.store import events, triggers
@@ -35,8 +41,12 @@ def _conflict(key: str | None, event_id: str) -> ApiError:
     )
 
 
-async def _check_data(request: Request, org_id: str, action: ActionRequest) -> None:
-    """422 naming the field when ``data`` contradicts the action's declared trigger."""
+async def _admit(request: Request, org_id: str, action: ActionRequest, now: datetime) -> None:
+    """422 naming the field for a timestamp too far ahead of the server's clock, or ``data``
+    contradicting the action's declared trigger."""
+    if too_far_ahead(action.timestamp, now):
+        message = f"more than {MAX_FUTURE.seconds // 60} minutes ahead of the server's clock"
+        raise validation_error([{"field": "timestamp", "message": message}])
     cache: TTLCache[tuple[str, str], TriggerDefinition | None] = request.app.state.trigger_cache
     known, trigger = cache.get((org_id, action.action))
     if not known:
@@ -51,15 +61,16 @@ async def _check_data(request: Request, org_id: str, action: ActionRequest) -> N
             raise validation_error(errors)
 
 
-def _idempotency_key(request: Request, action: ActionRequest) -> str | None:
+def _header_key(request: Request, longest: int = 255) -> str | None:
     header = request.headers.get("idempotency-key")
-    if header is not None and not 1 <= len(header) <= 255:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "Idempotency-Key: must be 1-255 characters",
-            [{"field": "Idempotency-Key", "message": "must be 1-255 characters"}],
-        )
+    if header is not None and not 1 <= len(header) <= longest:
+        message = f"must be 1-{longest} characters"
+        raise validation_error([{"field": "Idempotency-Key", "message": message}])
+    return header
+
+
+def _idempotency_key(request: Request, action: ActionRequest) -> str | None:
+    header = _header_key(request)
     if header and action.idempotencyKey and header != action.idempotencyKey:
         raise ApiError(
             422,
@@ -75,14 +86,13 @@ async def post_action(
     request: Request, principal: Principal = Depends(require("actions:write"))
 ) -> JSONResponse:
     action = await parse(request, ActionRequest, bounds=None)
-    await _check_data(request, principal.org_id, action)
+    now = datetime.now(UTC)
+    await _admit(request, principal.org_id, action, now)
     key = _idempotency_key(request, action)
     # Committed before the reply (one atomic statement, so no BEGIN/COMMIT round trips);
     # a relay starts the workflow (workflow ID = event ID).
     async with request.app.state.autocommit.connect() as conn:
-        (accepted,) = await events.accept_many(
-            conn, principal.org_id, [(action, key)], datetime.now(UTC)
-        )
+        (accepted,) = await events.accept_many(conn, principal.org_id, [(action, key)], now)
     if accepted.conflict:
         raise _conflict(key, accepted.event_id)
     return JSONResponse({"eventId": accepted.event_id, **QUEUED}, status_code=202)
@@ -94,8 +104,10 @@ async def post_batch(
 ) -> JSONResponse:
     """Up to 100 actions; each gets its own result, in order, and a bad one rejects only itself.
 
-    Idempotency is per item, through each item's ``idempotencyKey``.
+    Idempotency is per item: an item's own ``idempotencyKey``, else, when the request has an
+    ``Idempotency-Key`` header, ``<header>:<index>`` (a retried batch maps to the same events).
     """
+    header = _header_key(request, longest=250)
     body = await read_json(request, MAX_BATCH * MAX_BODY_BYTES, bounds=None)
     items = body.get("actions") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
@@ -113,9 +125,10 @@ async def post_batch(
             [{"field": "actions", "message": f"at most {MAX_BATCH} items"}],
         )
     if len(items) > 1:  # a batch costs one unit per action; the request paid for one
-        await charge(request, principal.org_id, principal.rate, len(items) - 1)
+        await charge(request, principal, len(items) - 1)
+    now = datetime.now(UTC)
     results: list[dict[str, Any]] = [{} for _ in items]
-    valid: list[tuple[int, ActionRequest]] = []
+    valid: list[tuple[int, ActionRequest, str | None]] = []
     declared = request.headers.get("content-length", "")
     measure = not declared.isdigit() or int(declared) > MAX_BODY_BYTES  # else all items fit
     for index, item in enumerate(items):
@@ -134,8 +147,9 @@ async def post_batch(
                     [{"field": "body", "message": "must be a JSON object"}],
                 )
             action = ActionRequest.model_validate(item)
-            await _check_data(request, principal.org_id, action)
-            valid.append((index, action))
+            await _admit(request, principal.org_id, action, now)
+            key = action.idempotencyKey or (f"{header}:{index}" if header else None)
+            valid.append((index, action, key))
         except (ValidationError, ApiError) as exc:
             err = from_pydantic(exc) if isinstance(exc, ValidationError) else exc
             results[index] = {
@@ -146,14 +160,11 @@ async def post_batch(
     if valid:
         async with request.app.state.autocommit.connect() as conn:
             accepted = await events.accept_many(
-                conn,
-                principal.org_id,
-                [(action, action.idempotencyKey) for _, action in valid],
-                datetime.now(UTC),
+                conn, principal.org_id, [(action, key) for _, action, key in valid], now
             )
-        for (index, action), outcome in zip(valid, accepted, strict=True):
+        for (index, _, key), outcome in zip(valid, accepted, strict=True):
             if outcome.conflict:
-                err = _conflict(action.idempotencyKey, outcome.event_id)
+                err = _conflict(key, outcome.event_id)
                 results[index] = {
                     "index": index,
                     "status": 409,
@@ -180,7 +191,7 @@ async def get_action(
         found = await events.describe(conn, principal.org_id, event_id)
     if found is None:
         raise ApiError(404, "not_found", f"event '{event_id}' not found")
-    return found
+    return visible(principal, "event", found)
 
 
 @router.post("/{event_id}/replay", status_code=202)

@@ -23,7 +23,7 @@ async def campaign_analytics(
     async with request.app.state.engine.connect() as conn:
         if await campaigns.get(conn, principal.org_id, campaign_id) is None:
             raise ApiError(404, "not_found", f"campaign '{campaign_id}' not found")
-        tz = (await orgs.get_settings(conn, principal.org_id)).get("timezone", "UTC")
+        tz = (await orgs.get_settings(conn, principal.org_id)).timezone
         report = await analytics.campaign(conn, principal.org_id, campaign_id, tz)
     report["pointsIssued"] = number(report["pointsIssued"])
     for day in report["perDay"]:

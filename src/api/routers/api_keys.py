@@ -66,11 +66,10 @@ async def rotate_key(
     """A new key with the same name and scopes; the old one expires after ``graceSeconds``."""
     body = await parse(request, KeyRotate)
     async with request.app.state.engine.begin() as conn:
-        rotated = await orgs.rotate_key(conn, principal.org_id, key_id, body.graceSeconds)
-    if rotated is None:
-        raise ApiError(404, "not_found", f"API key '{key_id}' not found or already revoked")
+        new_id, secret, old_expires = await orgs.rotate_key(
+            conn, principal.org_id, key_id, body.graceSeconds
+        )
     request.app.state.key_cache.clear()
-    new_id, secret, old_expires = rotated
     return _created(new_id, secret, {"replaces": key_id, "oldKeyExpiresAt": old_expires})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import secrets
@@ -122,25 +123,63 @@ async def delete_pool(
     return Response(status_code=204)
 
 
+def _csv_codes(raw: bytes, params: dict[str, str]) -> list[str]:
+    """The first column of strict CSV (RFC 4180) in UTF-8; the first row is a header only
+    when the request says so (``Content-Type: text/csv; header=present``). Any malformed row
+    is a 422 naming its line."""
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        message = f"charset {charset} is not supported; send UTF-8"
+        raise validation_error([{"field": "Content-Type", "message": message}])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        message = f"not valid UTF-8 (byte {exc.start})"
+        raise validation_error([{"field": "body", "message": message}]) from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    codes = []
+    try:
+        for row in reader:
+            if any(field.strip() for field in row):
+                codes.append(row[0])
+    except csv.Error as exc:
+        message = f"malformed CSV: {exc}"
+        raise validation_error([{"field": f"line {reader.line_num}", "message": message}]) from exc
+    if params.get("header", "absent").lower() == "present":
+        codes = codes[1:]
+    if not 1 <= len(codes) <= MAX_CODES:
+        raise validation_error(
+            [{"field": "codes", "message": f"1 to {MAX_CODES} codes per request"}]
+        )
+    return codes
+
+
 async def _codes_from(request: Request) -> list[str]:
-    """``{"codes": [...]}`` as JSON, or CSV (first column; a ``code`` header is skipped)."""
-    if request.headers.get("content-type", "").startswith("text/csv"):
-        raw = await read_raw(request, IMPORT_BYTES)
-        rows = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace")))
-        codes = [row[0] for row in rows if row and row[0].strip()]
-        if codes and codes[0].strip().lower() == "code":
-            codes = codes[1:]
-        if not 1 <= len(codes) <= MAX_CODES:
-            raise validation_error(
-                [{"field": "codes", "message": f"1 to {MAX_CODES} codes per request"}]
-            )
-        return codes
+    """``{"codes": [...]}`` as JSON, or CSV (``_csv_codes``)."""
+    kind, _, rest = request.headers.get("content-type", "").partition(";")
+    if kind.strip().lower() == "text/csv":
+        params = {}
+        for param in rest.split(";"):
+            name, _, value = param.partition("=")
+            params[name.strip().lower()] = value.strip().strip('"')
+        return _csv_codes(await read_raw(request, IMPORT_BYTES), params)
     return (await parse(request, CodeImport, IMPORT_BYTES, JsonBounds(items=MAX_CODES))).codes
 
 
 async def _add(request: Request, org_id: str, pool_id: str, codes: list[str]) -> dict[str, Any]:
-    await _get(request, org_id, pool_id)
+    """Add codes to the pool, within its size cap (``POOL_MAX_CODES``)."""
+    cap = request.app.state.settings.pool_max_codes
     async with request.app.state.engine.begin() as conn:
+        held = await catalog.lock_pool_size(conn, org_id, pool_id)
+        if held is None:
+            raise ApiError(404, "not_found", f"code pool '{pool_id}' not found")
+        if held + len(codes) > cap:
+            raise ApiError(
+                409,
+                "pool_full",
+                f"code pool '{pool_id}' holds {held} codes; at most {cap} fit in one pool",
+                {"codes": held, "max": cap},
+            )
         added: set[str] = set()
         for start in range(0, len(codes), 10_000):
             added |= await catalog.import_codes(
@@ -164,34 +203,44 @@ async def _add(request: Request, org_id: str, pool_id: str, codes: list[str]) ->
 async def import_codes(
     pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
 ) -> dict[str, Any]:
-    """Up to 100,000 codes; ones already in the pool (or repeated) are reported, not fatal."""
+    """Up to 100,000 codes; ones already in the pool (or repeated) are reported, not fatal.
+
+    Charged to the org's bulk budget, one unit per 1,000 codes.
+    """
     codes = [c.strip() for c in await _codes_from(request)]
     bad = [i for i, c in enumerate(codes) if not c or len(c) > 128]
     if bad:
         raise validation_error(
             [{"field": f"codes.{i}", "message": "must be 1-128 characters"} for i in bad[:20]]
         )
+    await request.app.state.rate_limiter.charge_bulk(principal.org_id, len(codes))
     return await _add(request, principal.org_id, pool_id, codes)
+
+
+def _generate(prefix: str, length: int, count: int) -> list[str]:
+    return list(
+        {prefix + "".join(secrets.choice(ALPHABET) for _ in range(length)) for _ in range(count)}
+    )
 
 
 @router.post("/{pool_id}/generate", status_code=201)
 async def generate_codes(
     pool_id: str, request: Request, principal: Principal = Depends(require("campaigns:write"))
 ) -> dict[str, Any]:
-    """``count`` new unique codes: ``prefix`` + ``length`` cryptographically random characters."""
+    """``count`` new unique codes: ``prefix`` + ``length`` cryptographically random characters.
+
+    Made off the event loop (so other requests go on meanwhile) and charged to the org's bulk
+    budget, one unit per 1,000 codes.
+    """
     body = await parse(request, Generate)
     if body.count * 1000 > len(ALPHABET) ** body.length:
         raise validation_error(
             [{"field": "length", "message": "too short for this many unique codes"}]
         )
+    await request.app.state.rate_limiter.charge_bulk(principal.org_id, body.count)
     wanted, result = body.count, None
     while wanted:  # collisions with existing codes are astronomically rare; top up if any
-        codes = list(
-            {
-                body.prefix + "".join(secrets.choice(ALPHABET) for _ in range(body.length))
-                for _ in range(wanted)
-            }
-        )
+        codes = await asyncio.to_thread(_generate, body.prefix, body.length, wanted)
         result = await _add(request, principal.org_id, pool_id, codes)
         wanted -= result["imported"]
     assert result is not None

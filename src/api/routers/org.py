@@ -1,53 +1,44 @@
-"""Per-org settings: user look-up switches and the unknown-user policy."""
+"""Per-org settings: user look-up switches, the unknown-user policy, phone region, time zone
+and how old an action's own timestamp may be."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from src.api.auth import Principal, require
 from src.api.body import parse
+from src.domain.settings import OrgSettings, UserLookup, check_zone
 from src.store import orgs
 
 router = APIRouter(prefix="/v1/org", tags=["org"])
 
 
-class UserLookup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: bool = False
-    phone: bool = False
-
-
 class SettingsPatch(BaseModel):
+    """Keys to change; the rest stay as they are."""
+
     model_config = ConfigDict(extra="forbid")
 
     userLookup: UserLookup | None = None
     unknownUsers: Literal["skip", "enroll"] | None = None
     phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     timezone: str | None = Field(default=None, max_length=64)
+    maxEventAge: timedelta | None = Field(
+        default=None, ge=timedelta(0), le=timedelta(days=365), description="ISO 8601, e.g. P7D"
+    )
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
-        return value
+        return None if value is None else check_zone(value)
 
 
-def _public(settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "userLookup": UserLookup.model_validate(settings.get("userLookup", {})).model_dump(),
-        "unknownUsers": settings.get("unknownUsers", "skip"),
-        "phoneRegion": settings.get("phoneRegion"),
-        "timezone": settings.get("timezone", "UTC"),
-    }
+def _public(settings: OrgSettings) -> dict[str, Any]:
+    """The settings an org manages (its rate limit is the operator's)."""
+    return settings.model_dump(mode="json", exclude={"rateLimit"})
 
 
 @router.get("/settings")
@@ -67,4 +58,4 @@ async def patch_settings(
         merged = await orgs.merge_settings(
             conn, principal.org_id, patch.model_dump(mode="json", exclude_none=True)
         )
-    return _public(merged or {})
+    return _public(merged or OrgSettings())

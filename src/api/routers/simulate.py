@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from src.api.auth import Principal, require
 from src.api.body import number, parse
+from src.api.scopes import USER_DATA, visible
 from src.domain.actions import ActionRequest
 from src.domain.effects import points_of
 from src.domain.limits import Counter, counters
@@ -52,7 +52,12 @@ def _limit_rows(
 async def simulate(
     request: Request, principal: Principal = Depends(require("campaigns:read"))
 ) -> dict[str, Any]:
-    """The action body of the ingestion endpoint, plus optional ``campaignIds`` (drafts too)."""
+    """The action body of the ingestion endpoint, plus optional ``campaignIds`` (drafts too).
+
+    A key that may not read users simulates without them: the action's user is not looked up
+    (whether it exists, its facts and its per-user counters would tell who is a user), and
+    user conditions see nothing.
+    """
     body = await parse(request, SimulateRequest, bounds=None)
     body.timestamp = body.timestamp or datetime.now(UTC)
     org_id = principal.org_id
@@ -65,16 +70,23 @@ async def simulate(
             chosen = await campaigns.current_versions(conn, org_id, body.campaignIds)
         else:
             chosen = await campaigns.in_force(conn, org_id, body.action)
-        zone = ZoneInfo(found.settings.get("timezone", "UTC"))
-        enrolls = found.settings.get("unknownUsers") == "enroll"
-        user = found.user or {"id": body.userId, "email": None, "phone": None}
+        zone = found.settings.zone
+        known = found.user if principal.holds(USER_DATA) else None
+        # Unknown to a key that may not look: the firing is judged as if the user existed.
+        exists = known is not None or found.settings.unknownUsers == "enroll"
+        exists = exists or not principal.holds(USER_DATA)
+        user = known or {"id": body.userId, "email": None, "phone": None}
         context = {"data": body.data, "metadata": body.metadata, "user": user}
         results = []
         for version in chosen:
             _, effects = plan("evt_simulated", body.action, body.timestamp, context, [version])
             points = points_of(effects)
             rules = version.definition.limits
-            scopes = counters(rules, body.timestamp, zone) if rules and found.user else []
+            scopes = [
+                c
+                for c in (counters(rules, body.timestamp, zone) if rules else [])
+                if known is not None or c.kind == "total"
+            ]
             named = [c.scope(user["id"]) for c in scopes]
             used = await limits.usage(conn, org_id, version.campaign_id, named) if named else {}
             limit_rows = _limit_rows(scopes, user["id"], used, points)
@@ -87,7 +99,7 @@ async def simulate(
                     **detail,
                     "limits": limit_rows,
                     "wouldFire": detail["matched"]
-                    and (found.user is not None or enrolls)
+                    and exists
                     and not any(r["wouldBlock"] for r in limit_rows),
                     "effects": [
                         e.model_dump(mode="json", exclude={"key", "reserved"}) for e in effects
@@ -96,12 +108,16 @@ async def simulate(
                     else [],
                 }
             )
-    return {
-        "user": {
-            "userId": body.userId,
-            "resolvedUserId": found.user["id"] if found.user else None,
-            "unknownUsers": found.settings.get("unknownUsers", "skip"),
+    return visible(
+        principal,
+        "simulation",
+        {
+            "user": {
+                "userId": body.userId,
+                "resolvedUserId": known["id"] if known else None,
+                "unknownUsers": found.settings.unknownUsers,
+            },
+            "campaigns": results,
+            "wouldFire": [r["campaignId"] for r in results if r["wouldFire"]],
         },
-        "campaigns": results,
-        "wouldFire": [r["campaignId"] for r in results if r["wouldFire"]],
-    }
+    )

@@ -12,6 +12,7 @@ from src.api.auth import Principal, require
 from src.api.body import number
 from src.api.errors import ApiError
 from src.api.pagination import Cursor, Limit, page
+from src.api.scopes import visible
 from src.store import transactions
 
 router = APIRouter(tags=["transactions"])
@@ -37,7 +38,7 @@ def render(row: Row[Any]) -> dict[str, Any]:
 
 
 async def _list(
-    request: Request, org_id: str, limit: int, cursor: str | None, **filters: str | None
+    request: Request, principal: Principal, limit: int, cursor: str | None, **filters: str | None
 ) -> dict[str, Any]:
     before = None
     if cursor is not None:
@@ -50,8 +51,8 @@ async def _list(
             )
         before = int(cursor[4:])
     async with request.app.state.engine.connect() as conn:
-        rows = await transactions.list_page(conn, org_id, before, limit + 1, **filters)
-    return page(rows, limit, render, lambda r: f"txn_{r.id}")
+        rows = await transactions.list_page(conn, principal.org_id, before, limit + 1, **filters)
+    return visible(principal, "transactions", page(rows, limit, render, lambda r: f"txn_{r.id}"))
 
 
 TxnType = Literal["points", "product", "code", "merge"]
@@ -71,7 +72,7 @@ async def list_transactions(
 ) -> dict[str, Any]:
     return await _list(
         request,
-        principal.org_id,
+        principal,
         limit,
         cursor,
         currency=currency,
@@ -93,5 +94,5 @@ async def audience_transactions(
     principal: Principal = Depends(require("transactions:read")),
 ) -> dict[str, Any]:
     return await _list(
-        request, principal.org_id, limit, cursor, user_id=userId, type=type, currency=currency
+        request, principal, limit, cursor, user_id=userId, type=type, currency=currency
     )

@@ -13,7 +13,9 @@ from src.api.auth import Principal, require
 from src.api.body import number, parse
 from src.api.errors import ApiError
 from src.api.pagination import Cursor, Limit, page
-from src.domain.identity import normalize_email, normalize_phone
+from src.api.scopes import USER_DATA, visible
+from src.domain.errors import Conflict
+from src.domain.identity import contact_shaped, normalize_email, normalize_phone
 from src.store import orgs, users
 
 router = APIRouter(tags=["users"])
@@ -43,6 +45,15 @@ class UserCreate(Contact):
     id: str | None = Field(default=None, min_length=1, max_length=255)
     externalIds: list[ExternalId] = Field(default_factory=list, max_length=50)
 
+    @field_validator("id")
+    @classmethod
+    def _not_contact(cls, value: str | None) -> str | None:
+        if value is not None and contact_shaped(value):
+            raise ValueError(
+                "may not look like an email or a phone number (set those as email and phone)"
+            )
+        return value
+
 
 class MergeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -55,7 +66,7 @@ async def _phone(request: Request, org_id: str, raw: str | None) -> str | None:
     if raw is None:
         return None
     async with request.app.state.engine.connect() as conn:
-        region = (await orgs.get_settings(conn, org_id)).get("phoneRegion")
+        region = (await orgs.get_settings(conn, org_id)).phoneRegion
     phone = normalize_phone(raw, region)
     if phone is None:
         message = "not a valid phone number" + (
@@ -71,7 +82,9 @@ def _render(user: dict[str, Any]) -> dict[str, Any]:
     return {**user, "balances": {k: number(v) for k, v in user["balances"].items()}}
 
 
-async def _get(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
+async def _get(request: Request, principal: Principal, user_id: str) -> dict[str, Any]:
+    """The user as the principal may see it (``scopes``)."""
+    org_id = principal.org_id
     async with request.app.state.engine.connect() as conn:
         found = await users.get(conn, org_id, user_id)
         survivor = None if found else await users.merged_into(conn, org_id, user_id)
@@ -84,7 +97,14 @@ async def _get(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
                 {"mergedInto": survivor},
             )
         raise ApiError(404, "not_found", f"user '{user_id}' not found")
-    return _render(found)
+    return visible(principal, "user", _render(found))
+
+
+def _unnamed(principal: Principal, exc: Conflict) -> Conflict:
+    """A clash names the user who holds the identifier only to a key that may read users."""
+    if principal.holds(USER_DATA):
+        return exc
+    return Conflict("this id, email, phone or external ID is taken by another user")
 
 
 @router.post("/v1/users", status_code=201)
@@ -94,16 +114,19 @@ async def create_user(
     body = await parse(request, UserCreate)
     phone = await _phone(request, principal.org_id, body.phone)
     user_id = body.id or f"usr_{secrets.token_hex(8)}"
-    async with request.app.state.engine.begin() as conn:
-        await users.create(
-            conn,
-            principal.org_id,
-            user_id,
-            body.email,
-            phone,
-            [(e.source, e.externalId) for e in body.externalIds],
-        )
-    return JSONResponse(await _get(request, principal.org_id, user_id), status_code=201)
+    try:
+        async with request.app.state.engine.begin() as conn:
+            await users.create(
+                conn,
+                principal.org_id,
+                user_id,
+                body.email,
+                phone,
+                [(e.source, e.externalId) for e in body.externalIds],
+            )
+    except Conflict as exc:
+        raise _unnamed(principal, exc) from exc
+    return JSONResponse(await _get(request, principal, user_id), status_code=201)
 
 
 @router.get("/v1/users")
@@ -122,7 +145,7 @@ async def list_users(
 async def get_user(
     user_id: str, request: Request, principal: Principal = Depends(require("users:read"))
 ) -> dict[str, Any]:
-    return await _get(request, principal.org_id, user_id)
+    return await _get(request, principal, user_id)
 
 
 @router.patch("/v1/users/{user_id}")
@@ -134,16 +157,19 @@ async def patch_user(
     changes: dict[str, str | None] = body.model_dump(exclude_unset=True)
     if "phone" in changes:
         changes["phone"] = await _phone(request, principal.org_id, changes["phone"])
-    await _get(request, principal.org_id, user_id)
+    await _get(request, principal, user_id)
     if changes:
-        async with request.app.state.engine.begin() as conn:
-            await users.update_contact(conn, principal.org_id, user_id, changes)
-    return await _get(request, principal.org_id, user_id)
+        try:
+            async with request.app.state.engine.begin() as conn:
+                await users.update_contact(conn, principal.org_id, user_id, changes)
+        except Conflict as exc:
+            raise _unnamed(principal, exc) from exc
+    return await _get(request, principal, user_id)
 
 
 @router.delete("/v1/users/{user_id}", status_code=204)
 async def delete_user(
-    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+    user_id: str, request: Request, principal: Principal = Depends(require("users:admin"))
 ) -> Response:
     """Erase personal data; ledger rows stay, anonymised, so every total stays exact."""
     async with request.app.state.engine.begin() as conn:
@@ -156,10 +182,13 @@ async def add_external_id(
     user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
 ) -> JSONResponse:
     body = await parse(request, ExternalId)
-    await _get(request, principal.org_id, user_id)
-    async with request.app.state.engine.begin() as conn:
-        await users.add_identity(conn, principal.org_id, user_id, body.source, body.externalId)
-    return JSONResponse(await _get(request, principal.org_id, user_id), status_code=201)
+    await _get(request, principal, user_id)
+    try:
+        async with request.app.state.engine.begin() as conn:
+            await users.add_identity(conn, principal.org_id, user_id, body.source, body.externalId)
+    except Conflict as exc:
+        raise _unnamed(principal, exc) from exc
+    return JSONResponse(await _get(request, principal, user_id), status_code=201)
 
 
 @router.delete("/v1/users/{user_id}/external-ids", status_code=204)
@@ -178,20 +207,20 @@ async def remove_external_id(
 
 @router.post("/v1/users/{user_id}/merge")
 async def merge_users(
-    user_id: str, request: Request, principal: Principal = Depends(require("users:write"))
+    user_id: str, request: Request, principal: Principal = Depends(require("users:admin"))
 ) -> dict[str, Any]:
     """Move ``fromUserId``'s identities, ledger history and balances to this user."""
     body = await parse(request, MergeBody)
     async with request.app.state.engine.begin() as conn:
         moved = await users.merge(conn, principal.org_id, user_id, body.fromUserId)
-    return {**await _get(request, principal.org_id, user_id), "mergedLedgerEntries": moved}
+    return {**await _get(request, principal, user_id), "mergedLedgerEntries": moved}
 
 
 @router.get("/api/audience/users/{user_id}")
 async def audience_user(
     user_id: str, request: Request, principal: Principal = Depends(require("users:read"))
 ) -> dict[str, Any]:
-    return await _get(request, principal.org_id, user_id)
+    return await _get(request, principal, user_id)
 
 
 @router.get("/api/audience/users")
@@ -228,7 +257,7 @@ async def lookup_user(
         by = "email" if "email" in where else "phone" if "phone" in where else None
         if by is not None:
             settings = await orgs.get_settings(conn, principal.org_id)
-            if not settings.get("userLookup", {}).get(by):
+            if not getattr(settings.userLookup, by):
                 raise ApiError(
                     403,
                     "lookup_disabled",

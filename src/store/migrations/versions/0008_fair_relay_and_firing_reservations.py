@@ -24,7 +24,7 @@ _IN_FLIGHT = sa.text("started_at IS NOT NULL AND status IN ('queued', 'processin
 
 def upgrade() -> None:
     """Upgrade schema."""
-    for name in ("start_failures", "start_rejections"):
+    for name in ("start_failures", "start_rejections", "restarts"):
         op.add_column(
             "events", sa.Column(name, sa.Integer(), server_default=sa.text("0"), nullable=False)
         )
@@ -82,5 +82,12 @@ def downgrade() -> None:
         ["created_at"],
         postgresql_where=sa.text("started_at IS NULL"),
     )
-    for name in ("checked_at", "start_error", "start_after", "start_rejections", "start_failures"):
+    for name in (
+        "restarts",
+        "checked_at",
+        "start_error",
+        "start_after",
+        "start_rejections",
+        "start_failures",
+    ):
         op.drop_column("events", name)

@@ -1,0 +1,70 @@
+"""An org's settings, typed, with every default in one place.
+
+Stored as a JSON object; ``PATCH /v1/org/settings`` merges top-level keys into it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+def check_zone(value: str) -> str:
+    """An IANA time zone name, or a ValueError saying so."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+    return value
+
+
+class UserLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool = False
+    phone: bool = False
+
+
+class RateLimit(BaseModel):
+    perSecond: int
+    burst: int
+
+
+class OrgSettings(BaseModel):
+    """What an org configures (``rateLimit`` is an operator's, set with the CLI)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    userLookup: UserLookup = Field(default_factory=UserLookup)
+    unknownUsers: Literal["skip", "enroll"] = "skip"
+    phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    timezone: str = Field(default="UTC", max_length=64)
+    # How old an action's own timestamp may be and still say when it happened (campaign
+    # windows); older, it is judged by the time it was accepted.
+    maxEventAge: timedelta = Field(
+        default=timedelta(days=7), ge=timedelta(0), le=timedelta(days=365)
+    )
+    rateLimit: RateLimit | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> OrgSettings:
+        """The stored settings, each unreadable key at its default (stored values were valid
+        when written, but a rule may have tightened since)."""
+        stored = stored or {}
+        try:
+            return cls.model_validate(stored)
+        except ValidationError as exc:
+            broken = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            return cls.model_validate({k: v for k, v in stored.items() if k not in broken})

@@ -1,0 +1,93 @@
+"""Encrypted Temporal payloads: nothing readable leaves this service for Temporal's database.
+
+Workflow inputs, results and summaries carry user IDs (an email, when an integrator sends
+one), discount codes and action data. Every payload is sealed with AES-256-GCM before it
+reaches Temporal; the key ID travels in the payload's metadata, so keys rotate by adding one:
+``PAYLOAD_KEYS="k2:<new>,k1:<old>"`` seals with ``k2`` and still opens what ``k1`` sealed.
+Search attributes bypass codecs, so none of them names a person (see ``search_attributes``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import secrets
+from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+
+
+def parse_keys(text: str) -> list[tuple[str, bytes]]:
+    """``id:base64key[,id:base64key…]``, the first sealing, all opening; a ValueError names
+    what is wrong."""
+    keys = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key_id, _, encoded = entry.partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ValueError(f"payload key '{key_id}' is not base64") from None
+        if not key_id or len(key) != 32:
+            raise ValueError(f"payload key '{key_id}' must be 'id:<32 bytes, base64>'")
+        keys.append((key_id, key))
+    if not keys:
+        raise ValueError("no payload key given")
+    return keys
+
+
+def new_key(key_id: str | None = None) -> str:
+    """A fresh ``id:base64key`` entry for PAYLOAD_KEYS."""
+    key_id = key_id or f"k{secrets.token_hex(3)}"
+    return f"{key_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        self._sealing = keys[0][0]
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        sealer = self._keys[self._sealing]
+        aad = self._sealing.encode()
+        sealed = []
+        for payload in payloads:
+            nonce = os.urandom(NONCE_BYTES)
+            data = nonce + sealer.encrypt(nonce, payload.SerializeToString(), aad)
+            sealed.append(Payload(metadata={"encoding": ENCODING, KEY_ID: aad}, data=data))
+        return sealed
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        """Opens sealed payloads; others (recorded before encryption) pass as they are."""
+        opened = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") != ENCODING:
+                opened.append(payload)
+                continue
+            key_id = payload.metadata[KEY_ID].decode()
+            opener = self._keys.get(key_id)
+            if opener is None:
+                raise ValueError(f"payload sealed with unknown key '{key_id}'")
+            nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+            try:
+                plain = opener.decrypt(nonce, sealed, key_id.encode())
+            except InvalidTag:
+                raise ValueError(f"payload does not open with key '{key_id}'") from None
+            opened.append(Payload.FromString(plain))
+        return opened
+
+
+def data_converter(payload_keys: str) -> DataConverter:
+    """Pydantic models in, sealed payloads out."""
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec(parse_keys(payload_keys))
+    )
