@@ -68,3 +68,16 @@ def test_dockerfile_installs_the_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "COPY src" in dockerfile
     assert 'CMD ["loyalty", "api"]' in dockerfile
+
+
+def test_payloads_are_sealed_and_decoded_only_for_operators() -> None:
+    """Every app process needs the payload keys (compose refuses to start without them), and
+    the codec endpoint is published on the host's loopback only, for the UI's origin."""
+    for name in ("api", "worker", "codec-server"):
+        keys = SERVICES[name]["environment"]["PAYLOAD_KEYS"]
+        assert keys.startswith("${LOYALTY_PAYLOAD_KEYS:?"), name
+    codec = SERVICES["codec-server"]
+    assert codec["command"] == ["loyalty", "codec-server"]
+    assert codec["ports"] == ["127.0.0.1:8089:8089"]
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith(":8089")
+    assert "http://localhost:8080" in codec["environment"]["CODEC_CORS_ORIGINS"]

@@ -3,12 +3,16 @@ accepted can always be processed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.store import orgs
+from src.store.db import make_engine
 from tests.guide import ok
-from tests.support import Tenant, wait_for_event
+from tests.support import Tenant, wait_for_event, wait_for_events
 
 ACTIONS = "/api/audience/internal/actions"
 
@@ -111,3 +115,109 @@ async def test_csv_header_only_when_declared(tenant: Tenant) -> None:
         headers={"Content-Type": "text/csv; header=present"},
     )
     assert (await ok(declared))["imported"] == 1
+
+
+async def test_timestamps_far_ahead_are_refused(tenant: Tenant) -> None:
+    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    body = {"userId": "u", "action": "visit", "timestamp": ahead}
+    err = error(await tenant.http.post(ACTIONS, json=body), 422)
+    assert err["details"][0]["field"] == "timestamp"
+    batch = await ok(
+        await tenant.http.post(
+            f"{ACTIONS}/batch", json={"actions": [body, {"userId": "u", "action": "visit"}]}
+        ),
+        202,
+    )
+    assert [r["status"] for r in batch["results"]] == [422, 202]
+
+
+async def test_old_timestamps_do_not_reopen_ended_campaigns(tenant: Tenant) -> None:
+    """Dated 2019, an action is judged by when it was accepted: a campaign that ended in
+    2020 does not fire (the guide's own example date, 2025, is still accepted)."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
+    await ok(
+        await tenant.http.post(
+            "/v1/campaigns",
+            json={
+                "name": "2019 only",
+                "startAt": "2019-01-01T00:00:00Z",
+                "endAt": "2020-01-01T00:00:00Z",
+                "triggers": [{"type": "visit"}],
+                "effects": [{"type": "add_points", "config": {"amount": 5}}],
+            },
+        )
+    )
+    body = {"userId": "u", "action": "visit", "timestamp": "2019-06-01T12:00:00Z"}
+    event = await wait_for_event(
+        tenant, (await ok(await tenant.http.post(ACTIONS, json=body), 202))["eventId"]
+    )
+    assert event["matchedCampaigns"] == [] and event["judgedAt"] == event["acceptedAt"]
+    assert event["timestamp"].startswith("2019-06-01")
+    guide = {"userId": "u", "action": "visit", "timestamp": "2025-10-06T16:45:00Z"}
+    assert (await tenant.http.post(ACTIONS, json=guide)).status_code == 202
+
+
+async def test_contact_shaped_ids_are_not_platform_ids(tenant: Tenant) -> None:
+    for bad in ("victim@example.com", "+44 7700 900123", "+447700900123"):
+        err = error(await tenant.http.post("/v1/users", json={"id": bad}), 422)
+        assert err["details"][0]["field"] == "id"
+    await ok(await tenant.http.post("/v1/users", json={"id": "+1"}))  # too short for a phone
+    await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
+    body = {"userId": "stranger@example.com", "action": "visit"}
+    event_id = (await ok(await tenant.http.post(ACTIONS, json=body), 202))["eventId"]
+    event = await wait_for_event(tenant, event_id)
+    assert event["status"] == "skipped" and event["reason"] == "unenrollable_id"
+    assert (await tenant.http.get("/v1/users/stranger@example.com")).status_code == 404
+
+
+async def test_a_retried_batch_grants_once(tenant: Tenant, engine: AsyncEngine) -> None:
+    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
+    await ok(
+        await tenant.http.post(
+            "/v1/campaigns",
+            json={
+                "name": "visit",
+                "triggers": [{"type": "visit"}],
+                "effects": [{"type": "add_points", "config": {"amount": 5}}],
+            },
+        )
+    )
+    batch = {"actions": [{"userId": "u", "action": "visit"}] * 3}
+    sent = [
+        await ok(
+            await tenant.http.post(
+                f"{ACTIONS}/batch", json=batch, headers={"Idempotency-Key": "nightly-42"}
+            ),
+            202,
+        )
+        for _ in range(2)
+    ]
+    first, again = ([r["eventId"] for r in s["results"]] for s in sent)
+    assert first == again and len(set(first)) == 3
+    await wait_for_events(engine, first)
+    assert (await tenant.http.get("/v1/users/u")).json()["balances"] == {"points": 15}
+
+
+async def test_rotation_mints_one_successor_only(tenant: Tenant, engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        key_id, _ = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
+    rotated = await ok(await tenant.http.post(f"/v1/api-keys/{key_id}/rotate", json={}))
+    again = error(await tenant.http.post(f"/v1/api-keys/{key_id}/rotate", json={}), 409)
+    assert again["details"] == {"replacedBy": rotated["id"]}
+    expired = await ok(
+        await tenant.http.post(f"/v1/api-keys/{rotated['id']}/rotate", json={"graceSeconds": 0})
+    )
+    error(await tenant.http.post(f"/v1/api-keys/{rotated['id']}/rotate", json={}), 409)
+    assert (await tenant.http.delete(f"/v1/api-keys/{expired['id']}")).status_code == 204
+    error(await tenant.http.post(f"/v1/api-keys/{expired['id']}/rotate", json={}), 409)
+    error(await tenant.http.post("/v1/api-keys/key_0000000000000000/rotate", json={}), 404)
+
+
+async def test_database_errors_echo_nothing(tenant: Tenant) -> None:
+    err = error(await tenant.http.get("/v1/users/%00"), 422)
+    assert err == {
+        "code": "invalid_value",
+        "message": "a value in the request cannot be stored",
+        "details": None,
+    }
+    assert make_engine("postgresql+asyncpg://x@localhost/x").sync_engine.hide_parameters

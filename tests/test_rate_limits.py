@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.api.ratelimit import AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES_PER_KEY
 from src.config import Settings
 from src.store import orgs
 from tests.guide import FLOW_ACTION
@@ -97,3 +98,91 @@ async def test_limit_is_shared_across_api_processes_with_redis(
         finally:
             await a.http.aclose()
             await b.http.aclose()
+
+
+async def test_refusals_are_not_charged_and_keys_have_budgets(
+    engine: AsyncEngine, base_url: str
+) -> None:
+    tenant = await limited_tenant(engine, base_url, per_second=100, burst=4)
+    try:
+        async with engine.begin() as conn:
+            _, reader = await orgs.create_key(conn, tenant.org_id, "reader", ["users:read"])
+            pos_id, pos = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
+            assert await orgs.set_key_rate_limit(conn, tenant.org_id, pos_id, 100, 1)
+        as_reader = {"Authorization": f"Bearer {reader}"}
+        for _ in range(6):  # 403s (scope) and 401s cost the org nothing
+            assert (
+                await tenant.http.post(ACTIONS, json=FLOW_ACTION, headers=as_reader)
+            ).status_code == 403
+            bad = {"Authorization": "Bearer lsk_nope"}
+            assert (await tenant.http.get("/v1/users", headers=bad)).status_code == 401
+        as_pos = {"Authorization": f"Bearer {pos}"}
+        first = await tenant.http.post(ACTIONS, json=FLOW_ACTION, headers=as_pos)
+        second = await tenant.http.post(ACTIONS, json=FLOW_ACTION, headers=as_pos)
+        assert (first.status_code, second.status_code) == (202, 429)
+        assert "for this key" in second.json()["error"]["message"]
+        # The key over its budget cost the org one unit: three are left for the other keys.
+        codes = [(await tenant.http.post(ACTIONS, json=FLOW_ACTION)).status_code for _ in range(4)]
+        assert codes == [202, 202, 202, 429]
+    finally:
+        await tenant.http.aclose()
+
+
+async def test_failed_authentication_is_throttled_before_the_database(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    async with api_server(settings) as url:  # a process of its own: its throttle is too
+        tenant = await make_tenant(engine, url)
+        try:
+            await tenant.http.get("/v1/users")  # the good key is verified and cached
+            forged = {"Authorization": "Bearer lsk_0123456789abcdef_forged"}
+            codes = [
+                (await tenant.http.get("/v1/users", headers=forged)).status_code
+                for _ in range(AUTH_FAILURES_PER_KEY + 2)
+            ]
+            assert codes == [401] * AUTH_FAILURES_PER_KEY + [429, 429]  # per key named
+            refused = await tenant.http.get("/v1/users", headers=forged)
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert refused.json()["error"]["code"] == "too_many_failed_authentications"
+            for i in range(AUTH_FAILURES_PER_ADDRESS):  # and per address, whatever the key
+                await tenant.http.get("/v1/users", headers={"Authorization": f"Bearer lsk_{i}"})
+            unknown = await tenant.http.get("/v1/users", headers={"Authorization": "Bearer x"})
+            assert unknown.status_code == 429
+            assert (await tenant.http.get("/v1/users")).status_code == 200  # cached: let in
+        finally:
+            await tenant.http.aclose()
+
+
+async def test_bulk_codes_have_a_budget_and_pools_a_cap(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    tight = settings.model_copy(update={"bulk_codes_per_minute": 3000, "pool_max_codes": 2500})
+    async with api_server(tight) as url:
+        tenant = await make_tenant(engine, url)
+        try:
+            await tenant.http.post("/v1/code-pools", json={"id": "p", "name": "P"})
+            made = await tenant.http.post("/v1/code-pools/p/generate", json={"count": 2000})
+            assert made.status_code == 201, made.text
+            full = await tenant.http.post("/v1/code-pools/p/codes", json={"codes": ["A"] * 501})
+            assert full.status_code == 409 and full.json()["error"]["code"] == "pool_full"
+            over = await tenant.http.post("/v1/code-pools/p/generate", json={"count": 100})
+            assert over.status_code == 429 and over.json()["error"]["code"] == "bulk_rate_limited"
+        finally:
+            await tenant.http.aclose()
+
+
+async def test_generation_leaves_the_event_loop_free(tenant: Tenant) -> None:
+    await tenant.http.post("/v1/code-pools", json={"id": "big", "name": "Big"})
+    making = asyncio.create_task(
+        tenant.http.post("/v1/code-pools/big/generate", json={"count": 100_000, "length": 12})
+    )
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    while not making.done():
+        probe = asyncio.get_running_loop().time()
+        assert (await tenant.http.get("/healthz")).status_code == 200
+        assert asyncio.get_running_loop().time() - probe < 1.0, "the API stalled"
+        await asyncio.sleep(0.05)
+    made = await making
+    assert made.status_code == 201, made.text
+    assert asyncio.get_running_loop().time() - started > 0.1  # it really ran meanwhile

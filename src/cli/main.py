@@ -112,8 +112,12 @@ def orgs_set_limits(
     org_id: str = typer.Argument(..., help="Organisation ID."),
     per_second: int = typer.Option(..., "--per-second", min=1, help="Sustained requests/s."),
     burst: int = typer.Option(..., "--burst", min=1, help="Requests in any one second."),
+    key: str | None = typer.Option(
+        None, "--key", help="Only this API key's budget (within the org's)."
+    ),
 ) -> None:
-    """Override an org's rate limit (default 100/s sustained, bursts to 500/s)."""
+    """Override an org's rate limit (default 100/s sustained, bursts to 500/s), or give one of
+    its keys a smaller budget of its own."""
     from src.store import orgs
     from src.store.db import make_engine
 
@@ -121,14 +125,17 @@ def orgs_set_limits(
         engine = make_engine(get_settings().require_database_url(), 1)
         try:
             async with engine.begin() as conn:
+                if key is not None:
+                    return await orgs.set_key_rate_limit(conn, org_id, key, per_second, burst)
                 return await orgs.set_rate_limit(conn, org_id, per_second, burst)
         finally:
             await engine.dispose()
 
     if not asyncio.run(update()):
-        typer.echo(f"no organisation {org_id}", err=True)
+        typer.echo(f"no organisation {org_id}" + (f" with key {key}" if key else ""), err=True)
         raise typer.Exit(1)
-    typer.echo(f"{org_id}: {per_second}/s sustained, bursts to {burst}/s (applies at once)")
+    who = f"{org_id} key {key}" if key else org_id
+    typer.echo(f"{who}: {per_second}/s sustained, bursts to {burst}/s (applies at once)")
 
 
 class ReplayStatus(StrEnum):
