@@ -108,6 +108,12 @@ class Settings(BaseSettings):
             parse_keys(value)
         return value
 
+    payload_accept_unsealed: bool = Field(
+        default=True,
+        description="Read payloads that are not sealed (histories recorded before 0.2.0); "
+        "turn off once none is kept, and whoever reaches Temporal cannot feed workers an "
+        "input of their own.",
+    )
     codec_host: str = Field(
         default="127.0.0.1", description="Where the codec endpoint for the Temporal UI listens."
     )

@@ -22,8 +22,9 @@ def test_services_present() -> None:
 
 def test_ports() -> None:
     assert "8000-8001:8000" in SERVICES["api"]["ports"]
-    assert "7233:7233" in SERVICES["temporal"]["ports"]
-    assert "8080:8080" in SERVICES["temporal-ui"]["ports"]
+    # Operators' tools listen on the host's loopback only.
+    assert SERVICES["temporal"]["ports"] == ["127.0.0.1:7233:7233"]
+    assert SERVICES["temporal-ui"]["ports"] == ["127.0.0.1:8080:8080"]
 
 
 def test_temporal_runs_on_postgresql() -> None:

@@ -207,8 +207,13 @@ async def test_absurd_numbers_never_leave_an_event_stuck(tenant: Tenant) -> None
 
 async def test_unstorable_input_is_a_client_error(tenant: Tenant) -> None:
     http = tenant.http
+    nul_id = await http.post(
+        ACTIONS,
+        content=b'{"userId":"a\\u0000b","action":"x"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert nul_id.status_code == 422 and nul_id.json()["error"]["details"][0]["field"] == "userId"
     for raw in (
-        b'{"userId":"a\\u0000b","action":"x"}',
         b'{"userId":"u","action":"x","data":{"n":1e400}}',
         b'{"userId":"u","action":"x","data":' + b"[" * 5000 + b"]" * 5000 + b"}",
     ):

@@ -221,3 +221,45 @@ async def test_database_errors_echo_nothing(tenant: Tenant) -> None:
         "details": None,
     }
     assert make_engine("postgresql+asyncpg://x@localhost/x").sync_engine.hide_parameters
+
+
+async def test_unstorable_text_is_refused_per_item(tenant: Tenant) -> None:
+    good = '{"userId": "u", "action": "visit"}'
+    lone = '{"userId": "u", "action": "visit", "data": {"note": "\\ud800"}}'
+    raw = ('{"actions": [' + ", ".join([good, lone, good]) + "]}").encode()
+    reply = await ok(
+        await tenant.http.post(
+            f"{ACTIONS}/batch", content=raw, headers={"Content-Type": "application/json"}
+        ),
+        202,
+    )
+    assert [r["status"] for r in reply["results"]] == [202, 422, 202]
+    assert "surrogate" in reply["results"][1]["error"]["message"]
+    nul = await tenant.http.post("/v1/products", json={"name": "a\x00b"})
+    assert error(nul, 422)["details"][0]["field"] == "name"
+
+
+async def test_a_huge_csv_is_refused_without_parsing_it_all(tenant: Tenant) -> None:
+    await ok(await tenant.http.post("/v1/code-pools", json={"id": "csv", "name": "CSV"}))
+    body = b"A1\n" * 5_000_000  # 15 MB of rows: refused once past 100,000
+    reply = await tenant.http.post(
+        "/v1/code-pools/csv/codes", content=body, headers={"Content-Type": "text/csv"}
+    )
+    assert error(reply, 422)["details"][0]["field"] == "codes"
+    assert (await tenant.http.get("/healthz")).status_code == 200
+
+
+async def test_resolved_users_need_users_read(tenant: Tenant, engine: AsyncEngine) -> None:
+    await ok(await tenant.http.post("/v1/users", json={"id": "vic", "email": "vic@example.com"}))
+    await ok(await tenant.http.patch("/v1/org/settings", json={"userLookup": {"email": True}}), 200)
+    async with engine.begin() as conn:
+        _, secret = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
+    pos = {"Authorization": f"Bearer {secret}"}
+    body = {"userId": "vic@example.com", "action": "visit"}
+    event_id = (await ok(await tenant.http.post(ACTIONS, json=body, headers=pos), 202))["eventId"]
+    await wait_for_event(tenant, event_id)
+    seen = await ok(await tenant.http.get(f"{ACTIONS}/{event_id}", headers=pos), 200)
+    assert seen["resolvedUserId"] is None and seen["userId"] is None
+    assert (await tenant.http.get(f"{ACTIONS}/{event_id}")).json()["resolvedUserId"] == "vic"
+    for vanity in ("+1-650-CALL-NOW", "+44/7911/123456"):
+        assert (await tenant.http.post("/v1/users", json={"id": vanity})).status_code == 422

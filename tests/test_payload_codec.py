@@ -85,6 +85,15 @@ async def test_history_holds_no_code_or_email(
     assert described.typed_search_attributes  # LoyaltyUserId is the platform ID, not the email
     assert email not in str(described.typed_search_attributes)
 
+    # A failure's message and stack trace may quote what failed: sealed as well.
+    failed = await post_action(
+        tenant, {"userId": email, "action": "purchase_completed", "data": {"amount": 150}}
+    )
+    await workflow_result(client, failed)
+    assert (await wait_for_event(tenant, failed))["reason"] == "pool_exhausted"
+    raw_failure = (await client.get_workflow_handle(failed).fetch_history()).to_json()
+    assert "Encoded failure" in raw_failure and "allocate_code failed" not in raw_failure
+
     codec = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=codec_app(settings)), base_url="http://codec"
     )

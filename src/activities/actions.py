@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from src.activities.names import APPLY_EFFECT, PLAN_ACTION
 from src.domain import errors
@@ -30,6 +31,7 @@ from src.domain.settings import OrgSettings
 from src.store import campaigns, events, ledger, limits, planning, users
 from src.store.db import is_transient
 
+log = logging.getLogger(__name__)
 # Attempts after which an activity failing for a reason other than an unavailable database
 # (a fault in the data or the code) gives up: the event ends failed, replayable after a fix.
 MAX_ATTEMPTS = 8
@@ -75,11 +77,13 @@ class ActionActivities:
                 raise
             async with self.engine.begin() as conn:
                 await events.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
+            # Its type only: the message may quote the data that failed.
+            log.error("planning %s gave up: %s", action.event_id, type(exc).__name__)
             raise ApplicationError(
                 f"planning failed {activity.info().attempt} times: {type(exc).__name__}",
                 type=errors.PLAN_ERROR,
                 non_retryable=True,
-            ) from exc
+            ) from None
 
     async def _plan(self, action: ActionInput) -> ActionPlan:
         """Resolve the user, match campaigns in force at the action's time, store the plan.
@@ -187,11 +191,12 @@ class ActionActivities:
             result = await ledger.fail(self.engine, request, errors.EFFECT_ERROR)
         if self.hooks.after_effect is not None:
             await self.hooks.after_effect(request, result)
-        if result.status == "failed":
+        if result.status == "failed":  # an expected outcome (empty pool…): not logged as an error
             raise ApplicationError(
                 f"{request.effect.type} failed: {result.reason}",
                 type=result.reason,
                 non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
             )
         return result
 

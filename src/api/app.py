@@ -38,6 +38,8 @@ from src.runtime.temporal import connect
 from src.store.db import make_engine
 
 READINESS_SECONDS = 1.0
+KNOWN_KEY_SECONDS = 12 * 3600.0
+VERIFYING_AT_ONCE = 8  # database look-ups of uncached secrets in flight per process
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,6 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
         # Same pool; for single-statement writes that need no transaction block.
         app.state.autocommit = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.key_cache = TTLCache(settings.key_cache_seconds)
+        app.state.known_keys = TTLCache(KNOWN_KEY_SECONDS)  # exempt from the auth throttle
+        app.state.verify_gate = asyncio.Semaphore(VERIFYING_AT_ONCE)
         app.state.trigger_cache = TTLCache(settings.key_cache_seconds)
         notices = asyncio.create_task(
             listen(
@@ -56,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
         )
         app.state.readiness = None
+        app.state.checking = None
         app.state.rate_limiter = RateLimiter(settings.redis_url, settings.bulk_codes_per_minute)
         app.state.temporal = await connect(settings, lazy=True)
         # Start-up objects live as long as the process: keep them out of every GC pass.
@@ -95,10 +100,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
         """The database and Temporal both answer within two seconds. Unauthenticated, so the
         verdict is kept for a second: probes cannot make it cost the backends more."""
-        cached: tuple[float, dict[str, Any]] | None = request.app.state.readiness
+        state = request.app.state
+        cached: tuple[float, dict[str, Any]] | None = state.readiness
         if cached is None or time.monotonic() - cached[0] > READINESS_SECONDS:
-            cached = (time.monotonic(), await _readiness(request))
-            request.app.state.readiness = cached
+            if state.checking is None or state.checking.done():  # one check at a time
+                state.checking = asyncio.create_task(_readiness(request))
+            cached = (time.monotonic(), await asyncio.shield(state.checking))
+            state.readiness = cached
         body = cached[1]
         return body if body["status"] == "ok" else JSONResponse(body, status_code=503)
 

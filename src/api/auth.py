@@ -1,10 +1,13 @@
 """API-key authentication: ``Authorization: Bearer <secret>`` + ``X-Monterosa-Org-ID``.
 
 401 for missing or wrong credentials, 403 for a valid key used on another org or without the
-scope. Verified keys are cached briefly so a request costs no database read. A client that
-keeps failing to authenticate is throttled, by address and by the key its secret names,
-before any database work; a key verified from the cache is never refused by that throttle,
-so one integrator's bad secret cannot lock out others behind the same proxy.
+scope. Verified keys are cached briefly so a request costs no database read.
+
+Failed authentication is throttled before any database work: so many failures a minute per
+client address and per key a secret names; and uncached secrets are looked up a few at a
+time. A secret that verified in the last hours (``known_keys``, kept apart from the key
+cache, which any change clears) is never refused by the throttle, so one integrator's bad
+secrets, or a stranger's guesses at a key ID, cannot lock out others behind the same proxy.
 """
 
 from __future__ import annotations
@@ -56,24 +59,28 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
     _, record = cache.get(digest)
     if record is not None:
         return record
+    known: TTLCache[str, bool] = request.app.state.known_keys
     limiter: RateLimiter = request.app.state.rate_limiter
     address = request.client.host if request.client else "unknown"
     hint = orgs.key_hint(secret)
-    wait = await limiter.auth_refused(address, hint)
-    if wait is not None:
-        raise ApiError(
-            429,
-            "too_many_failed_authentications",
-            f"too many failed authentications; retry after {wait}s",
-            headers={"Retry-After": str(wait)},
-        )
+    if not known.get(digest)[0]:
+        wait = await limiter.auth_refused(address, hint)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "too_many_failed_authentications",
+                f"too many failed authentications; retry after {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
     generation = cache.generation
-    async with request.app.state.engine.connect() as conn:
+    async with request.app.state.verify_gate, request.app.state.engine.connect() as conn:
         record = await orgs.find_key(conn, secret)
     if record is None:
+        known.drop(digest)
         await limiter.auth_failed(address, hint)
         raise _unauthorized("invalid API secret")
     cache.put(digest, record, generation)
+    known.put(digest, True, known.generation)
     return record
 
 
@@ -105,6 +112,13 @@ async def authenticate(request: Request) -> Principal:
         rate=org_rate,
         key_rate=_rate(record.key_rate_limit, org_rate),
     )
+
+
+def ensure_fits(request: Request, principal: Principal, cost: int) -> None:
+    """413 when ``cost`` units could never fit the key's or its org's budget."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.ensure_fits(principal.key_rate, cost, "key")
+    limiter.ensure_fits(principal.rate, cost, "organisation")
 
 
 async def charge(request: Request, principal: Principal, cost: int = 1) -> None:

@@ -36,6 +36,9 @@ class TTLCache(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = (value, time.monotonic() + self.ttl)
 
+    def drop(self, key: K) -> None:
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()

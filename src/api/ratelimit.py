@@ -4,11 +4,14 @@ imports and generation; and a throttle on failed authentication.
 
 Counters are moving windows (exactly the requests of the last second, or ten), in this process
 or in Redis when ``REDIS_URL`` is set so every API process shares them. Only authorised
-requests are charged: a 401 or 403 costs the org nothing.
+requests are charged: a 401 or 403 costs the org nothing. Should the counters' store fail
+(Redis down), requests are let through uncounted, and logged: limits protect the service,
+and an outage of theirs must not become one of the service.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -20,21 +23,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.errors import ApiError
 
+log = logging.getLogger(__name__)
 SUSTAINED_WINDOW = 10
 CODES_PER_UNIT = 1000  # a bulk unit: codes imported or generated
-# Failed authentications a client address, and attempts at one key, may make per minute.
-AUTH_FAILURES_PER_ADDRESS = 30
-AUTH_FAILURES_PER_KEY = 10
+# Failed authentications a client address, and attempts at one key, may make a minute.
+AUTH_ATTEMPTS_PER_ADDRESS = 30
+AUTH_ATTEMPTS_PER_KEY = 10
 
 
 @dataclass(frozen=True)
 class Rate:
     per_second: int
     burst: int
-
-
-def _wait(stats: WindowStats) -> int:
-    return max(1, math.ceil(stats.reset_time - time.time()))
 
 
 class RateLimiter:
@@ -49,8 +49,31 @@ class RateLimiter:
         self.limiter = MovingWindowRateLimiter(storage)
         self._items: dict[Rate, tuple[RateLimitItem, RateLimitItem]] = {}
         self.bulk = RateLimitItemPerMinute(max(1, bulk_codes_per_minute // CODES_PER_UNIT))
-        self.auth_by_address = RateLimitItemPerMinute(AUTH_FAILURES_PER_ADDRESS)
-        self.auth_by_key = RateLimitItemPerMinute(AUTH_FAILURES_PER_KEY)
+        self.auth_by_address = RateLimitItemPerMinute(AUTH_ATTEMPTS_PER_ADDRESS)
+        self.auth_by_key = RateLimitItemPerMinute(AUTH_ATTEMPTS_PER_KEY)
+
+    async def _hit(self, item: RateLimitItem, *who: str, cost: int = 1) -> bool:
+        try:
+            return await self.limiter.hit(item, *who, cost=cost)
+        except Exception as exc:  # the counters' store is down: let the request through
+            log.warning("rate-limit counters unavailable (%s); not counting", type(exc).__name__)
+            return True
+
+    async def _test(self, item: RateLimitItem, *who: str) -> bool:
+        try:
+            return await self.limiter.test(item, *who)
+        except Exception:
+            return True
+
+    async def _stats(self, item: RateLimitItem, *who: str) -> WindowStats | None:
+        try:
+            return await self.limiter.get_window_stats(item, *who)
+        except Exception:
+            return None
+
+    async def _wait(self, item: RateLimitItem, *who: str) -> int:
+        stats = await self._stats(item, *who)
+        return 1 if stats is None else max(1, math.ceil(stats.reset_time - time.time()))
 
     def _windows(self, rate: Rate) -> tuple[RateLimitItem, RateLimitItem]:
         items = self._items.get(rate)
@@ -61,11 +84,21 @@ class RateLimiter:
             )
         return items
 
+    def ensure_fits(self, rate: Rate, cost: int, who: str) -> None:
+        """413 for a request that could never fit the budget: no wait would help."""
+        for item in self._windows(rate):
+            if cost > item.amount:
+                raise ApiError(
+                    413,
+                    "exceeds_rate_limit",
+                    f"this request counts {cost} units, more than this {who}'s rate limit "
+                    f"allows at once ({item.amount}); send fewer actions per batch",
+                )
+
     async def _take(self, rate: Rate, cost: int, *who: str) -> None:
         for item in self._windows(rate):
-            if not await self.limiter.hit(item, *who, cost=cost):
-                stats = await self.limiter.get_window_stats(item, *who)
-                wait = _wait(stats)
+            if not await self._hit(item, *who, cost=cost):
+                wait = await self._wait(item, *who)
                 sustained = self._windows(rate)[1]
                 raise ApiError(
                     429,
@@ -74,7 +107,7 @@ class RateLimiter:
                     f"exceeded for this {who[0]}; retry after {wait}s",
                     headers={
                         "Retry-After": str(wait),
-                        **_headers(sustained, await self.limiter.get_window_stats(sustained, *who)),
+                        **_headers(sustained, await self._stats(sustained, *who)),
                     },
                 )
 
@@ -86,16 +119,21 @@ class RateLimiter:
         await self._take(key_rate, cost, "key", key_id)
         await self._take(org_rate, cost, "organisation", org_id)
         sustained = self._windows(org_rate)[1]
-        stats = await self.limiter.get_window_stats(sustained, "organisation", org_id)
-        return _headers(sustained, stats)
+        return _headers(sustained, await self._stats(sustained, "organisation", org_id))
 
     async def charge_bulk(self, org_id: str, codes: int) -> None:
         """Code imports and generation: one unit per 1,000 codes, from a per-minute budget of
         their own, so bulk work neither starves nor is starved by actions."""
         units = max(1, math.ceil(codes / CODES_PER_UNIT))
-        if not await self.limiter.hit(self.bulk, "bulk", org_id, cost=units):
-            stats = await self.limiter.get_window_stats(self.bulk, "bulk", org_id)
-            wait = _wait(stats)
+        if units > self.bulk.amount:
+            raise ApiError(
+                413,
+                "exceeds_bulk_budget",
+                f"{codes} codes exceed what this organisation may import or generate in a "
+                f"minute ({self.bulk.amount * CODES_PER_UNIT}); send them in parts",
+            )
+        if not await self._hit(self.bulk, "bulk", org_id, cost=units):
+            wait = await self._wait(self.bulk, "bulk", org_id)
             raise ApiError(
                 429,
                 "bulk_rate_limited",
@@ -105,21 +143,23 @@ class RateLimiter:
             )
 
     async def auth_refused(self, address: str, key_hint: str | None) -> int | None:
-        """Seconds to wait when this address (or this key) failed to authenticate too often
-        lately; checked before any database work."""
+        """Seconds to wait when this address, or the key a secret names, failed to
+        authenticate too often lately; checked before any database work."""
         for item, who in ((self.auth_by_address, address), (self.auth_by_key, key_hint)):
-            if who is not None and not await self.limiter.test(item, "auth", who):
-                return _wait(await self.limiter.get_window_stats(item, "auth", who))
+            if who is not None and not await self._test(item, "auth", who):
+                return await self._wait(item, "auth", who)
         return None
 
     async def auth_failed(self, address: str, key_hint: str | None) -> None:
-        await self.limiter.hit(self.auth_by_address, "auth", address)
+        await self._hit(self.auth_by_address, "auth", address)
         if key_hint is not None:
-            await self.limiter.hit(self.auth_by_key, "auth", key_hint)
+            await self._hit(self.auth_by_key, "auth", key_hint)
 
 
-def _headers(item: RateLimitItem, stats: WindowStats) -> dict[str, str]:
+def _headers(item: RateLimitItem, stats: WindowStats | None) -> dict[str, str]:
     """Counts are of the sustained 10-second window; Reset is when it frees up (epoch s)."""
+    if stats is None:
+        return {}
     return {
         "X-RateLimit-Limit": str(item.amount),
         "X-RateLimit-Remaining": str(max(0, stats.remaining)),

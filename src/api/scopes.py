@@ -39,6 +39,7 @@ REPLY_FIELDS: dict[str, dict[str, Guard]] = {
         "codes": Guard(USER_DATA),
     },
     "event": {
+        "resolvedUserId": Guard(USER_DATA),  # else posting an email would look its user up
         "userId": Guard(ACTION_DATA),
         "data": Guard(ACTION_DATA),
         "metadata": Guard(ACTION_DATA),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Coroutine
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -259,8 +260,8 @@ def _dev_payload_keys(data: Path) -> str:
     path = data / "payload-keys"
     if not path.exists():
         data.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_key("dev") + "\n")
-        path.chmod(0o600)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(new_key("dev") + "\n")
     return path.read_text().strip()
 
 

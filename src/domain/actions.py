@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from src.domain.bounds import violation
+from src.domain.bounds import Moment, storable, violation
 
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_BODY_BYTES = 64 * 1024
@@ -35,17 +35,10 @@ class ActionRequest(BaseModel):
 
     userId: str = Field(min_length=1, max_length=255)
     action: str = Field(pattern=ACTION_PATTERN)
-    timestamp: AwareDatetime | None = None
+    timestamp: Moment | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
-
-    @field_validator("timestamp")
-    @classmethod
-    def _plausible(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not 1970 <= value.year <= 9000:
-            raise ValueError("must be between the years 1970 and 9000")
-        return value
 
     @field_validator("data", "metadata")
     @classmethod
@@ -60,6 +53,11 @@ class ActionRequest(BaseModel):
                 {"message": found["message"], "field": found["field"]},
             )
         return value
+
+    @field_validator("userId", "idempotencyKey")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return None if value is None else storable(value)
 
     @field_validator("userId", mode="before")
     @classmethod
@@ -98,7 +96,11 @@ class ActionInput(BaseModel):
         return self.accepted_at or self.timestamp
 
     def judged_at(self, max_age: timedelta) -> datetime:
-        """The time campaign windows are judged by: when the action happened, as its sender
-        says, unless that is more than ``max_age`` before it was accepted (a late backlog, a
-        wrong clock, a made-up date); then when it was accepted."""
-        return self.timestamp if self.timestamp >= self.accepted - max_age else self.accepted
+        return judged_at(self.timestamp, self.accepted, max_age)
+
+
+def judged_at(occurred: datetime, accepted: datetime, max_age: timedelta) -> datetime:
+    """The time campaign windows are judged by: when the action happened, as its sender says,
+    unless that is more than ``max_age`` before it was accepted (a late backlog, a wrong clock,
+    a made-up date); then when it was accepted."""
+    return occurred if occurred >= accepted - max_age else accepted

@@ -7,7 +7,10 @@ database, condition evaluation), and no org's input may cost the service out of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,35 @@ class JsonBounds:
 
 
 DEFAULT = JsonBounds()
+
+
+def _storable(text: str) -> str | None:
+    """What keeps a string out of the database (and out of UTF-8), if anything."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not valid Unicode)"
+    return None
+
+
+def storable(text: str) -> str:
+    """A string field's validator: the text can be stored."""
+    problem = _storable(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not 1970 <= moment.year <= 9000:
+        raise ValueError("must be between the years 1970 and 9000")
+    return moment
+
+
+# A client's date and time: with a time zone, and within years any store can hold.
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 def _name(path: list[str]) -> str:
@@ -37,6 +69,9 @@ def violation(value: Any, bounds: JsonBounds = DEFAULT, root: str = "") -> dict[
         if isinstance(item, str):
             if len(item) > bounds.string:
                 return {"field": _name(path), "message": f"longer than {bounds.string} characters"}
+            problem = _storable(item)
+            if problem is not None:
+                return {"field": _name(path), "message": problem}
             continue
         if not isinstance(item, dict | list):
             continue
@@ -48,6 +83,9 @@ def violation(value: Any, bounds: JsonBounds = DEFAULT, root: str = "") -> dict[
             for key, child in item.items():
                 if len(key) > bounds.key:
                     return {"field": _name(path), "message": f"a key is longer than {bounds.key}"}
+                problem = _storable(key)
+                if problem is not None:
+                    return {"field": _name(path), "message": f"a key {problem}"}
                 stack.append((child, [*path, key], depth + 1))
         else:
             stack.extend((child, [*path, str(i)], depth + 1) for i, child in enumerate(item))

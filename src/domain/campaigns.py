@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from src.domain.actions import ACTION_PATTERN
+from src.domain.bounds import Moment
 from src.domain.conditions import OPERATORS, Check, compile_condition, is_valid_path
 from src.domain.errors import Conflict
 from src.domain.limits import Limits
@@ -161,8 +161,8 @@ class CampaignDefinition(BaseModel):
     name: Name
     description: str | None = Field(default=None, max_length=2000)
     priority: int = Field(default=0, ge=-1000, le=1000)
-    startAt: AwareDatetime | None = None
-    endAt: AwareDatetime | None = None
+    startAt: Moment | None = None
+    endAt: Moment | None = None
     triggers: list[TriggerRule] = Field(min_length=1, max_length=20)
     effects: list[Effect] = Field(min_length=1, max_length=20)
     limits: Limits | None = None

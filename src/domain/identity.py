@@ -13,13 +13,21 @@ if TYPE_CHECKING:
 _PHONE_SHAPED = re.compile(r"\+[0-9 ().-]{6,30}")
 
 
+def lookup_keys(ref: str) -> tuple[str | None, str | None]:
+    """The email and the phone an action's ``userId`` is looked up by, when it is shaped like
+    one (a phone must be international: ``+44…``)."""
+    email = normalize_email(ref) if "@" in ref else None
+    phone = normalize_phone(ref) if ref.lstrip().startswith("+") else None
+    return email, phone
+
+
 def contact_shaped(user_id: str) -> bool:
-    """Whether an ID looks like an email or an international phone number. Such an ID may not
-    name a platform user: platform IDs resolve first, so a user holding one would receive the
-    rewards of the person whose email or phone it is."""
-    value = user_id.strip()
-    if "@" in value:
+    """Whether an ID is, or looks like, an email or an international phone number. Such an ID
+    may not name a platform user: platform IDs resolve first, so a user holding one would
+    receive the rewards of the person whose email or phone it is."""
+    if any(lookup_keys(user_id)):
         return True
+    value = user_id.strip()
     digits = sum(c.isdigit() for c in value)
     return bool(_PHONE_SHAPED.fullmatch(value)) and 7 <= digits <= 15
 

@@ -20,7 +20,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -52,9 +56,10 @@ def new_key(key_id: str | None = None) -> str:
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+    def __init__(self, keys: Sequence[tuple[str, bytes]], accept_unsealed: bool = True) -> None:
         self._sealing = keys[0][0]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self._accept_unsealed = accept_unsealed
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         sealer = self._keys[self._sealing]
@@ -67,13 +72,17 @@ class EncryptionCodec(PayloadCodec):
         return sealed
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Opens sealed payloads; others (recorded before encryption) pass as they are."""
+        """Opens sealed payloads; others (recorded before encryption) pass as they are, unless
+        unsealed payloads are refused (then nobody who merely reaches Temporal can feed the
+        workers an input of their own)."""
         opened = []
         for payload in payloads:
             if payload.metadata.get("encoding") != ENCODING:
+                if not self._accept_unsealed:
+                    raise ValueError("unsealed payload refused (PAYLOAD_ACCEPT_UNSEALED=false)")
                 opened.append(payload)
                 continue
-            key_id = payload.metadata[KEY_ID].decode()
+            key_id = payload.metadata.get(KEY_ID, b"").decode()
             opener = self._keys.get(key_id)
             if opener is None:
                 raise ValueError(f"payload sealed with unknown key '{key_id}'")
@@ -86,8 +95,11 @@ class EncryptionCodec(PayloadCodec):
         return opened
 
 
-def data_converter(payload_keys: str) -> DataConverter:
-    """Pydantic models in, sealed payloads out."""
+def data_converter(payload_keys: str, accept_unsealed: bool = True) -> DataConverter:
+    """Pydantic models in, sealed payloads out; failures' messages and stack traces (which may
+    quote what failed) are moved into a payload and sealed too."""
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(parse_keys(payload_keys))
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(parse_keys(payload_keys), accept_unsealed),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -20,7 +20,9 @@ async def connect(settings: Settings, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.require_temporal_address(),
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.require_payload_keys()),
+        data_converter=data_converter(
+            settings.require_payload_keys(), settings.payload_accept_unsealed
+        ),
         lazy=lazy,
     )
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.errors import Conflict, NotFound
-from src.domain.identity import normalize_email, normalize_phone
+from src.domain.identity import lookup_keys
 from src.domain.settings import OrgSettings
 from src.store import limits
 from src.store.pages import keyset_page
@@ -55,13 +55,8 @@ _RESOLVE = text(RESOLVE_SQL)
 
 
 def resolve_params(org_id: str, ref: str, source: str | None) -> dict[str, Any]:
-    return {
-        "org_id": org_id,
-        "ref": ref,
-        "source": source,
-        "email": normalize_email(ref) if "@" in ref else None,
-        "phone": normalize_phone(ref) if ref.startswith("+") else None,
-    }
+    email, phone = lookup_keys(ref)
+    return {"org_id": org_id, "ref": ref, "source": source, "email": email, "phone": phone}
 
 
 def resolution(row: Row[Any]) -> Resolution:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from src.api.auth import Principal, charge, require
+from src.api.auth import Principal, charge, ensure_fits, require
 from src.api.body import parse, read_json
 from src.api.cache import TTLCache
 from src.api.errors import ApiError, from_pydantic, validation_error
@@ -124,6 +124,7 @@ async def post_batch(
             f"actions: at most {MAX_BATCH} actions per batch, got {len(items)}",
             [{"field": "actions", "message": f"at most {MAX_BATCH} items"}],
         )
+    ensure_fits(request, principal, len(items))
     if len(items) > 1:  # a batch costs one unit per action; the request paid for one
         await charge(request, principal, len(items) - 1)
     now = datetime.now(UTC)
@@ -133,7 +134,8 @@ async def post_batch(
     measure = not declared.isdigit() or int(declared) > MAX_BODY_BYTES  # else all items fit
     for index, item in enumerate(items):
         try:
-            if measure and len(json.dumps(item)) > MAX_BODY_BYTES:
+            compact = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+            if measure and len(compact.encode()) > MAX_BODY_BYTES:
                 raise ApiError(
                     413,
                     "payload_too_large",

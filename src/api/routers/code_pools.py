@@ -10,13 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from src.api.auth import Principal, require
 from src.api.body import parse, read_raw
 from src.api.errors import ApiError, validation_error
 from src.api.pagination import Cursor, Limit, page
-from src.domain.bounds import JsonBounds
+from src.domain.bounds import JsonBounds, Moment
 from src.domain.campaigns import Identifier, Name
 from src.store import catalog
 from src.store.tables import CodePool
@@ -32,7 +32,7 @@ class PoolPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    expiresAt: AwareDatetime | None = None
+    expiresAt: Moment | None = None
     lowStockThreshold: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
@@ -142,6 +142,8 @@ def _csv_codes(raw: bytes, params: dict[str, str]) -> list[str]:
         for row in reader:
             if any(field.strip() for field in row):
                 codes.append(row[0])
+                if len(codes) > MAX_CODES + 1:  # one past a header: enough to refuse
+                    break
     except csv.Error as exc:
         message = f"malformed CSV: {exc}"
         raise validation_error([{"field": f"line {reader.line_num}", "message": message}]) from exc
@@ -162,7 +164,8 @@ async def _codes_from(request: Request) -> list[str]:
         for param in rest.split(";"):
             name, _, value = param.partition("=")
             params[name.strip().lower()] = value.strip().strip('"')
-        return _csv_codes(await read_raw(request, IMPORT_BYTES), params)
+        raw = await read_raw(request, IMPORT_BYTES)
+        return await asyncio.to_thread(_csv_codes, raw, params)  # 16 MiB: off the event loop
     return (await parse(request, CodeImport, IMPORT_BYTES, JsonBounds(items=MAX_CODES))).codes
 
 
@@ -208,11 +211,10 @@ async def import_codes(
     Charged to the org's bulk budget, one unit per 1,000 codes.
     """
     codes = [c.strip() for c in await _codes_from(request)]
-    bad = [i for i, c in enumerate(codes) if not c or len(c) > 128]
+    bad = [i for i, c in enumerate(codes) if not 1 <= len(c) <= 128 or not c.isprintable()]
     if bad:
-        raise validation_error(
-            [{"field": f"codes.{i}", "message": "must be 1-128 characters"} for i in bad[:20]]
-        )
+        message = "must be 1-128 printable characters"
+        raise validation_error([{"field": f"codes.{i}", "message": message} for i in bad[:20]])
     await request.app.state.rate_limiter.charge_bulk(principal.org_id, len(codes))
     return await _add(request, principal.org_id, pool_id, codes)
 

@@ -12,7 +12,7 @@ from pydantic import Field
 from src.api.auth import Principal, require
 from src.api.body import number, parse
 from src.api.scopes import USER_DATA, visible
-from src.domain.actions import ActionRequest
+from src.domain.actions import ActionRequest, judged_at
 from src.domain.effects import points_of
 from src.domain.limits import Counter, counters
 from src.domain.planning import explain, plan
@@ -59,7 +59,8 @@ async def simulate(
     user conditions see nothing.
     """
     body = await parse(request, SimulateRequest, bounds=None)
-    body.timestamp = body.timestamp or datetime.now(UTC)
+    now = datetime.now(UTC)
+    occurred = body.timestamp or now
     org_id = principal.org_id
     async with request.app.state.engine.connect() as conn:
         source = body.metadata.get("source")
@@ -71,6 +72,8 @@ async def simulate(
         else:
             chosen = await campaigns.in_force(conn, org_id, body.action)
         zone = found.settings.zone
+        # Judged as processing would judge it, accepted now (see ``ActionInput.judged_at``).
+        moment = judged_at(occurred, now, found.settings.maxEventAge)
         known = found.user if principal.holds(USER_DATA) else None
         # Unknown to a key that may not look: the firing is judged as if the user existed.
         exists = known is not None or found.settings.unknownUsers == "enroll"
@@ -79,18 +82,18 @@ async def simulate(
         context = {"data": body.data, "metadata": body.metadata, "user": user}
         results = []
         for version in chosen:
-            _, effects = plan("evt_simulated", body.action, body.timestamp, context, [version])
+            _, effects = plan("evt_simulated", body.action, moment, context, [version])
             points = points_of(effects)
             rules = version.definition.limits
             scopes = [
                 c
-                for c in (counters(rules, body.timestamp, zone) if rules else [])
+                for c in (counters(rules, now, zone) if rules else [])
                 if known is not None or c.kind == "total"
             ]
             named = [c.scope(user["id"]) for c in scopes]
             used = await limits.usage(conn, org_id, version.campaign_id, named) if named else {}
             limit_rows = _limit_rows(scopes, user["id"], used, points)
-            detail = explain(version.definition, body.action, body.timestamp, context)
+            detail = explain(version.definition, body.action, moment, context)
             results.append(
                 {
                     "campaignId": version.campaign_id,

@@ -89,7 +89,7 @@ async def _get(request: Request, principal: Principal, user_id: str) -> dict[str
         found = await users.get(conn, org_id, user_id)
         survivor = None if found else await users.merged_into(conn, org_id, user_id)
     if found is None:
-        if survivor:
+        if survivor and principal.holds(USER_DATA):  # who the survivor is: a user's identity
             raise ApiError(
                 404,
                 "merged",
