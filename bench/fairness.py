@@ -14,12 +14,12 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.cli.devstack import address_of, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
-from src.runtime.codec import new_key
-from src.runtime.devstack import address_of, temporal_dev_server
 from src.store import campaigns, orgs, users
 from src.store.db import make_engine
 from src.store.tables import Event
+from src.workflows.codec import new_key
 
 BACKLOG = 3000
 ACTIONS = "/api/audience/internal/actions"

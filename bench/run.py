@@ -30,12 +30,12 @@ from temporalio.client import Client
 
 from bench import bare, fairness
 from bench.load import closed_loop, open_loop
+from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
-from src.runtime.codec import new_key
-from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.store import campaigns, catalog, orgs, users
 from src.store.db import make_engine, migrate
 from src.store.tables import Event, Product
+from src.workflows.codec import new_key
 
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"

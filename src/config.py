@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src.runtime.codec import parse_keys
+from src.workflows.codec import parse_keys
 
 
 class Settings(BaseSettings):

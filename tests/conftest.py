@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.config import Settings
-from src.runtime.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.store.db import make_engine
 from tests.support import (
     TEST_PAYLOAD_KEYS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.runtime.demo import CODE_EFFECT, GUIDE_CAMPAIGN, GUIDE_TRIGGER
+from src.cli.demo import CODE_EFFECT, GUIDE_CAMPAIGN, GUIDE_TRIGGER
 from tests.support import Tenant
 
 STEP1_TRIGGER = GUIDE_TRIGGER

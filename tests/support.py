@@ -25,14 +25,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from src.activities.actions import Hooks
+from src.cli import processes
 from src.config import Settings
 from src.domain.actions import ActionInput
 from src.domain.effects import EffectRequest, EffectResult
-from src.runtime import services
-from src.runtime.worker import serve
 from src.store import orgs
 from src.store.db import migrate
 from src.store.tables import Event
+from src.worker import serve
 
 # The tests' key for sealing Temporal payloads: fixed, so the histories they record replay.
 TEST_PAYLOAD_KEYS = "test:" + base64.b64encode(hashlib.sha256(b"loyalty tests").digest()).decode()
@@ -238,7 +238,7 @@ def free_port() -> int:
 async def api_server(settings: Settings) -> AsyncIterator[str]:
     """The real API on a free loopback port; yields its base URL."""
     port = free_port()
-    server = services.api_server(
+    server = processes.api_server(
         settings.model_copy(update={"api_host": "127.0.0.1", "api_port": port})
     )
     task = asyncio.create_task(server.serve())

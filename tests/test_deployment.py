@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from src.cli import devstack
 from src.config import Settings
-from src.runtime import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

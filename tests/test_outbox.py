@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from src.cli.devstack import temporal_dev_server
 from src.config import Settings
-from src.runtime.devstack import temporal_dev_server
-from src.runtime.temporal import connect
-from src.runtime.worker import build_relay
 from src.store.db import make_engine
 from src.store.tables import Event, LedgerEntry
+from src.worker import build_relay
+from src.workflows.client import connect
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import api_server, free_port, make_tenant, wait_for_events, worker_and_relay
 from tests.test_exactly_once import ledger_consistent

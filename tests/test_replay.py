@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from src.runtime.codec import data_converter
+from src.workflows.codec import data_converter
 from src.workflows.process_action import ProcessAction
 from tests.guide import FLOW_ACTION, post_action, setup_guide
 from tests.support import TEST_PAYLOAD_KEYS, Tenant, wait_for_event, workflow_result

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from src.cli.devstack import temporal_dev_server
 from src.config import Settings
-from src.runtime.devstack import temporal_dev_server
-from src.runtime.worker import build_reconciler, build_relay
 from src.store.db import make_engine
 from src.store.tables import Event, LedgerEntry
+from src.worker import build_reconciler, build_relay
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import (
     Faults,

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from src.activities.names import APPLY_EFFECT, PLAN_ACTION
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.domain.campaigns import CampaignVersion
@@ -64,7 +63,7 @@ class ActionActivities:
             return False
         return activity.info().attempt >= self.max_attempts
 
-    @activity.defn(name=PLAN_ACTION)
+    @activity.defn(name="plan_action")  # names recorded in histories: never change them
     async def plan_action(self, action: ActionInput) -> ActionPlan:
         """Plan the action (``_plan``); a plan that keeps failing ends the event failed with
         reason ``plan_error`` and raises a non-retryable error of that type."""
@@ -176,7 +175,7 @@ class ActionActivities:
             kept += effects
         return _result(str(draft.user_id), matched, kept, limited, draft.judged_at)
 
-    @activity.defn(name=APPLY_EFFECT)
+    @activity.defn(name="apply_effect")
     async def apply_effect(self, request: EffectRequest) -> EffectResult:
         """Grant one effect exactly once; a permanent failure is non-retryable, typed by reason.
 

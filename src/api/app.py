@@ -34,8 +34,8 @@ from src.api.routers import (
     users,
 )
 from src.config import Settings, get_settings
-from src.runtime.temporal import connect
 from src.store.db import make_engine
+from src.workflows.client import connect
 
 READINESS_SECONDS = 1.0
 KNOWN_KEY_SECONDS = 12 * 3600.0

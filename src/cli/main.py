@@ -51,7 +51,7 @@ def migrate() -> None:
 @app.command()
 def api() -> None:
     """Serve the HTTP API."""
-    from src.runtime import services
+    from src.cli import processes
 
     settings = get_settings()
     _logging(settings)
@@ -62,20 +62,20 @@ def api() -> None:
             "src.api.app:app_from_env",
             factory=True,
             workers=settings.api_workers,
-            **services.uvicorn_options(settings),
+            **processes.uvicorn_options(settings),
         )
         return
-    _serve(services.run(settings, api=True, worker=False))
+    _serve(processes.run(settings, api=True, worker=False))
 
 
 @app.command()
 def worker() -> None:
     """Run the Temporal worker and the outbox relay."""
-    from src.runtime import services
+    from src.cli import processes
 
     settings = get_settings()
     _logging(settings)
-    _serve(services.run(settings, api=False, worker=True))
+    _serve(processes.run(settings, api=False, worker=True))
 
 
 @orgs_app.command("create")
@@ -154,10 +154,10 @@ def events_replay(
 ) -> None:
     """Run failed or skipped events again, e.g. after importing codes or creating users."""
     from src.domain.errors import DomainError
-    from src.runtime.replay import replay
-    from src.runtime.temporal import connect
+    from src.services.replay import replay
     from src.store import events
     from src.store.db import make_engine
+    from src.workflows.client import connect
 
     settings = get_settings()
     when = since.replace(tzinfo=since.tzinfo or UTC) if since else None
@@ -197,7 +197,7 @@ def dev() -> None:
     data = Path(settings.data_dir)
     with ExitStack() as stack:
         if not settings.database_url:
-            from src.runtime.devstack import embedded_postgres
+            from src.cli.devstack import embedded_postgres
 
             settings = settings.model_copy(
                 update={"database_url": stack.enter_context(embedded_postgres(data / "pgdata"))}
@@ -206,11 +206,11 @@ def dev() -> None:
 
 
 async def _dev(settings: Settings, data: Path) -> None:
-    from src.runtime import services
-    from src.runtime.demo import curl_example, ensure_demo
-    from src.runtime.devstack import address_of, temporal_dev_server
-    from src.runtime.temporal import connect, register_search_attributes
+    from src.cli import processes
+    from src.cli.demo import curl_example, ensure_demo
+    from src.cli.devstack import address_of, temporal_dev_server
     from src.store.db import make_engine, migrate
+    from src.workflows.client import connect, register_search_attributes
 
     if not settings.payload_keys:
         settings = settings.model_copy(update={"payload_keys": _dev_payload_keys(data)})
@@ -247,7 +247,7 @@ async def _dev(settings: Settings, data: Path) -> None:
             f"  apiSecret {creds['apiSecret']}\n\nTry the integration guide's flow:\n\n"
             f"{curl_example(creds)}\n"
         )
-        await services.run(settings, codec=True)
+        await processes.run(settings, codec=True)
     finally:
         if env is not None:
             await env.shutdown()
@@ -255,7 +255,7 @@ async def _dev(settings: Settings, data: Path) -> None:
 
 def _dev_payload_keys(data: Path) -> str:
     """``loyalty dev``'s own payload key, made once and kept in DATA_DIR."""
-    from src.runtime.codec import new_key
+    from src.workflows.codec import new_key
 
     path = data / "payload-keys"
     if not path.exists():
@@ -268,7 +268,7 @@ def _dev_payload_keys(data: Path) -> str:
 @app.command("payload-key")
 def payload_key() -> None:
     """Print a new key for PAYLOAD_KEYS (put it first to rotate; keep the old ones after it)."""
-    from src.runtime.codec import new_key
+    from src.workflows.codec import new_key
 
     typer.echo(new_key())
 
@@ -276,8 +276,8 @@ def payload_key() -> None:
 @app.command("codec-server")
 def codec_server() -> None:
     """Serve the codec endpoint that lets the Temporal UI show sealed payloads decoded."""
-    from src.runtime import services
+    from src.cli import processes
 
     settings = get_settings()
     _logging(settings)
-    _serve(services.run(settings, api=False, worker=False, codec=True))
+    _serve(processes.run(settings, api=False, worker=False, codec=True))

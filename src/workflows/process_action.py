@@ -10,6 +10,7 @@ deterministically.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -18,9 +19,9 @@ from temporalio.common import Priority, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from src.activities.names import APPLY_EFFECT, PLAN_ACTION
+    from src.activities.actions import ActionActivities
     from src.domain.actions import ActionInput
-    from src.domain.effects import ActionPlan, EffectRequest, EffectResult
+    from src.domain.effects import EffectRequest
     from src.workflows import search_attributes as sa
 
 RETRY = RetryPolicy(
@@ -33,6 +34,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=10)
 # Runs recorded before release 0.2.0 scheduled regular activities; they replay on that path.
 LOCAL_ACTIVITIES = "local-activities"
 
+Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
 
@@ -43,7 +45,7 @@ class ProcessAction:
         local = workflow.patched(LOCAL_ACTIVITIES)
         try:
             plan = await _execute(
-                local, action, PLAN_ACTION, action, ActionPlan, f"plan {action.action}"
+                local, action, ActionActivities.plan_action, action, f"plan {action.action}"
             )
         except (ActivityError, ApplicationError) as err:
             _permanent(err)  # the activity recorded the event failed (plan_error)
@@ -60,9 +62,8 @@ class ProcessAction:
                 await _execute(
                     local,
                     action,
-                    APPLY_EFFECT,
+                    ActionActivities.apply_effect,
                     request,
-                    EffectResult,
                     effect.summary(user_id),
                     activity_id=effect.key,
                 )
@@ -82,28 +83,26 @@ class ProcessAction:
 async def _execute(
     local: bool,
     action: ActionInput,
-    name: str,
-    arg: Any,
-    result_type: type[Result],
+    step: Callable[[ActionActivities, Arg], Awaitable[Result]],
+    arg: Arg,
     summary: str,
     activity_id: str | None = None,
 ) -> Result:
-    """One step, as a local activity (or, replaying an older run, the regular activity it
-    scheduled, queued fairly by org)."""
+    """One step, by method reference (so its argument and result are type-checked), as a
+    local activity (or, replaying an older run, the regular activity it scheduled, queued
+    fairly by org)."""
     if local:
-        return await workflow.execute_local_activity(
-            name,
+        return await workflow.execute_local_activity_method(
+            step,
             arg,
-            result_type=result_type,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RETRY,
             activity_id=activity_id,
             summary=summary,
         )
-    return await workflow.execute_activity(
-        name,
+    return await workflow.execute_activity_method(
+        step,
         arg,
-        result_type=result_type,
         start_to_close_timeout=ACTIVITY_TIMEOUT,
         retry_policy=RETRY,
         activity_id=activity_id,

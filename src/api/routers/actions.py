@@ -24,7 +24,7 @@ from src.domain.actions import (
     too_far_ahead,
 )
 from src.domain.triggers import TriggerDefinition, data_errors
-from src.runtime.replay import replay
+from src.services.replay import replay
 from src.store import events, triggers
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])

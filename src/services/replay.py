@@ -20,9 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from src.domain import errors
 from src.domain.actions import EventStatus
 from src.domain.errors import Conflict, NotFound
-from src.runtime.relay import is_rejection
-from src.runtime.workflows import start_replay
 from src.store import events
+from src.workflows.relay import is_rejection
+from src.workflows.starter import start_replay
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
 UNSETTLED = frozenset({EventStatus.queued, EventStatus.processing})

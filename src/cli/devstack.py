@@ -13,8 +13,8 @@ from urllib.parse import quote
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from src.runtime.codec import data_converter
 from src.workflows import search_attributes
+from src.workflows.codec import data_converter
 
 
 def temporal_binary() -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from src.domain.errors import DomainError
-from src.runtime.replay import UNSETTLED, restart, run_status
+from src.services.replay import UNSETTLED, restart, run_status
 from src.store import events
 
 log = logging.getLogger(__name__)

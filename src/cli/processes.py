@@ -18,8 +18,8 @@ import uvicorn
 
 from src.api.app import create_app
 from src.config import Settings
-from src.runtime.codec_server import codec_app
-from src.runtime.worker import run_worker
+from src.worker import run_worker
+from src.workflows.codec_server import codec_app
 
 log = logging.getLogger(__name__)
 

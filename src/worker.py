@@ -13,12 +13,12 @@ from temporalio.worker import Worker
 
 from src.activities.actions import ActionActivities, Hooks
 from src.config import Settings
-from src.runtime.reconciler import Reconciler
-from src.runtime.relay import Relay
-from src.runtime.temporal import connect, register_search_attributes
 from src.store import events
 from src.store.db import make_engine
+from src.workflows.client import connect, register_search_attributes
 from src.workflows.process_action import ProcessAction
+from src.workflows.reconciler import Reconciler
+from src.workflows.relay import Relay
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from src.runtime.workflows import start_action
 from src.store import events
+from src.workflows.starter import start_action
 
 log = logging.getLogger(__name__)
 MAX_IDLE_BACKOFF = 5.0

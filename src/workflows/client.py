@@ -10,8 +10,8 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 
 from src.config import Settings
-from src.runtime.codec import data_converter
 from src.workflows import search_attributes
+from src.workflows.codec import data_converter
 
 
 async def connect(settings: Settings, lazy: bool = False) -> Client:
