@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.cli.devstack import address_of, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
-from src.store import campaigns, orgs, users
+from src.domain.scopes import SCOPES
+from src.store import campaigns, keys, orgs, users
 from src.store.db import make_engine
 from src.store.tables import Event
 from src.workflows.codec import new_key
@@ -28,11 +29,11 @@ ACTIONS = "/api/audience/internal/actions"
 async def _org(engine: AsyncEngine, name: str) -> dict[str, str]:
     """An org with 20 users, a one-point campaign on ``visit`` and its rate limit lifted."""
     async with engine.begin() as conn:
-        org_id = await orgs.create_org(conn, name)
-        _, secret = await orgs.create_key(conn, org_id, name, list(orgs.ALL_SCOPES))
+        org_id = await orgs.create(conn, name)
+        _, secret = await keys.create(conn, org_id, name, list(SCOPES))
         await orgs.set_rate_limit(conn, org_id, 1_000_000, 1_000_000)
         for i in range(20):
-            await users.create(conn, org_id, f"u{i}", None, None)
+            await users.insert_user(conn, org_id, f"u{i}", None, None)
         definition = CampaignDefinition.model_validate(
             {
                 "name": "a point a visit",

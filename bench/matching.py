@@ -24,7 +24,8 @@ from bench.run import RESULTS, fresh_database, postgres_server
 from src.activities.actions import ActionActivities
 from src.domain.actions import ActionInput, ActionRequest
 from src.domain.effects import EffectRequest, PlannedEffect
-from src.store import events, ledger, orgs, users
+from src.services import grants
+from src.store import events, orgs, users
 from src.store.db import make_engine
 
 ACTION = "purchase_completed"
@@ -77,8 +78,8 @@ _SEED_CODE_ROWS = text(
 
 async def org_with(engine: AsyncEngine, total: int, matching: int) -> str:
     async with engine.begin() as conn:
-        org_id = await orgs.create_org(conn, f"bench-{total}")
-        await users.create(conn, org_id, "u", None, None)
+        org_id = await orgs.create(conn, f"bench-{total}")
+        await users.insert_user(conn, org_id, "u", None, None)
         await conn.execute(
             _SEED_CAMPAIGNS, {"org": org_id, "total": total, "matching": matching, "action": ACTION}
         )
@@ -159,7 +160,7 @@ async def allocator(
 
     async def allocate(i: int) -> None:
         event = f"evt_{uuid.uuid4()}"
-        await ledger.apply_effect(
+        await grants.apply(
             engine,
             EffectRequest(
                 org_id=org_id,

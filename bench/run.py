@@ -32,7 +32,8 @@ from bench import bare, fairness
 from bench.load import closed_loop, open_loop
 from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
-from src.store import campaigns, catalog, orgs, users
+from src.domain.scopes import SCOPES
+from src.store import campaigns, catalog, keys, orgs, users
 from src.store.db import make_engine, migrate
 from src.store.tables import Event, Product
 from src.workflows.codec import new_key
@@ -92,11 +93,11 @@ async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
 async def seed(engine: AsyncEngine) -> tuple[str, str]:
     """An org (rate limit lifted) with 100 users and a campaign with two effects."""
     async with engine.begin() as conn:
-        org_id = await orgs.create_org(conn, "bench")
-        _, secret = await orgs.create_key(conn, org_id, "bench", list(orgs.ALL_SCOPES))
+        org_id = await orgs.create(conn, "bench")
+        _, secret = await keys.create(conn, org_id, "bench", list(SCOPES))
         await orgs.set_rate_limit(conn, org_id, 1_000_000, 1_000_000)
         for i in range(100):
-            await users.create(conn, org_id, f"u{i}", None, None)
+            await users.insert_user(conn, org_id, f"u{i}", None, None)
         await catalog.create_item(
             conn, Product, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
         )

@@ -19,6 +19,7 @@ from src.workflows.client import connect, register_search_attributes
 from src.workflows.process_action import ProcessAction
 from src.workflows.reconciler import Reconciler
 from src.workflows.relay import Relay
+from src.workflows.starter import TemporalRuns
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,8 @@ def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Rela
 
 def build_reconciler(client: Client, engine: AsyncEngine, settings: Settings) -> Reconciler:
     return Reconciler(
-        client,
+        TemporalRuns(client, settings.task_queue),
         engine,
-        settings.task_queue,
         after_seconds=settings.reconcile_after_seconds,
         every_seconds=settings.reconcile_every_seconds,
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.cli.demo import CODE_EFFECT, GUIDE_CAMPAIGN, GUIDE_TRIGGER
+from src.api.schemas.actions import GUIDE_ACTION
+from src.api.schemas.campaigns import GUIDE_STEP_2
+from src.api.schemas.triggers import GUIDE_STEP_1
+from src.cli.demo import CODE_EFFECT
 from tests.support import Tenant
 
-STEP1_TRIGGER = GUIDE_TRIGGER
-STEP2_CAMPAIGN = GUIDE_CAMPAIGN
+__all__ = ["GUIDE_ACTION"]
+STEP1_TRIGGER = GUIDE_STEP_1
+STEP2_CAMPAIGN = GUIDE_STEP_2
 FLOW_ACTION = {
     "userId": "user_123",
     "action": "purchase_completed",

@@ -29,7 +29,8 @@ from src.cli import processes
 from src.config import Settings
 from src.domain.actions import ActionInput
 from src.domain.effects import EffectRequest, EffectResult
-from src.store import orgs
+from src.domain.scopes import SCOPES
+from src.store import keys, orgs
 from src.store.db import migrate
 from src.store.tables import Event
 from src.worker import serve
@@ -81,10 +82,8 @@ async def make_tenant(
     engine: AsyncEngine, base_url: str, scopes: list[str] | None = None
 ) -> Tenant:
     async with engine.begin() as conn:
-        org_id = await orgs.create_org(conn, f"test-{uuid.uuid4().hex[:6]}")
-        key_id, secret = await orgs.create_key(
-            conn, org_id, "test", scopes or list(orgs.ALL_SCOPES)
-        )
+        org_id = await orgs.create(conn, f"test-{uuid.uuid4().hex[:6]}")
+        key_id, secret = await keys.create(conn, org_id, "test", scopes or list(SCOPES))
     http = httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": org_id},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from src.api.cache import TTLCache
+from src.services.cache import TTLCache
 
 
 def test_a_read_begun_before_a_clear_is_not_stored() -> None:

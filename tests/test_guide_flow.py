@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.guide import FLOW_ACTION, STEP2_CAMPAIGN, post_action, setup_guide
+from tests.guide import FLOW_ACTION, GUIDE_ACTION, STEP2_CAMPAIGN, post_action, setup_guide
 from tests.support import Tenant, wait_for_event
 
 
@@ -62,21 +62,7 @@ async def test_amount_below_threshold_grants_nothing(tenant: Tenant) -> None:
 async def test_guide_request_body_example_is_accepted(tenant: Tenant) -> None:
     """The guide's full "Request Body" example, timestamp with Z, items and metadata."""
     await setup_guide(tenant)
-    event_id = await post_action(
-        tenant,
-        {
-            "userId": "user_123",
-            "action": "purchase_completed",
-            "timestamp": "2025-10-06T16:45:00Z",
-            "data": {
-                "orderId": "ORD-12345",
-                "amount": 99.99,
-                "currency": "USD",
-                "items": [{"sku": "PRODUCT-001", "quantity": 2, "price": 49.99}],
-            },
-            "metadata": {"source": "shopify", "storeId": "store_456"},
-        },
-    )
+    event_id = await post_action(tenant, GUIDE_ACTION)
     event = await wait_for_event(tenant, event_id)
     assert event["status"] == "processed" and event["timestamp"].startswith("2025-10-06T16:45:00")
 

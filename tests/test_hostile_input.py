@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.store import orgs
+from src.store import keys
 from src.store.db import make_engine
 from tests.guide import ok
 from tests.support import Tenant, wait_for_event, wait_for_events
@@ -200,7 +200,7 @@ async def test_a_retried_batch_grants_once(tenant: Tenant, engine: AsyncEngine) 
 
 async def test_rotation_mints_one_successor_only(tenant: Tenant, engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        key_id, _ = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
+        key_id, _ = await keys.create(conn, tenant.org_id, "pos", ["actions:write"])
     rotated = await ok(await tenant.http.post(f"/v1/api-keys/{key_id}/rotate", json={}))
     again = error(await tenant.http.post(f"/v1/api-keys/{key_id}/rotate", json={}), 409)
     assert again["details"] == {"replacedBy": rotated["id"]}
@@ -253,7 +253,7 @@ async def test_resolved_users_need_users_read(tenant: Tenant, engine: AsyncEngin
     await ok(await tenant.http.post("/v1/users", json={"id": "vic", "email": "vic@example.com"}))
     await ok(await tenant.http.patch("/v1/org/settings", json={"userLookup": {"email": True}}), 200)
     async with engine.begin() as conn:
-        _, secret = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
+        _, secret = await keys.create(conn, tenant.org_id, "pos", ["actions:write"])
     pos = {"Authorization": f"Bearer {secret}"}
     body = {"userId": "vic@example.com", "action": "visit"}
     event_id = (await ok(await tenant.http.post(ACTIONS, json=body, headers=pos), 202))["eventId"]

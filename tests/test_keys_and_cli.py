@@ -15,10 +15,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.api.cache import TTLCache
 from src.api.invalidation import listen
 from src.config import Settings
-from src.store import changes, orgs
+from src.services.cache import TTLCache
+from src.store import changes, keys
 from tests.guide import ok
 from tests.support import Tenant, api_server, make_tenant
 
@@ -38,8 +38,9 @@ async def test_create_scope_rotate_revoke(tenant: Tenant, engine: AsyncEngine) -
     )
     assert created["secret"].startswith("lsk_") and created["scopes"] == ["actions:write"]
     async with engine.connect() as conn:  # stored only as a digest
-        assert await orgs.find_key(conn, created["secret"]) is not None
-        assert created["secret"] not in json.dumps(await orgs.list_keys(conn, tenant.org_id))
+        assert await keys.find(conn, created["secret"]) is not None
+        stored = [tuple(map(str, row)) for row in await keys.list_all(conn, tenant.org_id)]
+        assert created["secret"] not in json.dumps(stored)
     async with client_for(tenant, created["secret"]) as pos:
         assert (await pos.get("/v1/users")).status_code == 403
         action = {"userId": "u", "action": "store_visit"}

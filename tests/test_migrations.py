@@ -44,7 +44,7 @@ async def test_upgrades_keep_planner_index_and_counters(databases: Databases) ->
     engine = make_engine(url, 1)
     try:
         async with engine.begin() as conn:
-            org_id = await orgs.create_org(conn, "before 0006")
+            org_id = await orgs.create(conn, "before 0006")
             for seed in (_CAMPAIGNS, _TRIGGERS, _COUNTERS):
                 await conn.execute(seed, {"org": org_id})
         await migrate(url)

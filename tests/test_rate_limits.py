@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.api.ratelimit import AUTH_ATTEMPTS_PER_ADDRESS, AUTH_ATTEMPTS_PER_KEY
 from src.config import Settings
-from src.store import orgs
+from src.store import keys, orgs
 from tests.guide import FLOW_ACTION
 from tests.support import Tenant, api_server, make_tenant
 
@@ -106,9 +106,9 @@ async def test_refusals_are_not_charged_and_keys_have_budgets(
     tenant = await limited_tenant(engine, base_url, per_second=100, burst=4)
     try:
         async with engine.begin() as conn:
-            _, reader = await orgs.create_key(conn, tenant.org_id, "reader", ["users:read"])
-            pos_id, pos = await orgs.create_key(conn, tenant.org_id, "pos", ["actions:write"])
-            assert await orgs.set_key_rate_limit(conn, tenant.org_id, pos_id, 100, 1)
+            _, reader = await keys.create(conn, tenant.org_id, "reader", ["users:read"])
+            pos_id, pos = await keys.create(conn, tenant.org_id, "pos", ["actions:write"])
+            assert await keys.set_rate_limit(conn, tenant.org_id, pos_id, 100, 1)
         as_reader = {"Authorization": f"Bearer {reader}"}
         for _ in range(6):  # 403s (scope) and 401s cost the org nothing
             assert (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.store import orgs
+from src.store import keys
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import Tenant, wait_for_event
 
@@ -22,7 +22,7 @@ async def guided(tenant: Tenant) -> Tenant:
 
 async def headers(engine: AsyncEngine, tenant: Tenant, *scopes: str) -> dict[str, str]:
     async with engine.begin() as conn:
-        _, secret = await orgs.create_key(conn, tenant.org_id, "narrow", list(scopes))
+        _, secret = await keys.create(conn, tenant.org_id, "narrow", list(scopes))
     return {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": tenant.org_id}
 
 

@@ -5,39 +5,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi import FastAPI
 
 from src.api import errors
-from src.api.cache import TTLCache
+from src.api.body import BodyLimit
 from src.api.invalidation import listen
 from src.api.ratelimit import RateLimiter, RateLimitHeaders
-from src.api.routers import (
+from src.api.routes import (
     actions,
-    analytics,
     api_keys,
     campaigns,
     code_pools,
+    health,
+    ledger,
     org,
     products,
     simulate,
-    transactions,
     triggers,
     users,
 )
+from src.api.schemas.common import publish
 from src.config import Settings, get_settings
+from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
+from src.services.cache import TTLCache
+from src.services.ingest import Ingest
 from src.store.db import make_engine
 from src.workflows.client import connect
+from src.workflows.starter import TemporalRuns
 
-READINESS_SECONDS = 1.0
 KNOWN_KEY_SECONDS = 12 * 3600.0
 VERIFYING_AT_ONCE = 8  # database look-ups of uncached secrets in flight per process
 
@@ -47,8 +47,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
-        # Same pool; for single-statement writes that need no transaction block.
-        app.state.autocommit = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.key_cache = TTLCache(settings.key_cache_seconds)
         app.state.known_keys = TTLCache(KNOWN_KEY_SECONDS)  # exempt from the auth throttle
         app.state.verify_gate = asyncio.Semaphore(VERIFYING_AT_ONCE)
@@ -63,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.checking = None
         app.state.rate_limiter = RateLimiter(settings.redis_url, settings.bulk_codes_per_minute)
         app.state.temporal = await connect(settings, lazy=True)
+        app.state.ingest = Ingest(app.state.engine, app.state.trigger_cache)
+        app.state.runs = TemporalRuns(app.state.temporal, settings.task_queue)
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.freeze()
         try:
@@ -76,9 +76,17 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Loyalty Engine", version=version("loyalty-engine"), lifespan=lifespan)
     errors.install(app)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(
+        BodyLimit,
+        default=MAX_BODY_BYTES,
+        limits={
+            "/api/audience/internal/actions/batch": MAX_BATCH * MAX_BODY_BYTES,
+            "/v1/code-pools/[^/]+/codes": code_pools.IMPORT_BYTES,
+        },
+    )
     for module in (
         actions,
-        transactions,
+        ledger,
         users,
         campaigns,
         triggers,
@@ -87,47 +95,16 @@ def create_app(settings: Settings) -> FastAPI:
         org,
         api_keys,
         simulate,
-        analytics,
+        health,
     ):
         app.include_router(module.router)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+    generate = app.openapi
 
-    @app.get("/readyz", tags=["health"], response_model=None)
-    async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
-        """The database and Temporal both answer within two seconds. Unauthenticated, so the
-        verdict is kept for a second: probes cannot make it cost the backends more."""
-        state = request.app.state
-        cached: tuple[float, dict[str, Any]] | None = state.readiness
-        if cached is None or time.monotonic() - cached[0] > READINESS_SECONDS:
-            if state.checking is None or state.checking.done():  # one check at a time
-                state.checking = asyncio.create_task(_readiness(request))
-            cached = (time.monotonic(), await asyncio.shield(state.checking))
-            state.readiness = cached
-        body = cached[1]
-        return body if body["status"] == "ok" else JSONResponse(body, status_code=503)
+    def openapi() -> dict[str, Any]:
+        return publish(generate())
 
-    async def _readiness(request: Request) -> dict[str, Any]:
-        checks: dict[str, str] = {}
-        try:
-            async with asyncio.timeout(2):
-                async with request.app.state.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            await request.app.state.temporal.service_client.check_health(
-                timeout=timedelta(seconds=2)
-            )
-            checks["temporal"] = "ok"
-        except Exception as exc:
-            checks["temporal"] = f"error: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        return {"status": "ok" if ready else "unavailable", "checks": checks}
+    app.openapi = openapi  # type: ignore[method-assign]
 
     return app
 

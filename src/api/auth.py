@@ -13,18 +13,17 @@ secrets, or a stranger's guesses at a key ID, cannot lock out others behind the 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import Request
 
-from src.api.cache import TTLCache
 from src.api.errors import ApiError
 from src.api.ratelimit import Rate, RateLimiter
 from src.domain.scopes import holds
-from src.store import orgs
-from src.store.orgs import KeyRecord
+from src.services import keys
+from src.services.cache import TTLCache
+from src.services.keys import KeyRecord
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,14 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
     """The live key for ``secret``: from the cache, or (unless this client is throttled) the
     database."""
     cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
-    digest = orgs.digest(secret)
+    digest = keys.digest(secret)
     _, record = cache.get(digest)
     if record is not None:
         return record
     known: TTLCache[str, bool] = request.app.state.known_keys
     limiter: RateLimiter = request.app.state.rate_limiter
     address = request.client.host if request.client else "unknown"
-    hint = orgs.key_hint(secret)
+    hint = keys.key_hint(secret)
     if not known.get(digest)[0]:
         wait = await limiter.auth_refused(address, hint)
         if wait is not None:
@@ -73,8 +72,8 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
                 headers={"Retry-After": str(wait)},
             )
     generation = cache.generation
-    async with request.app.state.verify_gate, request.app.state.engine.connect() as conn:
-        record = await orgs.find_key(conn, secret)
+    async with request.app.state.verify_gate:
+        record = await keys.find(request.app.state.engine, secret)
     if record is None:
         known.drop(digest)
         await limiter.auth_failed(address, hint)
@@ -127,17 +126,3 @@ async def charge(request: Request, principal: Principal, cost: int = 1) -> None:
     request.state.rate_headers = await limiter.charge(
         principal.org_id, principal.key_id, principal.rate, principal.key_rate, cost
     )
-
-
-def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
-    """Dependency: an authenticated principal holding ``scope`` (``admin`` holds every scope),
-    charged one unit once it is authorised."""
-
-    async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if not principal.holds(scope):
-            raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
-        await charge(request, principal)
-        return principal
-
-    return dependency

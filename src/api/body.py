@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+import re
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.api.errors import ApiError, from_pydantic, validation_error
+from src.api.errors import ApiError, error_response
 from src.domain.actions import MAX_BODY_BYTES
 from src.domain.bounds import DEFAULT, JsonBounds, violation
+from src.domain.errors import Invalid
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -58,7 +60,7 @@ async def read_json(
         raise ApiError(400, "malformed_json", "request body is nested too deeply") from exc
     found = None if bounds is None else violation(body, bounds)
     if found is not None:
-        raise validation_error([{"field": found["field"] or "body", "message": found["message"]}])
+        raise Invalid.field(found["field"] or "body", found["message"])
     return body
 
 
@@ -70,20 +72,48 @@ async def parse(
 ) -> Model:
     body = await read_json(request, limit, bounds)
     if not isinstance(body, dict):
-        raise ApiError(
-            422,
-            "validation_failed",
-            "body: must be a JSON object",
-            [{"field": "body", "message": "must be a JSON object"}],
-        )
+        raise Invalid.field("body", "must be a JSON object")
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise from_pydantic(exc) from exc
+        raise Invalid.of(exc) from exc
 
 
-def number(value: Decimal | None) -> int | float | None:
-    """A ledger amount for JSON: an integer when whole, else the nearest float."""
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
+class BodyLimit:
+    """ASGI middleware: a request body past its route's limit is a 413 before anyone reads it
+    whole (``limits``: path patterns to bytes; else ``default``)."""
+
+    def __init__(self, app: ASGIApp, default: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = [(re.compile(pattern), limit) for pattern, limit in limits.items()]
+
+    def _limit(self, path: str) -> int:
+        return next(
+            (limit for pattern, limit in self.limits if pattern.fullmatch(path)), self.default
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> ASGIApp:
+    return error_response(413, "payload_too_large", f"request body exceeds {limit} bytes")

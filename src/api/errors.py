@@ -13,10 +13,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from src.domain.errors import DomainError
+from src.domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
 from src.store.db import sqlstate
 
 log = logging.getLogger(__name__)
+# A domain error's kind says its HTTP status; anything else the rules raise is a 422.
+STATUS: dict[type[DomainError], int] = {Invalid: 422, NotFound: 404, Conflict: 409, Refused: 403}
+
+
+def status_of(exc: DomainError) -> int:
+    return next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 422)
 
 
 class ApiError(Exception):
@@ -43,28 +49,6 @@ def error_response(
     )
 
 
-def field_errors(errors: list[Any], drop_prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Pydantic errors as ``[{"field": "data.amount", "message": …}]``."""
-    out = []
-    for err in errors:
-        loc = [str(p) for p in err.get("loc", ())]
-        while loc and loc[0] in drop_prefix:
-            loc = loc[1:]
-        message = str(err.get("msg", "invalid"))
-        out.append({"field": ".".join(loc) or "body", "message": message})
-    return out
-
-
-def validation_error(errors: list[dict[str, str]]) -> ApiError:
-    first = errors[0]
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return ApiError(422, "validation_failed", f"{first['field']}: {first['message']}{more}", errors)
-
-
-def from_pydantic(exc: ValidationError) -> ApiError:
-    return validation_error(field_errors(exc.errors()))
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -72,20 +56,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(status_of(exc), exc.code, exc.message, exc.details)
 
     @app.exception_handler(ValidationError)
-    async def _pydantic(_: Request, exc: ValidationError) -> JSONResponse:
-        err = from_pydantic(exc)
-        return error_response(err.status, err.code, err.message, err.details)
+    async def _pydantic(request: Request, exc: ValidationError) -> JSONResponse:
+        return await _domain(request, Invalid.of(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = field_errors(list(exc.errors()), drop_prefix=("body", "query", "path", "header"))
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        invalid = Invalid.listed(exc.errors(), drop=("body", "query", "path", "header"))
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return error_response(400, "malformed_json", "request body is not valid JSON", details)
-        err = validation_error(details)
-        return error_response(err.status, err.code, err.message, err.details)
+            return error_response(
+                400, "malformed_json", "request body is not valid JSON", invalid.details
+            )
+        if any(
+            e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",)
+            for e in exc.errors()
+        ):
+            return error_response(
+                400, "malformed_json", "request body is empty; send a JSON object"
+            )
+        return await _domain(request, invalid)
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -114,7 +105,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # FastAPI's 400 is a body it could not parse (nested too deeply for its JSON reader).
+        codes = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from src.api.cache import TTLCache
+from src.services.cache import TTLCache
 from src.store.changes import CHANNEL
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from src.api.auth import Principal
 
 
@@ -70,9 +72,10 @@ def _hide(node: Any, path: list[str], guard: Guard, parent: dict[str, Any] | Non
         node[step] = None
 
 
-def visible(principal: Principal, kind: str, reply: dict[str, Any]) -> dict[str, Any]:
-    """``reply`` with every field the principal's scopes do not show set to null (in place)."""
+def visible(principal: Principal, kind: str, reply: BaseModel) -> dict[str, Any]:
+    """``reply`` as on the wire, with every field the principal's scopes do not show null."""
+    wire = reply.model_dump(mode="json", by_alias=True)
     for path, guard in REPLY_FIELDS[kind].items():
         if not principal.holds(guard.scope):
-            _hide(reply, path.split("."), guard, reply)
-    return reply
+            _hide(wire, path.split("."), guard, wire)
+    return wire

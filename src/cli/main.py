@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.config import Settings, get_settings
 
@@ -78,25 +80,29 @@ def worker() -> None:
     _serve(processes.run(settings, api=False, worker=True))
 
 
+@contextlib.asynccontextmanager
+async def _engine() -> AsyncIterator[AsyncEngine]:
+    """A small engine for a one-off command."""
+    from src.store.db import make_engine
+
+    engine = make_engine(get_settings().require_database_url(), 2)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 @orgs_app.command("create")
 def orgs_create(
     name: str = typer.Option(..., "--name", help="Organisation name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create an organisation and an all-scopes API key; the secret is shown only now."""
-    from src.store import orgs
-    from src.store.db import make_engine
+    from src.services import orgs
 
     async def create() -> dict[str, str]:
-        engine = make_engine(get_settings().require_database_url(), 1)
-        try:
-            async with engine.begin() as conn:
-                org_id = await orgs.create_org(conn, name)
-                key_id, secret = await orgs.create_key(
-                    conn, org_id, "default", list(orgs.ALL_SCOPES)
-                )
-        finally:
-            await engine.dispose()
+        async with _engine() as engine:
+            org_id, key_id, secret = await orgs.create(engine, name)
         return {"orgId": org_id, "apiKey": key_id, "apiSecret": secret}
 
     created = asyncio.run(create())
@@ -119,22 +125,18 @@ def orgs_set_limits(
 ) -> None:
     """Override an org's rate limit (default 100/s sustained, bursts to 500/s), or give one of
     its keys a smaller budget of its own."""
-    from src.store import orgs
-    from src.store.db import make_engine
+    from src.domain.errors import NotFound
+    from src.services import orgs
 
-    async def update() -> bool:
-        engine = make_engine(get_settings().require_database_url(), 1)
-        try:
-            async with engine.begin() as conn:
-                if key is not None:
-                    return await orgs.set_key_rate_limit(conn, org_id, key, per_second, burst)
-                return await orgs.set_rate_limit(conn, org_id, per_second, burst)
-        finally:
-            await engine.dispose()
+    async def update() -> None:
+        async with _engine() as engine:
+            await orgs.set_rate_limit(engine, org_id, per_second, burst, key)
 
-    if not asyncio.run(update()):
-        typer.echo(f"no organisation {org_id}" + (f" with key {key}" if key else ""), err=True)
-        raise typer.Exit(1)
+    try:
+        asyncio.run(update())
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
     who = f"{org_id} key {key}" if key else org_id
     typer.echo(f"{who}: {per_second}/s sustained, bursts to {burst}/s (applies at once)")
 
@@ -158,6 +160,7 @@ def events_replay(
     from src.store import events
     from src.store.db import make_engine
     from src.workflows.client import connect
+    from src.workflows.starter import TemporalRuns
 
     settings = get_settings()
     when = since.replace(tzinfo=since.tzinfo or UTC) if since else None
@@ -172,12 +175,12 @@ def events_replay(
                 for org_id, event_id in found:
                     typer.echo(f"  {org_id} {event_id}")
                 return
-            client = await connect(settings)
+            runs = TemporalRuns(await connect(settings), settings.task_queue)
             refused = 0
             with typer.progressbar(found, label="replaying") as bar:
                 for org_id, event_id in bar:
                     try:
-                        await replay(client, engine, org_id, event_id, settings.task_queue)
+                        await replay(runs, engine, org_id, event_id)
                     except DomainError as exc:
                         refused += 1
                         typer.echo(f"\n  {event_id}: {exc.message}", err=True)

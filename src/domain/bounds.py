@@ -6,6 +6,7 @@ database, condition evaluation), and no org's input may cost the service out of 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -73,6 +74,8 @@ def violation(value: Any, bounds: JsonBounds = DEFAULT, root: str = "") -> dict[
             if problem is not None:
                 return {"field": _name(path), "message": problem}
             continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return {"field": _name(path), "message": "not a finite number"}
         if not isinstance(item, dict | list):
             continue
         if depth > bounds.depth:

@@ -180,10 +180,23 @@ class CampaignDefinition(BaseModel):
         return self.endAt is None or moment < self.endAt
 
 
-class CampaignCreate(CampaignDefinition):
-    """Creation body: the definition plus its initial status (active, as the guide expects)."""
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as it stands: its lifecycle state and its current version's definition."""
 
-    status: Literal["draft", "active"] = "active"
+    id: str
+    status: str
+    version: int
+    definition: CampaignDefinition
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    version: int
+    definition: CampaignDefinition
+    created_at: datetime
 
 
 EffectConfig = AddPointsConfig | AwardProductConfig | AllocateCodeConfig

@@ -1,30 +1,71 @@
-"""Domain failures that a caller can act on; each carries a stable machine-readable code."""
+"""Failures a caller can act on; each carries a stable machine-readable code. The API maps
+their kinds to HTTP statuses (``src/api/errors.py``): the rules know nothing of HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 
 class DomainError(Exception):
-    """A rule was broken by the caller's input; maps to a 4xx, never a 500."""
+    """A rule was broken by the caller's input."""
 
-    status = 422
     code = "invalid_request"
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(self, message: str, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if code is not None:
+            self.code = code
+
+
+class Invalid(DomainError):
+    """Input that breaks a rule; ``details`` names each field: ``[{"field", "message"}]``."""
+
+    code = "validation_failed"
+
+    @classmethod
+    def fields(cls, problems: list[dict[str, str]]) -> Invalid:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return cls(f"{first['field']}: {first['message']}{more}", problems)
+
+    @classmethod
+    def field(cls, field: str, message: str) -> Invalid:
+        return cls.fields([{"field": field, "message": message}])
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> Invalid:
+        """A pydantic validation failure, each error at its dotted field path."""
+        return cls.listed(exc.errors())
+
+    @classmethod
+    def listed(cls, errors: Sequence[Any], drop: tuple[str, ...] = ()) -> Invalid:
+        """Pydantic's error dicts (``loc``, ``msg``), located without the ``drop`` prefixes."""
+        problems = []
+        for err in errors:
+            loc = [str(p) for p in err.get("loc", ())]
+            while loc and loc[0] in drop:
+                loc = loc[1:]
+            problems.append({"field": ".".join(loc) or "body", "message": str(err["msg"])})
+        return cls.fields(problems)
 
 
 class NotFound(DomainError):
-    status = 404
     code = "not_found"
 
 
 class Conflict(DomainError):
-    status = 409
     code = "conflict"
+
+
+class Refused(DomainError):
+    """Allowed by the key's scopes, but not by the org's own settings."""
+
+    code = "forbidden"
 
 
 # Effect failures that retrying cannot fix; the event ends failed/skipped and can be replayed.

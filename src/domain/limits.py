@@ -46,6 +46,13 @@ class Counter(BaseModel):
     reason: str
     period: str | None = None  # e.g. ``day:2025-10-06``
 
+    def admits(self, count: int, points: Decimal, firing_points: Decimal) -> bool:
+        """The limit rule, the one place it is written: whether one more firing (of
+        ``firing_points``) fits a counter that holds ``count`` firings and ``points``."""
+        if self.max_count is not None and count >= self.max_count:
+            return False
+        return self.max_points is None or points + firing_points <= self.max_points
+
     def scope(self, user_id: str) -> str:
         """The counter row's scope for the user holding the firing."""
         if self.kind == "total":

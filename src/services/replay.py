@@ -8,44 +8,37 @@ or vanished without settling them (``restart``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from src.domain import errors
-from src.domain.actions import EventStatus
+from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, NotFound
 from src.store import events
-from src.workflows.relay import is_rejection
-from src.workflows.starter import start_replay
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
 UNSETTLED = frozenset({EventStatus.queued, EventStatus.processing})
 # A settled event's run still closes after its last transaction: wait that long for it.
 CLOSING = timedelta(seconds=10)
-ASK_TIMEOUT = timedelta(seconds=5)
 
 
-async def run_status(client: Client, event_id: str) -> WorkflowExecutionStatus | None:
-    """Status of the event's latest run; None when Temporal has no such workflow (never
-    started there, or its history is gone). Any other failure to answer raises."""
-    try:
-        described = await client.get_workflow_handle(event_id).describe(rpc_timeout=ASK_TIMEOUT)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return described.status
+class Runs(Protocol):
+    """The event workflows' runs, as replaying needs them (``workflows.starter.TemporalRuns``)."""
+
+    async def running(self, event_id: str) -> bool:
+        """Whether the event's latest run is open; a failure to answer raises."""
+
+    async def closes_within(self, event_id: str, wait: timedelta) -> bool:
+        """Wait up to ``wait`` for the open run to close; whether it did."""
+
+    async def start_again(self, action: ActionInput) -> str:
+        """A new run of the event's workflow; its run ID. Raises Conflict while a run is
+        open, or when the workflow engine refuses the start for good."""
 
 
-async def replay(
-    client: Client, engine: AsyncEngine, org_id: str, event_id: str, task_queue: str
-) -> str:
+async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) -> str:
     """Start the new run; returns its run ID. The event shows ``queued`` until it is planned.
 
     A settled event whose run is still closing is replayed once that run has closed; an
@@ -58,31 +51,20 @@ async def replay(
     status, started = found
     if not started:
         raise Conflict(f"event '{event_id}' is not started yet; it will run without a replay")
-    if await run_status(client, event_id) == WorkflowExecutionStatus.RUNNING:
-        if status not in SETTLED:
-            raise Conflict(f"event '{event_id}' has a run in progress")
-        await _closed(client, event_id)
-    run_id = await restart(client, engine, org_id, event_id, task_queue, SETTLED | UNSETTLED)
+    if await runs.running(event_id) and (
+        status not in SETTLED or not await runs.closes_within(event_id, CLOSING)
+    ):
+        raise Conflict(f"event '{event_id}' has a run in progress")
+    run_id = await restart(runs, engine, org_id, event_id, SETTLED | UNSETTLED)
     assert run_id is not None
     return run_id
 
 
-async def _closed(client: Client, event_id: str) -> None:
-    """Wait for a closing run; still running after ``CLOSING`` is a run in progress."""
-    handle = client.get_workflow_handle(event_id)
-    try:
-        with contextlib.suppress(WorkflowFailureError):
-            await asyncio.wait_for(handle.result(follow_runs=False), CLOSING.total_seconds())
-    except TimeoutError as exc:
-        raise Conflict(f"event '{event_id}' has a run in progress") from exc
-
-
 async def restart(
-    client: Client,
+    runs: Runs,
     engine: AsyncEngine,
     org_id: str,
     event_id: str,
-    task_queue: str,
     statuses: frozenset[EventStatus],
     max_restarts: int | None = None,
 ) -> str | None:
@@ -103,11 +85,4 @@ async def restart(
             await events.fail_unsettled(conn, event_id, errors.STRANDED)
             return None
         await events.requeue(conn, event_id, restart=max_restarts is not None)
-        try:
-            return await start_replay(client, found.action, task_queue)
-        except WorkflowAlreadyStartedError as exc:
-            raise Conflict(f"event '{event_id}' has a run in progress") from exc
-        except Exception as exc:
-            if is_rejection(exc):
-                raise Conflict(f"event '{event_id}' cannot be started: {exc}") from exc
-            raise
+        return await runs.start_again(found.action)

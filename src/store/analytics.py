@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.analytics import Day, Figures, Report
+
 _DAILY = text(
     """
     WITH grants AS (
@@ -59,27 +61,20 @@ _SKIPPED = text(
 )
 
 
-async def campaign(conn: AsyncConnection, org_id: str, campaign_id: str, tz: str) -> dict[str, Any]:
+def _figures(row: Any) -> dict[str, Any]:
+    return {
+        "actions_matched": row.actions_matched,
+        "users_rewarded": row.users_rewarded,
+        "points_issued": row.points_issued,
+        "products_awarded": row.products_awarded,
+        "codes_allocated": row.codes_allocated,
+    }
+
+
+async def campaign(conn: AsyncConnection, org_id: str, campaign_id: str, tz: str) -> Report:
     params = {"org": org_id, "cid": campaign_id, "tz": tz}
     totals = (await conn.execute(_TOTALS, params)).one()
     failed = {r.reason: r.n for r in await conn.execute(_FAILED, params)}
     skipped = {r.reason: r.n for r in await conn.execute(_SKIPPED, params)}
-    days = await conn.execute(_DAILY, params)
-
-    def figures(row: Any) -> dict[str, Any]:
-        return {
-            "actionsMatched": row.actions_matched,
-            "usersRewarded": row.users_rewarded,
-            "pointsIssued": row.points_issued,
-            "productsAwarded": row.products_awarded,
-            "codesAllocated": row.codes_allocated,
-        }
-
-    return {
-        "campaignId": campaign_id,
-        "timezone": tz,
-        **figures(totals),
-        "effectsFailed": failed,
-        "effectsSkipped": skipped,
-        "perDay": [{"date": d.day.isoformat(), **figures(d)} for d in days],
-    }
+    days = [Day(**_figures(d), date=d.day) for d in await conn.execute(_DAILY, params)]
+    return Report(Figures(**_figures(totals)), failed, skipped, days)

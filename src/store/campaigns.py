@@ -9,7 +9,8 @@ from sqlalchemy import Row, Select, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.campaigns import CampaignDefinition
+from src.domain.campaigns import Campaign as Record
+from src.domain.campaigns import CampaignDefinition, StoredVersion
 from src.domain.campaigns import CampaignVersion as Version
 from src.store.tables import Campaign, CampaignTrigger, CampaignVersion
 
@@ -157,15 +158,15 @@ def _current() -> Select[Any]:
 
 async def get(
     conn: AsyncConnection, org_id: str, campaign_id: str, for_update: bool = False
-) -> dict[str, Any] | None:
+) -> Record | None:
     query = _current().where(Campaign.org_id == org_id, Campaign.id == campaign_id)
     if for_update:
         query = query.with_for_update(of=Campaign)
     row = (await conn.execute(query)).first()
-    return None if row is None else _public(row)
+    return None if row is None else _record(org_id, row)
 
 
-async def versions(conn: AsyncConnection, org_id: str, campaign_id: str) -> list[dict[str, Any]]:
+async def versions(conn: AsyncConnection, org_id: str, campaign_id: str) -> list[StoredVersion]:
     """Every version, newest first; each is immutable."""
     rows = await conn.execute(
         select(CampaignVersion.version, CampaignVersion.definition, CampaignVersion.created_at)
@@ -173,7 +174,12 @@ async def versions(conn: AsyncConnection, org_id: str, campaign_id: str) -> list
         .order_by(CampaignVersion.version.desc())
     )
     return [
-        {"version": r.version, **r.definition, "createdAt": r.created_at.isoformat()} for r in rows
+        StoredVersion(
+            r.version,
+            _parse(org_id, campaign_id, r.version, r.definition).definition,
+            r.created_at,
+        )
+        for r in rows
     ]
 
 
@@ -184,7 +190,7 @@ async def list_page(
     limit: int,
     status: str | None,
     action: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     query = _current().where(Campaign.org_id == org_id).order_by(Campaign.id).limit(limit)
     if after:
         query = query.where(Campaign.id > after)
@@ -198,15 +204,11 @@ async def list_page(
                 )
             )
         )
-    return [_public(row) for row in (await conn.execute(query)).all()]
+    return [_record(org_id, row) for row in (await conn.execute(query)).all()]
 
 
-def _public(campaign: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": campaign.id,
-        "status": campaign.status,
-        "version": campaign.version,
-        **campaign.definition,
-        "createdAt": campaign.created_at.isoformat(),
-        "updatedAt": campaign.updated_at.isoformat(),
-    }
+def _record(org_id: str, row: Row[Any]) -> Record:
+    version = _parse(org_id, row.id, row.version, row.definition)
+    return Record(
+        row.id, row.status, row.version, version.definition, row.created_at, row.updated_at
+    )

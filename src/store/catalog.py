@@ -8,6 +8,7 @@ from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.catalog import Pool
 from src.store.pages import keyset_page
 from src.store.tables import Code, CodePool, Product
 
@@ -79,19 +80,16 @@ async def delete_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> bool:
     return done is not None
 
 
-def _render_pool(pool: Row[Any], total: int, allocated: int) -> dict[str, Any]:
-    available = total - allocated
-    threshold = pool.low_stock_threshold
-    return {
-        "id": pool.id,
-        "name": pool.name,
-        "available": available,
-        "allocated": allocated,
-        "expiresAt": pool.expires_at.isoformat() if pool.expires_at else None,
-        "lowStockThreshold": threshold,
-        "lowStock": threshold is not None and available <= threshold,
-        "createdAt": pool.created_at.isoformat(),
-    }
+def _pool(pool: Row[Any], total: int, allocated: int) -> Pool:
+    return Pool(
+        pool.id,
+        pool.name,
+        pool.expires_at,
+        pool.low_stock_threshold,
+        pool.created_at,
+        available=total - allocated,
+        allocated=allocated,
+    )
 
 
 _COUNTS = select(
@@ -101,7 +99,7 @@ _COUNTS = select(
 ).group_by(Code.pool_id)
 
 
-async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> dict[str, Any] | None:
+async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> Pool | None:
     pool = (
         await conn.execute(
             select(CodePool).where(CodePool.org_id == org_id, CodePool.id == pool_id)
@@ -112,12 +110,12 @@ async def get_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> dict[str
     counts = (
         await conn.execute(_COUNTS.where(Code.org_id == org_id, Code.pool_id == pool_id))
     ).first()
-    return _render_pool(pool, counts.total if counts else 0, counts.allocated if counts else 0)
+    return _pool(pool, counts.total if counts else 0, counts.allocated if counts else 0)
 
 
 async def list_pools(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[Pool]:
     pools = await keyset_page(conn, CodePool, CodePool.id, org_id, after, limit)
     counts = {
         r.pool_id: r
@@ -126,7 +124,7 @@ async def list_pools(
         )
     }
     return [
-        _render_pool(
+        _pool(
             p,
             counts[p.id].total if p.id in counts else 0,
             counts[p.id].allocated if p.id in counts else 0,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.actions import ActionInput, ActionRequest, EventStatus
 from src.domain.effects import ActionPlan
+from src.domain.events import EffectView, EventView
 from src.store.tables import EffectResult, Event
 
 UNSETTLED = (EventStatus.queued, EventStatus.processing)
@@ -422,8 +423,8 @@ async def lock_plan(conn: AsyncConnection, event_id: str) -> ActionPlan | None:
     return None if stored is None else ActionPlan.model_validate(stored)
 
 
-async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> dict[str, Any] | None:
-    """The event as ``GET /api/audience/internal/actions/{eventId}`` shows it."""
+async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> EventView | None:
+    """The event with each planned effect's outcome (``pending`` until it is applied)."""
     event = (
         await conn.execute(select(Event).where(Event.org_id == org_id, Event.id == event_id))
     ).first()
@@ -440,38 +441,33 @@ async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> dict[st
     for effect in plan.effects if plan else []:
         result = results.get(effect.key)
         effects.append(
-            {
-                "key": effect.key,
-                "campaignId": effect.campaign_id,
-                "campaignVersion": effect.campaign_version,
-                "effectIndex": effect.effect_index,
-                "type": effect.type,
-                "status": result.status if result else "pending",
-                "reason": result.reason if result else None,
-                "transactionId": f"txn_{result.transaction_id}"
+            EffectView(
+                key=effect.key,
+                campaign_id=effect.campaign_id,
+                campaign_version=effect.campaign_version,
+                effect_index=effect.effect_index,
+                type=effect.type,
+                status=result.status if result else "pending",
+                reason=result.reason if result else None,
+                transaction_id=f"txn_{result.transaction_id}"
                 if result and result.transaction_id
                 else None,
-            }
+            )
         )
-    return {
-        "eventId": event.id,
-        "workflowId": event.id,
-        "status": event.status,
-        "reason": event.reason,
-        "userId": event.user_id,
-        "resolvedUserId": event.resolved_user_id,
-        "action": event.action,
-        "timestamp": event.occurred_at.isoformat(),
-        "acceptedAt": event.created_at.isoformat(),
-        "judgedAt": plan.judged_at.isoformat() if plan and plan.judged_at else None,
-        "data": event.data,
-        "metadata": event.metadata,
-        "matchedCampaigns": list(event.campaign_ids or []),
-        "limitedCampaigns": [
-            {"campaignId": c.campaign_id, "reason": c.reason}
-            for c in (plan.limited if plan else [])
-        ],
-        "effects": effects,
-        "createdAt": event.created_at.isoformat(),
-        "updatedAt": event.updated_at.isoformat(),
-    }
+    return EventView(
+        event_id=event.id,
+        status=event.status,
+        reason=event.reason,
+        user_id=event.user_id,
+        resolved_user_id=event.resolved_user_id,
+        action=event.action,
+        timestamp=event.occurred_at,
+        accepted_at=event.created_at,
+        judged_at=plan.judged_at if plan else None,
+        data=event.data,
+        metadata=event.metadata,
+        matched_campaigns=list(event.campaign_ids or []),
+        limited_campaigns=list(plan.limited) if plan else [],
+        effects=effects,
+        updated_at=event.updated_at,
+    )

@@ -22,16 +22,19 @@ from src.store.tables import EffectResult, LimitReservation
 
 _COUNTERS = TypeAdapter(list[Counter])
 
-_RESERVE = text(
+# The counter, created at zero if new, locked for this transaction: (count, points).
+_LOCK = text(
     """
     INSERT INTO campaign_counters (org_id, campaign_id, scope, count, points)
-    VALUES (:org_id, :campaign_id, :scope, 1, :points)
-    ON CONFLICT (org_id, campaign_id, scope) DO UPDATE
-    SET count = campaign_counters.count + 1, points = campaign_counters.points + EXCLUDED.points
-    WHERE (CAST(:max_count AS integer) IS NULL OR campaign_counters.count < :max_count)
-      AND (CAST(:max_points AS numeric) IS NULL
-           OR campaign_counters.points + EXCLUDED.points <= :max_points)
-    RETURNING count
+    VALUES (:org_id, :campaign_id, :scope, 0, 0)
+    ON CONFLICT (org_id, campaign_id, scope) DO UPDATE SET count = campaign_counters.count
+    RETURNING count AS used, points
+    """
+)
+_ADD = text(
+    """
+    UPDATE campaign_counters SET count = count + 1, points = points + :points
+    WHERE org_id = :org_id AND campaign_id = :campaign_id AND scope = :scope
     """
 )
 _GIVE_BACK = text(
@@ -68,27 +71,17 @@ async def _take(
 ) -> str | None:
     """One unit on every counter, or none: returns the refusing limit's name.
 
-    The row lock of each counter serialises concurrent firings, so a limit is never exceeded.
+    Each counter is locked (in the counters' fixed order) and judged by ``Counter.admits``,
+    so concurrent firings queue on it and a limit is never exceeded.
     """
-    for counter in counters:
-        if counter.max_points is not None and points > counter.max_points:
-            return counter.reason
     async with conn.begin_nested() as savepoint:
         for counter in counters:
-            taken = await conn.scalar(
-                _RESERVE,
-                {
-                    "org_id": org_id,
-                    "campaign_id": campaign_id,
-                    "scope": counter.scope(holder),
-                    "points": points,
-                    "max_count": counter.max_count,
-                    "max_points": counter.max_points,
-                },
-            )
-            if taken is None:
+            where = {"org_id": org_id, "campaign_id": campaign_id, "scope": counter.scope(holder)}
+            held = (await conn.execute(_LOCK, where)).one()
+            if not counter.admits(held.used, held.points, points):
                 await savepoint.rollback()
                 return counter.reason
+            await conn.execute(_ADD, {**where, "points": points})
     return None
 
 

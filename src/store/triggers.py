@@ -15,14 +15,6 @@ from src.store.pages import keyset_page
 from src.store.tables import Trigger
 
 
-def render(row: Row[Any]) -> dict[str, Any]:
-    return {
-        **row.definition,
-        "createdAt": row.created_at.isoformat(),
-        "updatedAt": row.updated_at.isoformat(),
-    }
-
-
 async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition) -> Row[Any] | None:
     """None when the org already has a trigger with this key."""
     await changes.announce(conn, "triggers")

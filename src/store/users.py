@@ -1,14 +1,8 @@
-"""Users, their external identities and balances; merging and erasure.
-
-A merged user remains as an alias row (``merged_into``) so later actions naming it reach the
-survivor; an erased user's ledger, balances and codes move to an anonymous tombstone so every
-total stays exact while nothing identifies the person.
-"""
+"""Users and their external identities: resolution, reads, writes and the locks that order
+them (merging and erasure move holdings: ``store.holdings``)."""
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +11,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.errors import Conflict, NotFound
 from src.domain.identity import lookup_keys
 from src.domain.settings import OrgSettings
-from src.store import limits
+from src.domain.users import UserView
 from src.store.pages import keyset_page
-from src.store.tables import Balance, Code, LedgerEntry, User, UserIdentity
+from src.store.tables import Balance, LedgerEntry, User, UserIdentity
 
 LIVE = (User.merged_into.is_(None), User.deleted_at.is_(None))
 
@@ -88,54 +81,46 @@ async def enroll(
     return {"id": ref, "email": None, "phone": None}
 
 
-async def _clash(conn: AsyncConnection, org_id: str, **where: str | None) -> str | None:
+async def clash(conn: AsyncConnection, org_id: str, **where: str | None) -> str | None:
+    """The user already holding one of these values (``id``, ``email``, ``phone``)."""
     conditions = [getattr(User, k) == v for k, v in where.items() if v is not None]
     if not conditions:
         return None
     return await conn.scalar(select(User.id).where(User.org_id == org_id, or_(*conditions)))
 
 
-async def create(
-    conn: AsyncConnection,
-    org_id: str,
-    user_id: str,
-    email: str | None,
-    phone: str | None,
-    external_ids: list[tuple[str, str]] = (),  # type: ignore[assignment]
-) -> None:
-    """409 naming the user that already has this ID, email, phone or external ID."""
+async def insert_user(
+    conn: AsyncConnection, org_id: str, user_id: str, email: str | None, phone: str | None
+) -> str | None:
+    """Create the user; on a clash nothing is written and the holder's ID is returned."""
     try:
         async with conn.begin_nested():
             await conn.execute(
                 insert(User).values(org_id=org_id, id=user_id, email=email, phone=phone)
             )
-    except IntegrityError as exc:
-        clash = await _clash(conn, org_id, id=user_id, email=email, phone=phone)
-        raise Conflict(
-            f"user '{clash}' already has this id, email or phone", {"userId": clash}
-        ) from exc
-    for source, external_id in external_ids:
-        await add_identity(conn, org_id, user_id, source, external_id)
+    except IntegrityError:
+        return await clash(conn, org_id, id=user_id, email=email, phone=phone) or user_id
+    return None
 
 
 async def update_contact(
     conn: AsyncConnection, org_id: str, user_id: str, changes: dict[str, str | None]
-) -> None:
+) -> str | None:
+    """Set email/phone; on a clash nothing is written and the holder's ID is returned."""
     try:
         async with conn.begin_nested():
             await conn.execute(
                 update(User).where(User.org_id == org_id, User.id == user_id).values(**changes)
             )
-    except IntegrityError as exc:
-        clash = await _clash(conn, org_id, **changes)
-        raise Conflict(
-            f"user '{clash}' already has this email or phone", {"userId": clash}
-        ) from exc
+    except IntegrityError:
+        return await clash(conn, org_id, **changes) or user_id
+    return None
 
 
 async def add_identity(
     conn: AsyncConnection, org_id: str, user_id: str, source: str, external_id: str
-) -> None:
+) -> str:
+    """Map ``(source, external_id)`` to the user unless mapped already; returns its owner."""
     owner = await conn.scalar(
         insert(UserIdentity)
         .values(org_id=org_id, source=source, external_id=external_id, user_id=user_id)
@@ -145,11 +130,7 @@ async def add_identity(
         )
         .returning(UserIdentity.user_id)
     )
-    if owner != user_id:
-        raise Conflict(
-            f"external ID '{external_id}' of source '{source}' belongs to user '{owner}'",
-            {"userId": owner},
-        )
+    return str(owner)
 
 
 async def remove_identity(
@@ -168,7 +149,7 @@ async def remove_identity(
     return removed is not None
 
 
-async def get(conn: AsyncConnection, org_id: str, user_id: str) -> dict[str, Any] | None:
+async def get(conn: AsyncConnection, org_id: str, user_id: str) -> UserView | None:
     """A live user with identities, every balance, products and codes."""
     user = (
         await conn.execute(select(User).where(User.org_id == org_id, User.id == user_id, *LIVE))
@@ -195,13 +176,16 @@ async def get(conn: AsyncConnection, org_id: str, user_id: str) -> dict[str, Any
     codes = await conn.scalars(
         select(LedgerEntry.code).where(*mine, LedgerEntry.type == "code").order_by(LedgerEntry.id)
     )
-    return {
-        **public(user),
-        "externalIds": [{"source": i.source, "externalId": i.external_id} for i in identities],
-        "balances": {b.currency: b.balance for b in balances},
-        "products": [{"productId": p.product_id, "quantity": p.quantity} for p in products],
-        "codes": list(codes),
-    }
+    return UserView(
+        id=user.id,
+        email=user.email,
+        phone=user.phone,
+        created_at=user.created_at,
+        external_ids=[(i.source, i.external_id) for i in identities],
+        balances={b.currency: b.balance for b in balances},
+        products=[(p.product_id, p.quantity) for p in products],
+        codes=[str(c) for c in codes],
+    )
 
 
 async def hold(conn: AsyncConnection, org_id: str, user_id: str) -> str | None:
@@ -230,15 +214,6 @@ async def merged_into(conn: AsyncConnection, org_id: str, user_id: str) -> str |
     )
 
 
-def public(user: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "phone": user.phone,
-        "createdAt": user.created_at.isoformat(),
-    }
-
-
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
 ) -> list[Row[Any]]:
@@ -262,7 +237,7 @@ async def find(conn: AsyncConnection, org_id: str, **where: str) -> Row[Any] | N
     return (await conn.execute(query)).first()
 
 
-async def _lock_live(
+async def lock_live(
     conn: AsyncConnection, org_id: str, ids: list[str]
 ) -> tuple[dict[str, Row[Any]], list[str]]:
     """Lock users about to change hands, and their aliases: (live users by ID, alias IDs).
@@ -282,132 +257,3 @@ async def _lock_live(
     )
     found = list(await conn.scalars(aliases.order_by(User.id).with_for_update()))
     return {r.id: r for r in rows}, found
-
-
-async def _move_holdings(conn: AsyncConnection, org_id: str, source: str, target: str) -> int:
-    """Ledger history, balances, codes and limit counters of ``source`` become ``target``'s;
-    returns ledger rows moved."""
-    await conn.execute(
-        text(
-            """
-            INSERT INTO balances (org_id, user_id, currency, balance)
-            SELECT org_id, :target, currency, balance FROM balances
-            WHERE org_id = :org AND user_id = :source
-            ON CONFLICT (org_id, user_id, currency)
-            DO UPDATE SET balance = balances.balance + EXCLUDED.balance, updated_at = now()
-            """
-        ),
-        {"org": org_id, "source": source, "target": target},
-    )
-    await conn.execute(delete(Balance).where(Balance.org_id == org_id, Balance.user_id == source))
-    moved = await conn.execute(
-        update(LedgerEntry)
-        .where(LedgerEntry.org_id == org_id, LedgerEntry.user_id == source)
-        .values(user_id=target)
-    )
-    await conn.execute(
-        update(Code).where(Code.org_id == org_id, Code.user_id == source).values(user_id=target)
-    )
-    await limits.move_user(conn, org_id, source, target)
-    return int(moved.rowcount)
-
-
-async def merge(conn: AsyncConnection, org_id: str, survivor: str, merged: str) -> int:
-    """Move ``merged`` into ``survivor`` in this transaction; returns ledger rows moved.
-
-    The merge is itself a ledger row (amount 0, so sum(ledger) = balance still holds).
-    """
-    if survivor == merged:
-        raise Conflict("a user cannot be merged into itself")
-    locked, _ = await _lock_live(conn, org_id, [survivor, merged])
-    for user_id in (survivor, merged):
-        if user_id not in locked:
-            raise NotFound(f"user '{user_id}' not found")
-    await conn.execute(
-        update(UserIdentity)
-        .where(UserIdentity.org_id == org_id, UserIdentity.user_id == merged)
-        .values(user_id=survivor)
-    )
-    await conn.execute(
-        update(User)
-        .where(User.org_id == org_id, User.merged_into == merged)
-        .values(merged_into=survivor)
-    )
-    moved = await _move_holdings(conn, org_id, merged, survivor)
-    old, new = locked[merged], locked[survivor]
-    contact = {k: getattr(old, k) for k in ("email", "phone") if getattr(new, k) is None}
-    await conn.execute(
-        update(User)
-        .where(User.org_id == org_id, User.id == merged)
-        .values(merged_into=survivor, email=None, phone=None)
-    )
-    if any(contact.values()):
-        await conn.execute(
-            update(User).where(User.org_id == org_id, User.id == survivor).values(**contact)
-        )
-    await conn.execute(
-        insert(LedgerEntry).values(
-            org_id=org_id,
-            user_id=survivor,
-            type="merge",
-            amount=0,
-            reason=f"merged user {merged} ({moved} ledger entries)",
-            idempotency_key=f"merge:{uuid.uuid4()}",  # one transaction: nothing to retry
-        )
-    )
-    return moved
-
-
-async def erase(conn: AsyncConnection, org_id: str, user_id: str) -> str:
-    """Erase personal data; holdings move to an anonymous tombstone. Returns its ID."""
-    locked, aliases = await _lock_live(conn, org_id, [user_id])
-    if user_id not in locked:
-        raise NotFound(f"user '{user_id}' not found")
-    names = [user_id, *aliases]
-    anonymous = f"anon_{secrets.token_hex(8)}"
-    await conn.execute(insert(User).values(org_id=org_id, id=anonymous, deleted_at=func.now()))
-    await _move_holdings(conn, org_id, user_id, anonymous)
-    await conn.execute(
-        update(LedgerEntry)
-        .where(
-            LedgerEntry.org_id == org_id,
-            LedgerEntry.user_id == anonymous,
-            LedgerEntry.type == "merge",
-        )
-        .values(reason="merged user (erased)")
-    )
-    await conn.execute(_SCRUB_EVENTS, {"org": org_id, "names": names, "anonymous": anonymous})
-    await conn.execute(
-        delete(UserIdentity).where(UserIdentity.org_id == org_id, UserIdentity.user_id == user_id)
-    )
-    await conn.execute(delete(User).where(User.org_id == org_id, User.id.in_(names)))
-    return anonymous
-
-
-# Events the erased user's actions made: those resolved to it, and those never resolved that
-# name it by its ID, email or phone (as written, give or take case, spaces and punctuation) or
-# (source, external ID). Their plans name the tombstone.
-_SCRUB_EVENTS = text(
-    r"""
-    UPDATE events e SET user_id = CAST(:anonymous AS text),
-        resolved_user_id = CAST(:anonymous AS text),
-        plan = CASE WHEN e.plan IS NULL THEN NULL
-                    ELSE jsonb_set(e.plan, '{user_id}', to_jsonb(CAST(:anonymous AS text))) END,
-        updated_at = now()
-    WHERE e.org_id = :org AND (
-        e.resolved_user_id = ANY(CAST(:names AS text[]))
-        OR (e.resolved_user_id IS NULL AND (
-            e.user_id = ANY(CAST(:names AS text[]))
-            OR lower(regexp_replace(e.user_id, '^\s+|\s+$', '', 'g')) IN (
-                SELECT u.email FROM users u
-                WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[])))
-            OR (e.user_id ~ '^\s*\+[0-9][0-9 ().-]*$'
-                AND regexp_replace(e.user_id, '[^0-9+]', '', 'g') IN (
-                    SELECT u.phone FROM users u
-                    WHERE u.org_id = :org AND u.id = ANY(CAST(:names AS text[]))))
-            OR EXISTS (SELECT 1 FROM user_identities i
-                       WHERE i.org_id = :org AND i.user_id = ANY(CAST(:names AS text[]))
-                         AND i.external_id = e.user_id
-                         AND i.source = e.metadata ->> 'source'))))
-    """
-)

@@ -16,10 +16,9 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowExecutionStatus
 
 from src.domain.errors import DomainError
-from src.services.replay import UNSETTLED, restart, run_status
+from src.services.replay import UNSETTLED, Runs, restart
 from src.store import events
 
 log = logging.getLogger(__name__)
@@ -27,9 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Reconciler:
-    client: Client
+    runs: Runs
     engine: AsyncEngine
-    task_queue: str
     after_seconds: float  # how long a started event may stay unsettled before a look
     every_seconds: float
     max_restarts: int = 5
@@ -55,17 +53,11 @@ class Reconciler:
         return sum(1 for outcome in outcomes if outcome is True)
 
     async def _settle(self, org_id: str, event_id: str) -> bool:
-        if await run_status(self.client, event_id) == WorkflowExecutionStatus.RUNNING:
+        if await self.runs.running(event_id):
             return False
         try:
             run = await restart(
-                self.client,
-                self.engine,
-                org_id,
-                event_id,
-                self.task_queue,
-                UNSETTLED,
-                self.max_restarts,
+                self.runs, self.engine, org_id, event_id, UNSETTLED, self.max_restarts
             )
         except DomainError:  # a run started meanwhile (a replay): it is not stranded
             return False

@@ -18,26 +18,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from src.store import events
-from src.workflows.starter import start_action
+from src.workflows.starter import is_rejection, start_action, unserialisable
 
 log = logging.getLogger(__name__)
 MAX_IDLE_BACKOFF = 5.0
-# Temporal's answers that no retry of the same request changes; anything else (unavailable,
-# timeouts, exhausted) is retried.
-REJECTED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION}
-
-
-def unserialisable(exc: BaseException) -> bool:
-    """The payload could not be serialised or encoded at all: certain, and this row's alone."""
-    return isinstance(exc, ValueError | TypeError | RecursionError)
-
-
-def is_rejection(exc: BaseException) -> bool:
-    """Temporal refused the start as invalid, or the payload could not be serialised."""
-    return unserialisable(exc) or (isinstance(exc, RPCError) and exc.status in REJECTED)
 
 
 @dataclass(frozen=True)

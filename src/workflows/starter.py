@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import (
     Priority,
     SearchAttributePair,
@@ -15,13 +17,31 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from src.domain.actions import ActionInput
+from src.domain.errors import Conflict
 from src.workflows import search_attributes as sa
 from src.workflows.process_action import ProcessAction
 
 # Starts happen under a locked event row (relay, replay, reconciler): never wait long.
 START_TIMEOUT = timedelta(seconds=5)
+ASK_TIMEOUT = timedelta(seconds=5)
+
+
+# Temporal's answers that no retry of the same request changes; anything else (unavailable,
+# timeouts, exhausted) is retried.
+REJECTED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION}
+
+
+def unserialisable(exc: BaseException) -> bool:
+    """The payload could not be serialised or encoded at all: certain, and this row's alone."""
+    return isinstance(exc, ValueError | TypeError | RecursionError)
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """Temporal refused the start as invalid, or the payload could not be serialised."""
+    return unserialisable(exc) or (isinstance(exc, RPCError) and exc.status in REJECTED)
 
 
 def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
@@ -56,17 +76,50 @@ async def start_action(client: Client, action: ActionInput, task_queue: str) -> 
         )
 
 
-async def start_replay(client: Client, action: ActionInput, task_queue: str) -> str:
-    """A new run of a closed event's workflow (same workflow ID); returns its run ID.
+@dataclass(frozen=True)
+class TemporalRuns:
+    """``services.replay.Runs`` on Temporal: an event's run is its workflow's latest run."""
 
-    Raises WorkflowAlreadyStartedError while a run is still open.
-    """
-    handle = await client.start_workflow(
-        ProcessAction.run,
-        action,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        rpc_timeout=START_TIMEOUT,
-        **_options(action, task_queue),
-    )
-    return str(handle.result_run_id)
+    client: Client
+    task_queue: str
+
+    async def running(self, event_id: str) -> bool:
+        """No such workflow (never started there, or its history is gone) is not running;
+        any other failure to answer raises."""
+        try:
+            handle = self.client.get_workflow_handle(event_id)
+            described = await handle.describe(rpc_timeout=ASK_TIMEOUT)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return described.status == WorkflowExecutionStatus.RUNNING
+
+    async def closes_within(self, event_id: str, wait: timedelta) -> bool:
+        handle = self.client.get_workflow_handle(event_id)
+        try:
+            with contextlib.suppress(WorkflowFailureError):
+                await asyncio.wait_for(handle.result(follow_runs=False), wait.total_seconds())
+        except TimeoutError:
+            return False
+        return True
+
+    async def start_again(self, action: ActionInput) -> str:
+        """A new run of a closed event's workflow (same workflow ID); returns its run ID."""
+        try:
+            handle = await self.client.start_workflow(
+                ProcessAction.run,
+                action,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                rpc_timeout=START_TIMEOUT,
+                **_options(action, self.task_queue),
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(f"event '{action.event_id}' has a run in progress") from exc
+        except Exception as exc:
+            if is_rejection(exc):
+                message = f"event '{action.event_id}' cannot be started: {exc}"
+                raise Conflict(message) from exc
+            raise
+        return str(handle.result_run_id)

@@ -1,0 +1,75 @@
+"""Dependencies of the routes: what the process made at start-up (engine, settings, the
+ingestion service, the workflow runs), and the caller, authenticated, authorised for a scope
+and charged to its rate limits (in that order)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.api.auth import Principal, authenticate, charge
+from src.api.errors import ApiError
+from src.config import Settings
+from src.services.ingest import Ingest
+from src.services.replay import Runs
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _ingest(request: Request) -> Ingest:
+    ingest: Ingest = request.app.state.ingest
+    return ingest
+
+
+def _runs(request: Request) -> Runs:
+    runs: Runs = request.app.state.runs
+    return runs
+
+
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+IngestDep = Annotated[Ingest, Depends(_ingest)]
+RunsDep = Annotated[Runs, Depends(_runs)]
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+def _authorized(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def authorized(principal: Authenticated) -> Principal:
+        if not principal.holds(scope):
+            raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
+        return principal
+
+    return authorized
+
+
+def _allowed(scope: str) -> Callable[[Request, Principal], Awaitable[Principal]]:
+    """The caller holding ``scope``, charged one unit of its rate limits once authorised (a
+    401 or 403 costs nothing)."""
+    authorized = Depends(_authorized(scope))
+
+    async def rate_limited(request: Request, principal: Principal = authorized) -> Principal:
+        await charge(request, principal)
+        return principal
+
+    return rate_limited
+
+
+ActionsWrite = Annotated[Principal, Depends(_allowed("actions:write"))]
+UsersRead = Annotated[Principal, Depends(_allowed("users:read"))]
+UsersWrite = Annotated[Principal, Depends(_allowed("users:write"))]
+UsersAdmin = Annotated[Principal, Depends(_allowed("users:admin"))]
+CampaignsRead = Annotated[Principal, Depends(_allowed("campaigns:read"))]
+CampaignsWrite = Annotated[Principal, Depends(_allowed("campaigns:write"))]
+TransactionsRead = Annotated[Principal, Depends(_allowed("transactions:read"))]
+Admin = Annotated[Principal, Depends(_allowed("admin"))]

@@ -1,0 +1,128 @@
+"""What every resource's models share: camelCase on the wire, amounts and times as the API has
+always written them, pages, and the one error body."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema, model_validator
+from pydantic.alias_generators import to_camel
+
+from src.domain.bounds import DEFAULT, JsonBounds, violation
+from src.domain.errors import Invalid
+
+T = TypeVar("T")
+
+
+class Schema(BaseModel):
+    """Snake_case in Python, camelCase on the wire; built from rows and domain objects."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class Body(BaseModel):
+    """A request body: exactly its declared fields, named as on the wire, and within the JSON
+    bounds (depth, sizes, storable text: ``src/domain/bounds.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    bounds: ClassVar[JsonBounds] = DEFAULT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        found = violation(data, cls.bounds)
+        if found is not None:
+            raise Invalid.fields([{"field": found["field"] or "body", "message": found["message"]}])
+        return data
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# A ledger amount: an integer when whole, else the nearest float (as every reply has written it).
+Amount = Annotated[
+    Decimal,
+    PlainSerializer(_number, when_used="json"),
+    WithJsonSchema({"type": "number"}),
+]
+# ISO 8601 with the offset written out (``+00:00``), as every reply has written it.
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda moment: moment.isoformat(), when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Page(Schema, Generic[T]):
+    """One page of a list; ``nextCursor`` (null on the last page) fetches the next."""
+
+    data: list[T]
+    next_cursor: str | None = None
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    details: list[FieldError] | dict[str, Any] | None = None
+
+
+class ErrorBody(Schema):
+    """Every failure: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+_WHY = {
+    400: "The body is not JSON (`malformed_json`).",
+    401: "Missing or wrong credentials (`unauthorized`).",
+    403: "The key belongs to another org, lacks the scope, or the org's settings refuse it.",
+    404: "No such resource in this org (`not_found`).",
+    409: "Conflicts with the resource's state, or an identifier is taken.",
+    413: "The body, or what it asks for, is too large.",
+    422: "A field breaks a rule; `details` name each field.",
+    429: "A rate limit (`Retry-After` says when to retry).",
+    503: "A concurrent change got in the way, or a backend did not answer; retry.",
+}
+AUTHENTICATED = (401, 403, 429, 503)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for a route's failures: its own, and every authenticated route's."""
+    return {
+        status: {"model": ErrorBody, "description": _WHY[status]}
+        for status in sorted({*statuses, *AUTHENTICATED})
+    }
+
+
+# Bodies a route reads itself (a fast path, or JSON-or-CSV) are published all the same.
+PUBLISHED: dict[str, type[BaseModel]] = {}
+
+
+def request_body(model: type[BaseModel], csv: str | None = None) -> dict[str, Any]:
+    """``openapi_extra`` declaring ``model`` as the JSON body of a route that parses its body
+    itself (``csv``: what a ``text/csv`` body holds, when that is accepted too)."""
+    PUBLISHED[model.__name__] = model
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    }
+    if csv is not None:
+        content["text/csv"] = {"schema": {"type": "string", "description": csv}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def publish(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the published bodies' models to an OpenAPI document's components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in PUBLISHED.items():
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(found.pop("$defs", {}))
+        components[name] = found
+    return schema

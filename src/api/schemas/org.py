@@ -1,0 +1,43 @@
+"""Org settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from src.api.schemas.common import Body, Schema
+from src.domain.settings import UserLookup, check_zone
+
+
+class SettingsPatch(Body):
+    """Keys to change; the others stay as they are."""
+
+    userLookup: UserLookup | None = None
+    unknownUsers: Literal["skip", "enroll"] | None = None
+    phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    timezone: str | None = Field(default=None, max_length=64)
+    maxEventAge: timedelta | None = Field(
+        default=None, ge=timedelta(0), le=timedelta(days=365), description="ISO 8601, e.g. P7D"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_zone(value)
+
+
+class UserLookupOut(Schema):
+    email: bool
+    phone: bool
+
+
+class OrgSettingsOut(Schema):
+    """The settings an org manages (its rate limit is the operator's)."""
+
+    user_lookup: UserLookupOut
+    unknown_users: Literal["skip", "enroll"]
+    phone_region: str | None
+    timezone: str
+    max_event_age: timedelta = Field(description="ISO 8601 duration, e.g. P7D")

@@ -1,0 +1,172 @@
+"""Campaigns (guide "Step 2") and the typed triggers their conditions are checked against
+(guide "Step 1"): every edit of a definition makes a new immutable version; status moves only
+along the lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from src.domain.campaigns import (
+    Campaign,
+    CampaignDefinition,
+    StoredVersion,
+    check_transition,
+)
+from src.domain.errors import Conflict, Invalid, NotFound
+from src.domain.triggers import TriggerDefinition, condition_errors
+from src.store import campaigns, triggers
+
+DEFINITION_FIELDS = tuple(CampaignDefinition.model_fields)
+
+
+async def _check_triggers(
+    conn: AsyncConnection, org_id: str, definition: CampaignDefinition
+) -> None:
+    """Conditions on a declared trigger must name its fields with fitting operators and values."""
+    declared = await triggers.definitions(conn, org_id, [r.type for r in definition.triggers])
+    problems = [
+        problem
+        for i, rule in enumerate(definition.triggers)
+        if rule.type in declared
+        for problem in condition_errors(i, rule, declared[rule.type])
+    ]
+    if problems:
+        raise Invalid.fields(problems)
+
+
+async def _locked(conn: AsyncConnection, org_id: str, campaign_id: str) -> Campaign:
+    found = await campaigns.get(conn, org_id, campaign_id, for_update=True)
+    if found is None:
+        raise NotFound(f"campaign '{campaign_id}' not found")
+    return found
+
+
+async def create(
+    engine: AsyncEngine, org_id: str, definition: CampaignDefinition, status: str
+) -> Campaign:
+    async with engine.begin() as conn:
+        await _check_triggers(conn, org_id, definition)
+        campaign_id = await campaigns.create(conn, org_id, definition, status)
+        created = await campaigns.get(conn, org_id, campaign_id)
+    assert created is not None
+    return created
+
+
+async def get(engine: AsyncEngine, org_id: str, campaign_id: str) -> Campaign:
+    async with engine.connect() as conn:
+        found = await campaigns.get(conn, org_id, campaign_id)
+    if found is None:
+        raise NotFound(f"campaign '{campaign_id}' not found")
+    return found
+
+
+async def list_page(
+    engine: AsyncEngine,
+    org_id: str,
+    after: str | None,
+    limit: int,
+    status: str | None,
+    action: str | None,
+) -> list[Campaign]:
+    async with engine.connect() as conn:
+        return await campaigns.list_page(conn, org_id, after, limit, status, action)
+
+
+async def versions(engine: AsyncEngine, org_id: str, campaign_id: str) -> list[StoredVersion]:
+    async with engine.connect() as conn:
+        found = await campaigns.versions(conn, org_id, campaign_id)
+    if not found:
+        raise NotFound(f"campaign '{campaign_id}' not found")
+    return found
+
+
+async def change(
+    engine: AsyncEngine,
+    org_id: str,
+    campaign_id: str,
+    changes: dict[str, Any],
+    status: str | None,
+) -> Campaign:
+    """Replace the given definition fields (a new version if anything differs) and/or move the
+    status along the lifecycle, in one transaction."""
+    async with engine.begin() as conn:
+        current = await _locked(conn, org_id, campaign_id)
+        if changes:
+            if current.status == "archived":
+                raise Conflict("an archived campaign cannot be edited")
+            stored = current.definition.model_dump(mode="json")
+            try:
+                definition = CampaignDefinition.model_validate(stored | changes)
+            except ValidationError as exc:
+                raise Invalid.of(exc) from exc
+            if definition.model_dump(mode="json") != stored:
+                await _check_triggers(conn, org_id, definition)
+                await campaigns.new_version(conn, org_id, campaign_id, definition)
+        if status is not None and status != current.status:
+            check_transition(current.status, status)
+            await campaigns.set_status(conn, org_id, campaign_id, status)
+        updated = await campaigns.get(conn, org_id, campaign_id)
+    assert updated is not None
+    return updated
+
+
+async def transition(engine: AsyncEngine, org_id: str, campaign_id: str, target: str) -> Campaign:
+    async with engine.begin() as conn:
+        current = await _locked(conn, org_id, campaign_id)
+        check_transition(current.status, target)
+        await campaigns.set_status(conn, org_id, campaign_id, target)
+        updated = await campaigns.get(conn, org_id, campaign_id)
+    assert updated is not None
+    return updated
+
+
+async def create_trigger(engine: AsyncEngine, org_id: str, trigger: TriggerDefinition) -> Row[Any]:
+    async with engine.begin() as conn:
+        row = await triggers.create(conn, org_id, trigger)
+    if row is None:
+        raise Conflict(f"trigger '{trigger.key}' already exists")
+    return row
+
+
+async def triggers_page(
+    engine: AsyncEngine, org_id: str, after: str | None, limit: int
+) -> list[Row[Any]]:
+    async with engine.connect() as conn:
+        return await triggers.list_page(conn, org_id, after, limit)
+
+
+async def get_trigger(engine: AsyncEngine, org_id: str, key: str) -> Row[Any]:
+    async with engine.connect() as conn:
+        row = await triggers.get(conn, org_id, key)
+    if row is None:
+        raise NotFound(f"trigger '{key}' not found")
+    return row
+
+
+async def replace_trigger(
+    engine: AsyncEngine, org_id: str, key: str, trigger: TriggerDefinition
+) -> Row[Any]:
+    """Campaigns already written against it keep their versions."""
+    if trigger.key != key:
+        raise Invalid.field("key", "must match the path")
+    async with engine.begin() as conn:
+        row = await triggers.replace(conn, org_id, trigger)
+    if row is None:
+        raise NotFound(f"trigger '{key}' not found")
+    return row
+
+
+async def delete_trigger(engine: AsyncEngine, org_id: str, key: str) -> None:
+    async with engine.begin() as conn:
+        if not await triggers.remove(conn, org_id, key):
+            raise NotFound(f"trigger '{key}' not found")
+
+
+async def declared(engine: AsyncEngine, org_id: str, action: str) -> TriggerDefinition | None:
+    """The trigger definition typing an action's data, if the org declared one."""
+    async with engine.connect() as conn:
+        return (await triggers.definitions(conn, org_id, [action])).get(action)

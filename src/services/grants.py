@@ -1,0 +1,136 @@
+"""Granting one planned effect exactly once. The ledger row has a UNIQUE idempotency key and
+is written in the same database transaction as the balance, stock or code it changes: a retry,
+reset or replay of the same effect hits the key, rolls back and returns the first grant."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.exc import DataError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from src.domain import errors
+from src.domain.effects import EffectRequest, EffectResult, firing_key
+from src.store import ledger, limits, users
+
+
+class EffectFailed(Exception):
+    """A permanent business failure (empty pool, out of stock): retrying cannot help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PoolContended(Exception):
+    """All free codes are held by other allocations that may yet roll back: retry."""
+
+
+class _AlreadyGranted(Exception):
+    """The ledger key exists: this effect was granted by an earlier attempt or run."""
+
+
+async def apply(engine: AsyncEngine, request: EffectRequest) -> EffectResult:
+    """Grant the effect and record its outcome on the event; a permanent failure is recorded
+    (``fail``) and returned with status ``failed``."""
+    try:
+        async with engine.begin() as conn:
+            result = await _grant(conn, request)
+            await ledger.record(conn, request, result)
+            return result
+    except _AlreadyGranted:
+        pass
+    except DataError:  # e.g. an amount beyond the ledger's precision: no retry helps
+        return await fail(engine, request, errors.INVALID_VALUE)
+    except EffectFailed as failure:
+        return await fail(engine, request, failure.reason)
+    async with engine.begin() as conn:
+        earlier = await ledger.earlier_grant(conn, request.effect.key)
+        assert earlier is not None, "ledger key conflicted but no row is visible"
+        await ledger.record(conn, request, earlier)
+        return earlier
+
+
+async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> EffectResult:
+    """Record the effect as failed for good, unless an earlier attempt granted it (then that
+    grant is the outcome). Once every effect of a limited firing has failed, the firing's
+    reservation is released in the same transaction."""
+    effect = request.effect
+    async with engine.begin() as conn:
+        # Users before events, as grants and plans take them (merges move reservations).
+        await users.hold(conn, request.org_id, request.user_id)
+        outcome = await ledger.earlier_grant(conn, effect.key) or EffectResult(
+            key=effect.key, status="failed", reason=reason
+        )
+        await ledger.record(conn, request, outcome)
+        if outcome.status == "failed" and effect.reserved:
+            await limits.release_if_failed(
+                conn, request.event_id, effect.campaign_id, effect.campaign_version
+            )
+        return outcome
+
+
+_NO_PRODUCT = {"unknown": errors.UNKNOWN_PRODUCT, "out": errors.OUT_OF_STOCK}
+_NO_CODE = {
+    "unknown": errors.UNKNOWN_POOL,
+    "expired": errors.POOL_EXPIRED,
+    "exhausted": errors.POOL_EXHAUSTED,
+}
+
+
+async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
+    effect = request.effect
+    user_id = await users.hold(conn, request.org_id, request.user_id)
+    if user_id is None:
+        raise EffectFailed(errors.UNKNOWN_USER)
+    if effect.reserved:  # a replay of a firing released after its effects failed reserves again
+        key = firing_key(request.event_id, effect.campaign_id, effect.campaign_version)
+        refused = await limits.hold_for_grant(conn, key)
+        if refused is not None:
+            raise EffectFailed(f"{errors.LIMIT_REACHED}:{refused}")
+    amount, currency, balance_after = Decimal(1), None, None
+    product_id, code = None, None
+    if effect.type == "add_points":
+        assert effect.amount is not None and effect.currency is not None
+        amount, currency = effect.amount, effect.currency
+        balance_after = await ledger.add_points(conn, request.org_id, user_id, currency, amount)
+    elif effect.type == "award_product":
+        product_id = str(effect.product_id)
+        taken = await ledger.take_stock(conn, request.org_id, product_id)
+        if taken != "taken":
+            raise EffectFailed(_NO_PRODUCT[taken])
+    else:
+        code = await ledger.take_code(conn, request.org_id, str(effect.pool_id), user_id)
+        if code is None:
+            why = await ledger.why_no_code(conn, request.org_id, str(effect.pool_id))
+            if why == "contended":
+                raise PoolContended(effect.pool_id)
+            raise EffectFailed(_NO_CODE[why])
+    inserted = await ledger.insert_entry(
+        conn,
+        {
+            "org_id": request.org_id,
+            "user_id": user_id,
+            "type": ledger.LEDGER_TYPES[effect.type],
+            "amount": amount,
+            "currency": currency,
+            "balance_after": balance_after,
+            "product_id": product_id,
+            "code": code,
+            "campaign_id": effect.campaign_id,
+            "campaign_version": effect.campaign_version,
+            "event_id": request.event_id,
+            "effect_index": effect.effect_index,
+            "reason": effect.reason,
+            "idempotency_key": effect.key,
+        },
+    )
+    if inserted is None:
+        raise _AlreadyGranted
+    return EffectResult(
+        key=effect.key,
+        status="granted",
+        transaction_id=f"txn_{inserted}",
+        balance_after=balance_after,
+        code=code,
+    )
