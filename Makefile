@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint format bench histories clean
+.PHONY: install dev test lint format bench bench-ab histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ histories: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.matching
+
+REV ?= HEAD~1
+bench-ab: $(STAMP)  # acceptance of this tree against REV, alternating rounds
+	$(BIN)/python -m bench.ab $(REV)
 
 clean:
 	rm -rf $(VENV) .loyalty .pytest_cache .mypy_cache .ruff_cache

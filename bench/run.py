@@ -78,8 +78,10 @@ async def fresh_database(server: str) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
-    proc = await asyncio.create_subprocess_exec(*args, env={**os.environ, **env})
+async def process(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> AsyncIterator[None]:
+    proc = await asyncio.create_subprocess_exec(*args, env={**os.environ, **env}, cwd=cwd)
     try:
         yield
     finally:

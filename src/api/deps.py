@@ -17,22 +17,22 @@ from src.services.ingest import Ingest
 from src.services.replay import Runs
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _ingest(request: Request) -> Ingest:
+async def _ingest(request: Request) -> Ingest:
     ingest: Ingest = request.app.state.ingest
     return ingest
 
 
-def _runs(request: Request) -> Runs:
+async def _runs(request: Request) -> Runs:
     runs: Runs = request.app.state.runs
     return runs
 
@@ -44,21 +44,13 @@ RunsDep = Annotated[Runs, Depends(_runs)]
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 
-def _authorized(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def authorized(principal: Authenticated) -> Principal:
+def _allowed(scope: str) -> Callable[[Request, Principal], Awaitable[Principal]]:
+    """The authenticated caller, refused unless it holds ``scope``, then charged one unit of
+    its rate limits (a 401 or 403 costs nothing)."""
+
+    async def rate_limited(request: Request, principal: Authenticated) -> Principal:
         if not principal.holds(scope):
             raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope")
-        return principal
-
-    return authorized
-
-
-def _allowed(scope: str) -> Callable[[Request, Principal], Awaitable[Principal]]:
-    """The caller holding ``scope``, charged one unit of its rate limits once authorised (a
-    401 or 403 costs nothing)."""
-    authorized = Depends(_authorized(scope))
-
-    async def rate_limited(request: Request, principal: Principal = authorized) -> Principal:
         await charge(request, principal)
         return principal
 
