@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -47,6 +48,21 @@ def error_response(
         status_code=status,
         headers=headers,
     )
+
+
+def _methods(request: Request) -> list[str]:
+    """The methods the API serves at the request's path, as its OpenAPI document lists them
+    (each method is a route of its own, so the route that answered 405 knows only its own).
+    A path written out in full stands for itself alone, as in OpenAPI."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    path = request.url.path
+    if path in paths:
+        return sorted(method.upper() for method in paths[path])
+    found: set[str] = set()
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), path):
+            found |= {method.upper() for method in operations}
+    return sorted(found)
 
 
 def install(app: FastAPI) -> None:
@@ -104,11 +120,14 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's 400 is a body it could not parse (nested too deeply for its JSON reader).
         codes = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
         code = codes.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(_methods(request))
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -6,9 +6,16 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from src.domain.bounds import Moment, storable, violation
@@ -28,12 +35,20 @@ class EventStatus(StrEnum):
     failed = "failed"
 
 
+# A user reference; a JSON number (Shopify-style customer IDs) is read as its decimal string.
+USER_ID_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "integer"}],
+    "description": "The platform user ID, an external ID (under `metadata.source`), or an "
+    "email or phone where the org looks users up by them.",
+}
+
+
 class ActionRequest(BaseModel):
     """Body of ``POST /api/audience/internal/actions`` (integration guide, "Request Body")."""
 
     model_config = ConfigDict(extra="forbid")
 
-    userId: str = Field(min_length=1, max_length=255)
+    userId: Annotated[str, WithJsonSchema(USER_ID_SCHEMA)] = Field(min_length=1, max_length=255)
     action: str = Field(pattern=ACTION_PATTERN)
     timestamp: Moment | None = None
     data: dict[str, Any] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,37 @@ def _plausible(moment: datetime) -> datetime:
     return moment
 
 
-# A client's date and time: with a time zone, and within years any store can hold.
-Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true or false")
+    return value
+
+
+# An integer a client sends: JSON's true and false are not 1 and 0.
+Whole = Annotated[int, BeforeValidator(_not_boolean)]
+
+
+def _not_numeric_text(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("must be an ISO 8601 date and time (or Unix time as a JSON number)")
+    return value
+
+
+# A client's date and time: ISO 8601 with a time zone, or Unix time as a JSON number (seconds,
+# or milliseconds past 2e10), within years any store can hold.
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_not_numeric_text),
+    AfterValidator(_plausible),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "description": "Unix time: seconds (milliseconds past 2e10)"},
+            ]
+        }
+    ),
+]
 
 
 def _name(path: list[str]) -> str:

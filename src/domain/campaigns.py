@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from src.domain.actions import ACTION_PATTERN
-from src.domain.bounds import Moment
+from src.domain.bounds import Moment, Whole
 from src.domain.conditions import OPERATORS, Check, compile_condition, is_valid_path
 from src.domain.errors import Conflict
 from src.domain.limits import Limits
@@ -160,7 +160,7 @@ class CampaignDefinition(BaseModel):
 
     name: Name
     description: str | None = Field(default=None, max_length=2000)
-    priority: int = Field(default=0, ge=-1000, le=1000)
+    priority: Whole = Field(default=0, ge=-1000, le=1000)
     startAt: Moment | None = None
     endAt: Moment | None = None
     triggers: list[TriggerRule] = Field(min_length=1, max_length=20)

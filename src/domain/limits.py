@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Count = Annotated[int, Field(ge=1, le=1_000_000_000)]
+from src.domain.bounds import Whole
+
+Count = Annotated[Whole, Field(ge=1, le=1_000_000_000)]
 
 
 class PeriodLimit(BaseModel):

@@ -71,7 +71,15 @@ async def rotate(engine: AsyncEngine, org_id: str, key_id: str, grace_seconds: i
     return Rotated(successor, secret, key_id, old.expires_at)
 
 
-async def revoke(engine: AsyncEngine, org_id: str, key_id: str) -> None:
+async def revoke(engine: AsyncEngine, org_id: str, key_id: str, caller: str) -> None:
+    """Revoke at once. Not the caller's own key: the request would cut itself off, and an org
+    whose last admin key did so could not get back in without an operator."""
+    if key_id == caller:
+        raise Conflict(
+            f"API key '{key_id}' is the key making this request; revoke it with another admin "
+            "key (or rotate it)",
+            code="key_in_use",
+        )
     async with engine.begin() as conn:
         if not await keys.revoke(conn, org_id, key_id):
             raise NotFound(f"API key '{key_id}' not found or already revoked")

@@ -53,10 +53,13 @@ async def rotate_key(
     return KeyRotated.model_validate(rotated)
 
 
-@router.delete("/{key_id}", status_code=204, operation_id="revokeApiKey", responses=errors(404))
+@router.delete(
+    "/{key_id}", status_code=204, operation_id="revokeApiKey", responses=errors(404, 409)
+)
 async def revoke_key(
     key_id: str, request: Request, principal: Admin, engine: EngineDep
 ) -> Response:
-    await keys.revoke(engine, principal.org_id, key_id)
+    """Revoke a key at once (409 ``key_in_use`` for the key making the request)."""
+    await keys.revoke(engine, principal.org_id, key_id, principal.key_id)
     request.app.state.key_cache.clear()
     return Response(status_code=204)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from src.api.schemas.common import Body, Instant, Schema
+from src.domain.bounds import Whole
 from src.domain.scopes import SCOPES
 
 
 class KeyCreate(Body):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=len(SCOPES))
+    scopes: list[str] = Field(
+        min_length=1, max_length=len(SCOPES), json_schema_extra={"items": {"enum": list(SCOPES)}}
+    )
 
     @field_validator("scopes")
     @classmethod
@@ -22,7 +25,7 @@ class KeyCreate(Body):
 
 
 class KeyRotate(Body):
-    graceSeconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    graceSeconds: Whole = Field(default=86_400, ge=0, le=30 * 86_400)
 
 
 class KeyIssued(Schema):

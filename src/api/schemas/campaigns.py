@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from src.api.schemas.common import Body, Instant, Schema
-from src.domain.bounds import Moment
+from src.api.schemas.common import Body, Instant, Omittable, Schema
+from src.domain.bounds import Moment, Whole
 from src.domain.campaigns import (
     Campaign,
     CampaignDefinition,
@@ -49,15 +49,15 @@ class CampaignCreate(CampaignDefinition, Body):
 class CampaignPatch(Body):
     """Any definition field (replaced whole; a change makes version n+1) and/or a new status."""
 
-    name: Name | None = None
+    name: Name | Omittable = None
     description: str | None = Field(default=None, max_length=2000)
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    priority: Whole | Omittable = Field(default=None, ge=-1000, le=1000)
     startAt: Moment | None = None
     endAt: Moment | None = None
-    triggers: list[TriggerRule] | None = Field(default=None, min_length=1, max_length=20)
-    effects: list[Effect] | None = Field(default=None, min_length=1, max_length=20)
+    triggers: list[TriggerRule] | Omittable = Field(default=None, min_length=1, max_length=20)
+    effects: list[Effect] | Omittable = Field(default=None, min_length=1, max_length=20)
     limits: Limits | None = None
-    status: CampaignStatus | None = None
+    status: CampaignStatus | Omittable = None
 
     def definition_changes(self) -> dict[str, Any]:
         """The definition fields sent, as stored (``null`` clears an optional one)."""

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from src.api.schemas.common import Body, Instant, Schema
-from src.domain.bounds import JsonBounds, Moment
+from src.api.schemas.common import Body, Instant, Omittable, Schema
+from src.domain.bounds import JsonBounds, Moment, Whole
 from src.domain.campaigns import Identifier, Name
 from src.domain.catalog import MAX_IMPORT, Imported, Pool, ProductType
 
@@ -15,9 +15,9 @@ from src.domain.catalog import MAX_IMPORT, Imported, Pool, ProductType
 class ProductPatch(Body):
     """``stock`` null means unlimited; raising it restocks (replay out_of_stock events after)."""
 
-    name: Name | None = None
-    type: ProductType | None = None
-    stock: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    name: Name | Omittable = None
+    type: ProductType | Omittable = None
+    stock: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class ProductCreate(ProductPatch):
@@ -35,9 +35,9 @@ class ProductOut(Schema):
 
 
 class PoolPatch(Body):
-    name: Name | None = None
+    name: Name | Omittable = None
     expiresAt: Moment | None = None
-    lowStockThreshold: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    lowStockThreshold: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
 
     def columns(self) -> dict[str, Any]:
         names = {
@@ -87,8 +87,8 @@ class CodeImport(Body):
 
 
 class Generate(Body):
-    count: int = Field(ge=1, le=MAX_IMPORT)
-    length: int = Field(default=10, ge=6, le=32)
+    count: Whole = Field(ge=1, le=MAX_IMPORT)
+    length: Whole = Field(default=10, ge=6, le=32)
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,16}$")
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from functools import cache
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
+from src.api.schemas.links import add_links
 from src.domain.bounds import DEFAULT, JsonBounds, violation
 from src.domain.errors import Invalid
 
@@ -22,9 +25,15 @@ class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
+# A field a body may leave out (to leave a value as it is) but not send as null.
+Omittable = SkipJsonSchema[None]
+_SKIPPED = get_args(Omittable)[1]  # the marker in each ``Omittable`` annotation
+
+
 class Body(BaseModel):
-    """A request body: exactly its declared fields, named as on the wire, and within the JSON
-    bounds (depth, sizes, storable text: ``src/domain/bounds.py``)."""
+    """A request body: exactly its declared fields, named as on the wire, within the JSON
+    bounds (depth, sizes, storable text: ``src/domain/bounds.py``), and no ``null`` for an
+    ``Omittable`` field."""
 
     model_config = ConfigDict(extra="forbid")
     bounds: ClassVar[JsonBounds] = DEFAULT
@@ -35,7 +44,24 @@ class Body(BaseModel):
         found = violation(data, cls.bounds)
         if found is not None:
             raise Invalid.fields([{"field": found["field"] or "body", "message": found["message"]}])
+        if isinstance(data, dict):
+            nulls = [name for name in _omittable(cls) if name in data and data[name] is None]
+            if nulls:
+                message = "may be left out, but not null"
+                raise Invalid.fields([{"field": name, "message": message} for name in nulls])
         return data
+
+
+@cache
+def _omittable(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if any(
+            get_origin(arg) is Annotated and _SKIPPED in get_args(arg)[1:]
+            for arg in get_args(field.annotation)
+        )
+    )
 
 
 def _number(value: Decimal) -> int | float:
@@ -118,11 +144,47 @@ def request_body(model: type[BaseModel], csv: str | None = None) -> dict[str, An
     return {"requestBody": {"required": True, "content": content}}
 
 
+SECURITY_SCHEMES: dict[str, Any] = {
+    "apiSecret": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The API key's secret: `Authorization: Bearer <secret>`.",
+    },
+    "orgId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Monterosa-Org-ID",
+        "description": "The organisation the key belongs to.",
+    },
+}
+
+
+def _error(status: int) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    return {"description": _WHY[status], "content": {"application/json": {"schema": schema}}}
+
+
 def publish(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the published bodies' models to an OpenAPI document's components."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    """Finish FastAPI's OpenAPI document: the bodies routes read themselves, the two headers
+    every authenticated route needs as security schemes, and the one error body in place of
+    FastAPI's own validation-error model (which this API never sends)."""
+    components = schema.setdefault("components", {})
+    models = components.setdefault("schemas", {})
     for name, model in PUBLISHED.items():
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(found.pop("$defs", {}))
-        components[name] = found
+        models.update(found.pop("$defs", {}))
+        models[name] = found
+    components["securitySchemes"] = SECURITY_SCHEMES
+    models.pop("HTTPValidationError", None)
+    models.pop("ValidationError", None)
+    for operation in (op for path in schema["paths"].values() for op in path.values()):
+        responses = operation["responses"]
+        if "401" in responses:
+            operation["security"] = [{name: [] for name in SECURITY_SCHEMES}]
+        if "requestBody" in operation:  # unreadable, or past the route's size limit
+            for status in ("400", "413"):
+                responses.setdefault(status, _error(int(status)))
+        if "422" in responses:
+            responses["422"] = _error(422)
+    add_links(schema)
     return schema
