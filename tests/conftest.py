@@ -33,6 +33,15 @@ from tests.support import (
 )
 
 TASK_QUEUE = "loyalty-test"
+# Every fixture that starts something depends on one of these.
+STACK = {"pg_server", "temporal"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``pure`` each test that starts nothing (``make test-fast`` runs those alone)."""
+    for item in items:
+        if STACK.isdisjoint(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pure)
 
 
 @pytest.fixture(scope="session")
@@ -116,13 +125,20 @@ async def worker(
 
 
 @pytest_asyncio.fixture(scope="session")
-async def base_url(settings: Settings, worker: None) -> AsyncIterator[str]:
+async def api_url(settings: Settings) -> AsyncIterator[str]:
+    """The API alone: what it accepts is not processed unless a test also has ``worker``."""
     async with api_server(settings) as url:
         yield url
 
 
+@pytest_asyncio.fixture(scope="session")
+async def base_url(api_url: str, worker: None) -> str:
+    """The API with the worker and relay running: accepted actions get processed."""
+    return api_url
+
+
 @pytest_asyncio.fixture
-async def tenant(engine: AsyncEngine, base_url: str) -> AsyncIterator[Tenant]:
-    t = await make_tenant(engine, base_url)
+async def tenant(engine: AsyncEngine, api_url: str) -> AsyncIterator[Tenant]:
+    t = await make_tenant(engine, api_url)
     yield t
     await t.http.aclose()

@@ -8,7 +8,7 @@ from src.api.schemas.actions import GUIDE_ACTION
 from src.api.schemas.campaigns import GUIDE_STEP_2
 from src.api.schemas.triggers import GUIDE_STEP_1
 from src.cli.demo import CODE_EFFECT
-from tests.support import Tenant
+from tests.support import ACTIONS, Tenant
 
 __all__ = ["GUIDE_ACTION"]
 STEP1_TRIGGER = GUIDE_STEP_1
@@ -46,6 +46,6 @@ async def setup_guide(tenant: Tenant, codes: int = 10, user: str = "user_123") -
 
 async def post_action(tenant: Tenant, body: dict[str, Any], key: str | None = None) -> str:
     headers = {"Idempotency-Key": key} if key else {}
-    reply = await tenant.http.post("/api/audience/internal/actions", json=body, headers=headers)
+    reply = await tenant.http.post(ACTIONS, json=body, headers=headers)
     assert reply.status_code == 202, reply.text
     return str(reply.json()["eventId"])

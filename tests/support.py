@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -32,10 +32,11 @@ from src.domain.effects import EffectRequest, EffectResult
 from src.domain.scopes import SCOPES
 from src.store import keys, orgs
 from src.store.db import migrate
-from src.store.tables import Event
+from src.store.tables import Event, LedgerEntry
 from src.worker import serve
 
 # The tests' key for sealing Temporal payloads: fixed, so the histories they record replay.
+ACTIONS = "/api/audience/internal/actions"
 TEST_PAYLOAD_KEYS = "test:" + base64.b64encode(hashlib.sha256(b"loyalty tests").digest()).decode()
 
 
@@ -250,3 +251,37 @@ async def api_server(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def error_of(reply: httpx.Response) -> dict[str, Any]:
+    """The reply's error, checked to have exactly the API's one error shape."""
+    body = reply.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    return dict(body["error"])
+
+
+async def ledger_consistent(engine: AsyncEngine, org_id: str) -> None:
+    """sum(ledger) = balance for every user, and no ledger key twice."""
+    async with engine.connect() as conn:
+        mismatched = (
+            await conn.execute(
+                text(
+                    """
+                    SELECT b.user_id, b.balance, COALESCE(SUM(l.amount), 0) AS total
+                    FROM balances b
+                    LEFT JOIN ledger l ON l.org_id = b.org_id AND l.user_id = b.user_id
+                         AND l.type = 'points' AND l.currency = b.currency
+                    WHERE b.org_id = :org
+                    GROUP BY b.user_id, b.currency, b.balance
+                    HAVING b.balance <> COALESCE(SUM(l.amount), 0)
+                    """
+                ),
+                {"org": org_id},
+            )
+        ).all()
+        dupes = await conn.scalar(
+            select(func.count() - func.count(LedgerEntry.idempotency_key.distinct())).where(
+                LedgerEntry.org_id == org_id
+            )
+        )
+    assert mismatched == [] and dupes == 0

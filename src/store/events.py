@@ -264,7 +264,7 @@ async def start_failed(
             "reason": f"start_rejected: {error}"[:500],
         },
     )
-    return status == EventStatus.failed
+    return bool(status == EventStatus.failed)
 
 
 async def fail_unsettled(conn: AsyncConnection, event_id: str, reason: str) -> None:

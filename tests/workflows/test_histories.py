@@ -1,0 +1,65 @@
+"""Recorded ProcessAction histories must replay against today's workflow code.
+
+``tests/workflows/histories/<release>/`` holds histories recorded by each release's workflow code; they
+are committed and never rewritten, so a change that breaks determinism for runs still in flight
+at deploy time fails here. A release that changes workflow code records its own set once:
+``make histories`` (it refuses to overwrite a release's histories).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
+
+from src.workflows.codec import data_converter
+from src.workflows.process_action import ProcessAction
+from tests.guide import FLOW_ACTION, post_action, setup_guide
+from tests.support import TEST_PAYLOAD_KEYS, Tenant, wait_for_event, workflow_result
+
+HISTORIES = Path(__file__).parent / "histories"
+RELEASE = version("loyalty-engine")
+SHAPES = {"matching_three_effects", "non_matching", "pool_exhausted"}
+REPLAYER = Replayer(workflows=[ProcessAction], data_converter=data_converter(TEST_PAYLOAD_KEYS))
+
+
+@pytest.mark.parametrize(
+    "path", sorted(HISTORIES.glob("*/*.json")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await REPLAYER.replay_workflow(history)
+    assert result.replay_failure is None
+
+
+def test_earlier_releases_histories_are_kept() -> None:
+    releases = {p.parent.name for p in HISTORIES.glob("*/*.json")} - {RELEASE}
+    assert releases, "no history recorded by an earlier release"
+    for release in releases:
+        assert {p.stem for p in (HISTORIES / release).glob("*.json")} >= SHAPES, release
+
+
+async def test_fresh_runs_replay(tenant: Tenant, client: Client) -> None:
+    """Today's runs replay too; with LOYALTY_RECORD_HISTORIES set they are saved as this
+    release's histories, once."""
+    record = HISTORIES / RELEASE if os.environ.get("LOYALTY_RECORD_HISTORIES") else None
+    if record is not None and record.exists():
+        pytest.fail(f"{record} exists: a release's histories are never rewritten")
+    await setup_guide(tenant, codes=1)
+    runs = {
+        "matching_three_effects": await post_action(tenant, FLOW_ACTION),
+        "non_matching": await post_action(tenant, {**FLOW_ACTION, "data": {"amount": 5}}),
+    }
+    await wait_for_event(tenant, runs["matching_three_effects"])
+    runs["pool_exhausted"] = await post_action(tenant, FLOW_ACTION)
+    for name, event_id in runs.items():
+        await workflow_result(client, event_id)
+        history = await client.get_workflow_handle(event_id).fetch_history()
+        assert (await REPLAYER.replay_workflow(history)).replay_failure is None
+        if record is not None:
+            record.mkdir(exist_ok=True)
+            (record / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,149 @@
+"""ProcessAction alone, its activities mocked (as temporalio's samples test workflows), on the
+session's dev server: the order of effects, what a permanent or passing failure does, and the
+outcome and search attributes it leaves."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest_asyncio
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from src.domain.actions import ActionInput
+from src.domain.effects import ActionPlan, EffectRequest, EffectResult, PlannedEffect
+from src.workflows import search_attributes as sa
+from src.workflows.client import register_search_attributes
+from src.workflows.process_action import ProcessAction
+
+
+def effect(index: int, kind: str = "add_points") -> PlannedEffect:
+    return PlannedEffect(
+        key=f"evt:cmp:1:{index}",
+        campaign_id="cmp",
+        campaign_version=1,
+        effect_index=index,
+        type=kind,  # type: ignore[arg-type]
+        amount=10 if kind == "add_points" else None,
+        pool_id="pool" if kind == "allocate_code" else None,
+        reason="test",
+    )
+
+
+@dataclass
+class Mocked:
+    """Stand-ins for the two activities: a canned plan, and effects that fail as told."""
+
+    plan: ActionPlan
+    plan_gives_up: bool = False
+    fail_for_good: set[int] = field(default_factory=set)  # effect indexes: non-retryable
+    fail_once: set[int] = field(default_factory=set)  # effect indexes: one passing failure
+    applied: list[int] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)
+
+    @activity.defn(name="plan_action")
+    async def plan_action(self, action: ActionInput) -> ActionPlan:
+        if self.plan_gives_up:
+            raise ApplicationError("gave up", type="plan_error", non_retryable=True)
+        return self.plan
+
+    @activity.defn(name="apply_effect")
+    async def apply_effect(self, request: EffectRequest) -> EffectResult:
+        index = request.effect.effect_index
+        self.attempts[index] = self.attempts.get(index, 0) + 1
+        if index in self.fail_for_good:
+            raise ApplicationError("empty", type="pool_exhausted", non_retryable=True)
+        if index in self.fail_once and self.attempts[index] == 1:
+            raise RuntimeError("database restarting")
+        self.applied.append(index)
+        return EffectResult(key=request.effect.key, status="granted")
+
+
+@dataclass
+class Harness:
+    client: Client
+
+    async def run(self, mocked: Mocked) -> tuple[str, dict[str, object]]:
+        """Run one action through ProcessAction on a worker of the mocks alone."""
+        queue = f"mocked-{uuid.uuid4().hex[:8]}"
+        action = ActionInput(
+            event_id=f"evt_{uuid.uuid4()}",
+            org_id=str(uuid.uuid4()),
+            user_id="user_1",
+            action="purchase_completed",
+            timestamp=datetime(2025, 10, 6, tzinfo=UTC),
+            data={"amount": 150},
+            metadata={},
+        )
+        async with Worker(
+            self.client,
+            task_queue=queue,
+            workflows=[ProcessAction],
+            activities=[mocked.plan_action, mocked.apply_effect],
+        ):
+            handle = await self.client.start_workflow(
+                ProcessAction.run, action, id=action.event_id, task_queue=queue
+            )
+            outcome = await handle.result()
+            found = (await handle.describe()).typed_search_attributes
+        attributes = {pair.key.name: pair.value for pair in found}
+        return outcome, attributes
+
+
+@pytest_asyncio.fixture
+async def harness(client: Client) -> AsyncIterator[Harness]:
+    await register_search_attributes(client)
+    yield Harness(client)
+
+
+def planned(*effects: PlannedEffect, status: str = "processing") -> ActionPlan:
+    return ActionPlan(
+        status=status,  # type: ignore[arg-type]
+        user_id="user_1",
+        campaign_ids=["cmp"] if effects else [],
+        effects=list(effects),
+    )
+
+
+async def test_no_effects_is_processed_by_the_plan_alone(harness: Harness) -> None:
+    mocked = Mocked(planned(status="processed"))
+    outcome, attributes = await harness.run(mocked)
+    assert outcome == "processed" and mocked.attempts == {}
+    assert attributes[sa.OUTCOME.name] == "processed"
+
+
+async def test_effects_are_granted_in_plan_order(harness: Harness) -> None:
+    mocked = Mocked(planned(effect(0), effect(1, "award_product"), effect(2, "allocate_code")))
+    outcome, attributes = await harness.run(mocked)
+    assert outcome == "processed" and mocked.applied == [0, 1, 2]
+    assert attributes[sa.USER_ID.name] == "user_1"
+    assert attributes[sa.CAMPAIGN_IDS.name] == ["cmp"]
+
+
+async def test_a_permanent_failure_fails_the_event_but_not_the_other_effects(
+    harness: Harness,
+) -> None:
+    mocked = Mocked(planned(effect(0), effect(1), effect(2)), fail_for_good={1})
+    outcome, attributes = await harness.run(mocked)
+    assert outcome == "failed" and mocked.applied == [0, 2]
+    assert mocked.attempts[1] == 1  # non-retryable: tried once
+    assert attributes[sa.OUTCOME.name] == "failed"
+
+
+async def test_a_passing_failure_is_retried_and_granted(harness: Harness) -> None:
+    mocked = Mocked(planned(effect(0), effect(1)), fail_once={0})
+    outcome, _ = await harness.run(mocked)
+    assert outcome == "processed" and mocked.applied == [0, 1]
+    assert mocked.attempts == {0: 2, 1: 1}
+
+
+async def test_a_plan_that_gives_up_fails_the_event(harness: Harness) -> None:
+    mocked = Mocked(planned(effect(0)), plan_gives_up=True)
+    outcome, attributes = await harness.run(mocked)
+    assert outcome == "failed" and mocked.attempts == {}
+    assert attributes[sa.OUTCOME.name] == "failed"
