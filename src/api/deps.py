@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.api.auth import Principal, authenticate, charge
 from src.api.errors import ApiError
+from src.api.ratelimit import RateLimiter
 from src.config import Settings
+from src.services.cache import TTLCache
 from src.services.ingest import Ingest
 from src.services.replay import Runs
+from src.store.keys import KeyRecord
 
 
 async def _engine(request: Request) -> AsyncEngine:
@@ -37,7 +40,20 @@ async def _runs(request: Request) -> Runs:
     return runs
 
 
+async def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+async def _key_cache(request: Request) -> TTLCache[str, KeyRecord]:
+    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
+    return cache
+
+
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
+# This process' verified keys: a change drops them at once here (other processes on notice).
+KeyCacheDep = Annotated[TTLCache[str, KeyRecord], Depends(_key_cache)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[Ingest, Depends(_ingest)]
 RunsDep = Annotated[Runs, Depends(_runs)]

@@ -78,6 +78,10 @@ class Ingest:
             for (_, key), a in zip(items, accepted, strict=True)
         ]
 
+    def forget_triggers(self) -> None:
+        """A trigger changed: this process reads them afresh (others drop theirs on notice)."""
+        self.known.clear()
+
     async def describe(self, org_id: str, event_id: str) -> EventView:
         async with self.engine.connect() as conn:
             found = await events.describe(conn, org_id, event_id)

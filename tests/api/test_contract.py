@@ -14,7 +14,8 @@ from openapi_spec_validator import validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.store import orgs
-from tests.support import make_tenant
+from tests.guide import FLOW_ACTION, STEP1_TRIGGER, ok
+from tests.support import ACTIONS, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -62,3 +63,22 @@ async def test_schemathesis_finds_nothing(base_url: str, engine: AsyncEngine) ->
     output, _ = await process.communicate()
     report = output.decode(errors="replace")
     assert process.returncode == 0, report[-20_000:]
+
+
+async def test_documented_business_rule_errors_are_what_the_api_says(tenant: Tenant) -> None:
+    """The named examples of sendAction's 422 and createUser's 409 are real replies."""
+    document = (await tenant.http.get("/openapi.json")).json()
+
+    def example(path: str, status: str, name: str) -> dict[str, object]:
+        response = document["paths"][path]["post"]["responses"][status]
+        return dict(response["content"]["application/json"]["examples"][name]["value"])
+
+    await ok(await tenant.http.post("/v1/triggers", json=STEP1_TRIGGER))
+    contradicting = {**FLOW_ACTION, "data": {"amount": "150"}}
+    reply = await tenant.http.post(ACTIONS, json=contradicting)
+    assert reply.status_code == 422
+    assert reply.json() == example(ACTIONS, "422", "dataContradictsTrigger")
+    await ok(await tenant.http.post("/v1/users", json={"id": "user_456", "email": "a@b.co"}))
+    taken = await tenant.http.post("/v1/users", json={"email": "a@b.co"})
+    assert taken.status_code == 409
+    assert taken.json() == example("/v1/users", "409", "emailTaken")

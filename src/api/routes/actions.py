@@ -21,6 +21,7 @@ from src.api.deps import ActionsWrite, Admin, EngineDep, IngestDep, RunsDep
 from src.api.errors import ApiError, status_of
 from src.api.schemas.actions import (
     QUEUED_MESSAGE,
+    SEND_ACTION_ERRORS,
     Accepted,
     ActionBody,
     BatchBody,
@@ -70,7 +71,7 @@ def _refused(index: int, error: DomainError | ApiError) -> dict[str, Any]:
     status_code=202,
     response_model=Accepted,
     operation_id="sendAction",
-    responses=errors(400, 409, 413, 422),
+    responses=errors(400, 409, 413, 422, examples=SEND_ACTION_ERRORS),
     openapi_extra=request_body(ActionBody),
 )
 async def post_action(request: Request, principal: ActionsWrite, ingest: IngestDep) -> JSONResponse:

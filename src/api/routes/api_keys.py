@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from src.api.deps import Admin, EngineDep
+from src.api.deps import Admin, EngineDep, KeyCacheDep
 from src.api.schemas.api_keys import KeyCreate, KeyIssued, KeyOut, KeyRotate, KeyRotated
 from src.api.schemas.common import Page, errors
 from src.services import keys
@@ -41,15 +41,15 @@ async def list_keys(principal: Admin, engine: EngineDep) -> Page[KeyOut]:
 )
 async def rotate_key(
     key_id: str,
-    request: Request,
     principal: Admin,
     engine: EngineDep,
+    cache: KeyCacheDep,
     body: KeyRotate = _DEFAULT_ROTATION,
 ) -> KeyRotated:
     """A new key with the same name and scopes; the old one expires after ``graceSeconds``.
     A key can be rotated once: a rotated, expired or revoked one is a 409."""
     rotated = await keys.rotate(engine, principal.org_id, key_id, body.graceSeconds)
-    request.app.state.key_cache.clear()
+    cache.clear()
     return KeyRotated.model_validate(rotated)
 
 
@@ -57,9 +57,9 @@ async def rotate_key(
     "/{key_id}", status_code=204, operation_id="revokeApiKey", responses=errors(404, 409)
 )
 async def revoke_key(
-    key_id: str, request: Request, principal: Admin, engine: EngineDep
+    key_id: str, principal: Admin, engine: EngineDep, cache: KeyCacheDep
 ) -> Response:
     """Revoke a key at once (409 ``key_in_use`` for the key making the request)."""
     await keys.revoke(engine, principal.org_id, key_id, principal.key_id)
-    request.app.state.key_cache.clear()
+    cache.clear()
     return Response(status_code=204)

@@ -9,7 +9,7 @@ import io
 from fastapi import APIRouter, Request, Response
 
 from src.api.body import parse, read_raw
-from src.api.deps import CampaignsRead, CampaignsWrite, EngineDep, SettingsDep
+from src.api.deps import CampaignsRead, CampaignsWrite, EngineDep, LimiterDep, SettingsDep
 from src.api.pagination import Cursor, Limit, page
 from src.api.schemas.catalog import (
     CodeImport,
@@ -131,13 +131,14 @@ async def import_codes(
     principal: CampaignsWrite,
     engine: EngineDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> ImportOut:
     """Up to 100,000 codes; ones already in the pool (or repeated) are reported, not fatal.
 
     Charged to the org's bulk budget, one unit per 1,000 codes.
     """
     codes = catalog.check_codes(await _codes_from(request))
-    await request.app.state.rate_limiter.charge_bulk(principal.org_id, len(codes))
+    await limiter.charge_bulk(principal.org_id, len(codes))
     imported = await catalog.add_codes(
         engine, principal.org_id, pool_id, codes, settings.pool_max_codes
     )
@@ -154,14 +155,14 @@ async def import_codes(
 async def generate_codes(
     pool_id: str,
     body: Generate,
-    request: Request,
     principal: CampaignsWrite,
     engine: EngineDep,
     settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> GenerateOut:
     """``count`` new unique codes: ``prefix`` + ``length`` cryptographically random characters
     (no 0/O, 1/I/L). Charged to the org's bulk budget, one unit per 1,000 codes."""
-    await request.app.state.rate_limiter.charge_bulk(principal.org_id, body.count)
+    await limiter.charge_bulk(principal.org_id, body.count)
     pool = await catalog.generate(
         engine,
         principal.org_id,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from src.api.deps import CampaignsRead, CampaignsWrite, EngineDep
+from src.api.deps import CampaignsRead, CampaignsWrite, EngineDep, IngestDep
 from src.api.pagination import Cursor, Limit, page
 from src.api.schemas.common import Page, errors
 from src.api.schemas.triggers import TriggerBody, TriggerOut
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/v1/triggers", tags=["triggers"])
     responses=errors(409, 413, 422),
 )
 async def create_trigger(
-    trigger: TriggerBody, request: Request, principal: CampaignsWrite, engine: EngineDep
+    trigger: TriggerBody, principal: CampaignsWrite, engine: EngineDep, ingest: IngestDep
 ) -> TriggerOut:
     row = await campaigns.create_trigger(engine, principal.org_id, trigger)
-    request.app.state.trigger_cache.clear()
+    ingest.forget_triggers()
     return TriggerOut.of(row)
 
 
@@ -48,18 +48,18 @@ async def get_trigger(key: str, principal: CampaignsRead, engine: EngineDep) -> 
     responses=errors(404, 413, 422),
 )
 async def replace_trigger(
-    key: str, trigger: TriggerBody, request: Request, principal: CampaignsWrite, engine: EngineDep
+    key: str, trigger: TriggerBody, principal: CampaignsWrite, engine: EngineDep, ingest: IngestDep
 ) -> TriggerOut:
     """Replace the definition; campaigns already written against it keep their versions."""
     row = await campaigns.replace_trigger(engine, principal.org_id, key, trigger)
-    request.app.state.trigger_cache.clear()
+    ingest.forget_triggers()
     return TriggerOut.of(row)
 
 
 @router.delete("/{key}", status_code=204, operation_id="deleteTrigger", responses=errors(404))
 async def delete_trigger(
-    key: str, request: Request, principal: CampaignsWrite, engine: EngineDep
+    key: str, principal: CampaignsWrite, engine: EngineDep, ingest: IngestDep
 ) -> Response:
     await campaigns.delete_trigger(engine, principal.org_id, key)
-    request.app.state.trigger_cache.clear()
+    ingest.forget_triggers()
     return Response(status_code=204)

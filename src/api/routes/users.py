@@ -17,6 +17,7 @@ from src.api.deps import EngineDep, UsersAdmin, UsersRead, UsersWrite
 from src.api.pagination import Cursor, Limit, page
 from src.api.schemas.common import Page, errors
 from src.api.schemas.users import (
+    TAKEN,
     Contact,
     ExternalId,
     LookupOut,
@@ -59,7 +60,7 @@ def _user(principal: Principal, reply: UserOut) -> dict[str, Any]:
     status_code=201,
     response_model=UserOut,
     operation_id="createUser",
-    responses=errors(409, 413, 422),
+    responses=errors(409, 413, 422, examples=TAKEN),
 )
 async def create_user(body: UserCreate, principal: UsersWrite, engine: EngineDep) -> dict[str, Any]:
     async with _discreet(principal):
@@ -95,7 +96,7 @@ async def get_user(user_id: str, principal: UsersRead, engine: EngineDep) -> dic
     "/v1/users/{user_id}",
     response_model=UserOut,
     operation_id="updateUser",
-    responses=errors(404, 409, 413, 422),
+    responses=errors(404, 409, 413, 422, examples=TAKEN),
 )
 async def patch_user(
     user_id: str, body: Contact, principal: UsersWrite, engine: EngineDep

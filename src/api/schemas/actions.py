@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.api.schemas.common import ErrorDetail, Instant, Schema
+from src.api.schemas.common import ErrorDetail, FieldError, Instant, Schema
 from src.domain.actions import MAX_BATCH, ActionRequest
 from src.domain.events import EventView
 
@@ -28,6 +28,39 @@ GUIDE_REPLY: dict[str, Any] = {
     "eventId": "evt_7f9e2c8a-1234-5678-90ab-cdef12345678",
     "processed": False,
     "message": QUEUED_MESSAGE,
+}
+
+
+SEND_ACTION_ERRORS = {
+    409: {
+        "idempotencyConflict": ErrorDetail(
+            code="idempotency_conflict",
+            message="Idempotency-Key 'order-12345' was already used with a different body "
+            "(event evt_7f9e2c8a-1234-5678-90ab-cdef12345678); use a new key for a new action",
+            details={"eventId": "evt_7f9e2c8a-1234-5678-90ab-cdef12345678"},
+        )
+    },
+    422: {
+        "dataContradictsTrigger": ErrorDetail(
+            code="validation_failed",
+            message="data.amount: must be a number (trigger 'purchase_completed' declares it)",
+            details=[
+                FieldError(
+                    field="data.amount",
+                    message="must be a number (trigger 'purchase_completed' declares it)",
+                )
+            ],
+        ),
+        "timestampAhead": ErrorDetail(
+            code="validation_failed",
+            message="timestamp: more than 5 minutes ahead of the server's clock",
+            details=[
+                FieldError(
+                    field="timestamp", message="more than 5 minutes ahead of the server's clock"
+                )
+            ],
+        ),
+    },
 }
 
 

@@ -120,12 +120,23 @@ _WHY = {
 AUTHENTICATED = (401, 403, 429, 503)
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for a route's failures: its own, and every authenticated route's."""
-    return {
-        status: {"model": ErrorBody, "description": _WHY[status]}
-        for status in sorted({*statuses, *AUTHENTICATED})
-    }
+def errors(
+    *statuses: int, examples: dict[int, dict[str, ErrorDetail]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for a route's failures: its own, and every authenticated route's;
+    ``examples`` show a status's business-rule failures by name."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, *AUTHENTICATED}):
+        response: dict[str, Any] = {"model": ErrorBody, "description": _WHY[status]}
+        named = (examples or {}).get(status)
+        if named:
+            shown = {
+                name: {"value": {"error": detail.model_dump(mode="json")}}
+                for name, detail in named.items()
+            }
+            response["content"] = {"application/json": {"examples": shown}}
+        responses[status] = response
+    return responses
 
 
 # Bodies a route reads itself (a fast path, or JSON-or-CSV) are published all the same.
@@ -184,7 +195,10 @@ def publish(schema: dict[str, Any]) -> dict[str, Any]:
         if "requestBody" in operation:  # unreadable, or past the route's size limit
             for status in ("400", "413"):
                 responses.setdefault(status, _error(int(status)))
-        if "422" in responses:
+        if "422" in responses:  # FastAPI's own model out, named examples kept
+            shown = responses["422"].get("content", {}).get("application/json", {})
             responses["422"] = _error(422)
+            if "examples" in shown:
+                responses["422"]["content"]["application/json"]["examples"] = shown["examples"]
     add_links(schema)
     return schema

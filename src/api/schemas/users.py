@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from src.api.schemas.common import Amount, Body, Instant, Schema
+from src.api.schemas.common import Amount, Body, ErrorDetail, Instant, Schema
 from src.domain.identity import contact_shaped, normalize_email
 from src.domain.users import UserView
 
 Source = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+# A 409 shows who holds the value (to a key that may read users; else no name).
+TAKEN = {
+    409: {
+        "emailTaken": ErrorDetail(
+            code="conflict",
+            message="user 'user_456' already has this id, email or phone",
+            details={"userId": "user_456"},
+        )
+    }
+}
 
 
 class ExternalId(Body):
