@@ -14,6 +14,7 @@ import os
 import platform
 import secrets
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -23,10 +24,11 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from bench import bare, fairness
 from bench.load import closed_loop, open_loop
@@ -41,7 +43,8 @@ from src.workflows.codec import new_key
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-DRAIN_EVENTS = int(os.environ.get("BENCH_DRAIN_EVENTS", "500"))
+DRAIN_EVENTS = int(os.environ.get("BENCH_DRAIN_EVENTS", "1000"))
+LATENCY_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "10"))
 API_WORKERS = int(os.environ.get("BENCH_API_WORKERS", str(os.cpu_count() or 1)))
 CLI = [sys.executable, "-c", "from src.cli.main import app; app()"]
 
@@ -149,7 +152,7 @@ async def bare_start_rate(client: Client, count: int = 1000, concurrency: int = 
     async def start(i: int) -> None:
         async with semaphore:
             await client.start_workflow(
-                bare.Bare.run, 0, id=f"start-{run}-{i}", task_queue="bench-start-only"
+                bare.Bare.run, args=[0, False], id=f"start-{run}-{i}", task_queue="bench-start-only"
             )
 
     t0 = time.perf_counter()
@@ -178,21 +181,129 @@ async def drain_ours(engine: AsyncEngine, http: aiohttp.ClientSession, base: str
         await asyncio.sleep(0.1)
 
 
-async def drain_bare(client: Client, n: int) -> float:
-    """The same mix as bare workflows: 80% with 1 no-op activity, 20% with 3."""
-    run = secrets.token_hex(4)
-    semaphore = asyncio.Semaphore(50)
+async def drain_bare(address: str, shape: str, n: int) -> float:
+    """The same mix as bare workflows of ``shape`` (``bench.bare``), in a process of its own."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.bare", address, shape, str(n), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, f"bench.bare {shape} exited {proc.returncode}"
+    return float(out.decode().split()[-1])
 
-    async def one(i: int) -> None:
-        async with semaphore:
-            handle = await client.start_workflow(
-                bare.Bare.run, 3 if i % 5 == 0 else 1, id=f"bare-{run}-{i}", task_queue=bare.QUEUE
-            )
-        await handle.result()
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return n / (time.perf_counter() - t0)
+async def settle_latency(
+    engine: AsyncEngine, http: aiohttp.ClientSession, base: str, rate: float, seconds: float
+) -> dict[str, Any]:
+    """Single actions of the mix posted at ``rate`` (open loop); each timed from its POST to
+    its event settling (the row's last update, same host clock)."""
+    sent: dict[str, float] = {}
+
+    async def post(i: int) -> None:
+        posted = time.time()
+        async with http.post(f"{base}{ACTIONS}", json=action(i, matching=i % 5 == 0)) as r:
+            assert r.status == 202, await r.text()
+            sent[(await r.json())["eventId"]] = posted
+
+    started, tasks = time.perf_counter(), []
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(post(i)))
+    await asyncio.gather(*tasks)
+    query = select(Event.id, Event.updated_at).where(
+        Event.id.in_(list(sent)), Event.status.in_(["processed", "failed", "skipped"])
+    )
+    while True:
+        async with engine.connect() as conn:
+            settled = {row.id: row.updated_at.timestamp() for row in await conn.execute(query)}
+        if len(settled) == len(sent):
+            break
+        await asyncio.sleep(0.2)
+    latencies = sorted((settled[i] - sent[i]) * 1000 for i in sent)
+    return {
+        "offered_per_second": round(rate, 1),
+        "events": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[int(0.99 * len(latencies)) - 1], 1),
+    }
+
+
+async def drain_with_worker(
+    engine: AsyncEngine,
+    http: aiohttp.ClientSession,
+    base: str,
+    env: dict[str, str],
+    latency: bool = False,
+) -> tuple[float, dict[str, Any] | None]:
+    """Our drain on the Temporal server ``env`` names (and, if asked, the settle latency at
+    half of it), with a fresh worker process and an empty outbox."""
+    async with engine.begin() as conn:  # only this drain's events from here on
+        await conn.execute(delete(Event))
+    async with engine.connect() as conn:  # as autovacuum would, after so many rows went
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("VACUUM ANALYZE events"))
+    async with process([*CLI, "worker"], env):
+        await asyncio.sleep(3)  # worker up and polling
+        await drain_ours(engine, http, base, bare.WARM_UP)  # connections, statements, caches
+        ours = await drain_ours(engine, http, base, DRAIN_EVENTS)
+        settle = (
+            await settle_latency(engine, http, base, ours / 2, LATENCY_SECONDS) if latency else None
+        )
+    return ours, settle
+
+
+@contextlib.asynccontextmanager
+async def temporal_server(db_file: Path | None) -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh dev server for one set of drains: in memory, or on a file as `make dev` runs it."""
+    temporal = await temporal_dev_server(db_file=db_file)
+    try:
+        yield temporal
+    finally:
+        await temporal.shutdown()
+
+
+async def drains(
+    engine: AsyncEngine,
+    http: aiohttp.ClientSession,
+    base: str,
+    env: dict[str, str],
+    db_file: Path | None = None,
+) -> dict[str, Any]:
+    """On a fresh Temporal server: our drain (in memory also the settle latency at half of it
+    and the shape of our histories), then bare workflows of the same mix in the old shape and
+    in the best one."""
+    async with temporal_server(db_file) as temporal:
+        address = address_of(temporal)
+        ours, settle = await drain_with_worker(
+            engine, http, base, {**env, "TEMPORAL_ADDRESS": address}, latency=db_file is None
+        )
+        shapes = await history_shapes(engine, temporal.client)
+        same = await drain_bare(address, "same", DRAIN_EVENTS)
+        best = await drain_bare(address, "best", DRAIN_EVENTS)
+    return {
+        "events": DRAIN_EVENTS,
+        "mix": "80% non-matching, 20% matching with 2 effects",
+        "persistence": "SQLite file, journal_mode=wal, synchronous=normal (make dev)"
+        if db_file
+        else "in memory",
+        "ours_per_second": round(ours, 1),
+        "bare_same_shape_per_second": round(same, 1),
+        "bare_same_activities_per_second": round(same, 1),  # its name before 0.3.0
+        "bare_best_shape_per_second": round(best, 1),
+        "ratio": round(ours / same, 2),
+        "ratio_to_best": round(ours / best, 2),
+        "latency": settle,
+        "per_action": shapes,
+    }
+
+
+async def history_shapes(engine: AsyncEngine, client: Client) -> dict[str, dict[str, int]]:
+    async with engine.connect() as conn:
+        matched = await conn.scalar(select(Event.id).where(Event.planned_effects == 2).limit(1))
+        unmatched = await conn.scalar(select(Event.id).where(Event.planned_effects == 0).limit(1))
+    return {
+        "non_matching": await history_shape(client, str(unmatched)),
+        "matching_2_effects": await history_shape(client, str(matched)),
+    }
 
 
 def _is_activity(event: Any) -> bool:
@@ -222,6 +333,8 @@ async def main() -> dict[str, Any]:
     with postgres_server() as server:
         db_url, _ = await fresh_database(server)
         temporal = await temporal_dev_server()
+        acceptance_server = contextlib.AsyncExitStack()
+        acceptance_server.push_async_callback(temporal.shutdown)
         address = address_of(temporal)
         engine = make_engine(db_url, 4)
         org_id, secret = await seed(engine)
@@ -263,41 +376,26 @@ async def main() -> dict[str, Any]:
                     "single_max_vs_bare_start": round(single["max"]["per_second"] / start_rate, 2),
                 }
 
-                async with engine.begin() as conn:  # only the drain's events from here on
-                    await conn.execute(delete(Event))
-                async with process([*CLI, "worker"], env):
-                    await asyncio.sleep(3)  # worker up and polling
-                    ours = await drain_ours(engine, http, base, DRAIN_EVENTS)
-                async with process([sys.executable, "-m", "bench.bare", address], {}):
-                    await asyncio.sleep(3)
-                    baseline = await drain_bare(temporal.client, DRAIN_EVENTS)
-                async with engine.connect() as conn:
-                    matched = await conn.scalar(
-                        select(Event.id).where(Event.planned_effects == 2).limit(1)
-                    )
-                    unmatched = await conn.scalar(
-                        select(Event.id).where(Event.planned_effects == 0).limit(1)
-                    )
-                report["drain"] = {
-                    "events": DRAIN_EVENTS,
-                    "mix": "80% non-matching, 20% matching with 2 effects",
-                    "ours_per_second": round(ours, 1),
-                    "bare_same_activities_per_second": round(baseline, 1),
-                    "ratio": round(ours / baseline, 2),
-                }
-                report["per_action"] = {
-                    "non_matching": await history_shape(temporal.client, str(unmatched)),
-                    "matching_2_effects": await history_shape(temporal.client, str(matched)),
-                }
+                await acceptance_server.aclose()  # the drains run on servers of their own
+                in_memory = await drains(engine, http, base, env)
+                report["latency"] = in_memory.pop("latency")
+                report["per_action"] = in_memory.pop("per_action")
+                report["drain"] = in_memory
+                with tempfile.TemporaryDirectory(prefix="loyalty-bench-temporal-") as tmp:
+                    dev = await drains(engine, http, base, env, Path(tmp) / "temporal.db")
+                for key in ("latency", "per_action"):
+                    dev.pop(key)
+                report["drain_dev"] = dev
         finally:
             await engine.dispose()
-            await temporal.shutdown()
+            await acceptance_server.aclose()
         report["fairness"] = await fairness.measure(server)
     return report
 
 
 def table(report: dict[str, Any]) -> str:
     acc, drain, shape = report["acceptance"], report["drain"], report["per_action"]
+    dev, lat = report["drain_dev"], report["latency"]
     fair = report["fairness"]
     lines = ["| measure | value | target |", "|---|---|---|"]
     for name, row in acc["single"].items():
@@ -310,9 +408,15 @@ def table(report: dict[str, Any]) -> str:
         f"| batch acceptance (100 per request) | {acc['batch_actions_per_second']} actions/s | ≥ 10,000/s |",
         f"| bare start_workflow, same server | {acc['bare_start_workflow_per_second']}/s | baseline |",
         f"| single max ÷ bare start | {acc['single_max_vs_bare_start']}x | ≥ 5x |",
-        f"| drain, {drain['mix']} | {drain['ours_per_second']} actions/s | |",
-        f"| bare workflows, same activity counts | {drain['bare_same_activities_per_second']}/s | baseline |",
-        f"| drain ratio | {drain['ratio']} | ≥ 0.8 |",
+        f"| drain, {drain['mix']}, Temporal in memory | {drain['ours_per_second']} actions/s | |",
+        f"| bare, same mix, regular activities (the old shape) | {drain['bare_same_shape_per_second']}/s | baseline |",
+        f"| bare, same mix, local activities + eager start | {drain['bare_best_shape_per_second']}/s | baseline |",
+        f"| drain ÷ bare best shape | {drain['ratio_to_best']} | ≥ 0.8 |",
+        f"| drain, `make dev` persistence (SQLite WAL) | {dev['ours_per_second']} actions/s | ≥ 60/s |",
+        f"| bare best shape, same persistence | {dev['bare_best_shape_per_second']}/s | baseline |",
+        f"| drain ÷ bare best shape, `make dev` persistence | {dev['ratio_to_best']} | ≥ 0.8 |",
+        f"| POST → settled at {lat['offered_per_second']}/s (half the drain), p50 / p99 | "
+        f"{lat['p50_ms']} ms / {lat['p99_ms']} ms | |",
         f"| non-matching action | {shape['non_matching']['activities']} (local) activity, "
         f"{shape['non_matching']['workflow_tasks']} workflow task, "
         f"{shape['non_matching']['history_events']} history events | |",

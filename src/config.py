@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         "keep its CPU busy only queue work inside the process, where task-queue fairness "
         "cannot reorder it.",
     )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflow code in Temporal's sandbox, which refuses non-deterministic "
+        "calls as they happen but re-imports the workflow module for every run (about a fifth "
+        "of a worker's CPU). The tests replay every recorded history and run the workflow "
+        "in the sandbox either way.",
+    )
     worker_grace_seconds: float = Field(
         default=30.0, description="On SIGTERM, how long in-flight activities may take to finish."
     )

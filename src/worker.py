@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from src.activities.actions import ActionActivities, Hooks
 from src.config import Settings
@@ -43,6 +44,11 @@ def build_worker(
         # An activity handed to this worker eagerly, as it begins shutting down, is dropped and
         # waits for its timeout; through the task queue it goes to a worker that runs it.
         disable_eager_activity_execution=True,
+        # ProcessAction touches no clock, randomness or environment: the sandbox's per-run
+        # re-import buys a runtime check the tests already make (replays, mocked runs).
+        workflow_runner=SandboxedWorkflowRunner()
+        if settings.workflow_sandbox
+        else UnsandboxedWorkflowRunner(),
     )
 
 

@@ -205,6 +205,7 @@ async def worker_and_relay(
 
 
 WORKER = [sys.executable, "-c", "from src.cli.main import app; app()", "worker"]
+STALLING_WORKER = [sys.executable, "-m", "tests.e2e.stalling_worker"]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -52,6 +52,12 @@ DYNAMIC_CONFIG = {
 }
 
 
+# A file-backed server writes ahead and syncs at checkpoints, not on every commit: about twice
+# the workflows per second. An OS crash may lose its last moments; PostgreSQL's outbox and the
+# reconciler start again whatever that loses, with the same keys.
+FILE_PRAGMAS = {"journal_mode": "wal", "synchronous": "normal"}
+
+
 def dynamic_config(fairness: bool) -> list[str]:
     """``temporal server start-dev`` arguments for this engine's dynamic config."""
     values = DYNAMIC_CONFIG | (FAIRNESS if fairness else {})
@@ -83,8 +89,13 @@ async def temporal_dev_server(
         ui_port=ui_port,
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=dynamic_config(fairness)
+        + (file_pragmas() if db_file else [])
         + (["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     )
+
+
+def file_pragmas() -> list[str]:
+    return [arg for k, v in FILE_PRAGMAS.items() for arg in ("--sqlite-pragma", f"{k}={v}")]
 
 
 def address_of(env: WorkflowEnvironment) -> str:

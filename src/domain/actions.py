@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -104,6 +104,10 @@ class ActionInput(BaseModel):
     data: dict[str, Any]
     metadata: dict[str, Any]
     accepted_at: datetime | None = None  # None in runs started before release 0.2.0
+    # The ProcessAction shape this run was started for. In the input, which history keeps,
+    # choosing it costs a run nothing; a patch marker would cost an event and a search
+    # attribute update (TemporalChangeVersion) per run. None before release 0.3.0.
+    workflow_shape: Literal["local-then-regular"] | None = None
 
     @property
     def accepted(self) -> datetime:

@@ -2,17 +2,19 @@
 
 It plans, then grants each planned effect in priority order, each with the effect's idempotency
 key as its activity ID. Both run as local activities: the whole action is usually one workflow
-task, taken from the task queue where Temporal's fairness gives every org its turn, rather
-than a chain of tasks queued behind other orgs' on the worker's own (sticky) queue. Nothing
-here reads a clock, the environment or randomness, so recorded histories replay
-deterministically.
+task (started eagerly by the relay, or taken from the task queue where Temporal's fairness gives
+every org its turn), rather than a chain of tasks queued behind other orgs' on the worker's own
+(sticky) queue. A step still failing after a few quick local tries becomes a regular activity:
+while an outage lasts, its attempts, last failure and next retry show in the UI as a pending
+activity, and any worker may take it. Nothing here reads a clock, the environment or
+randomness, so recorded histories replay deterministically.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy, SearchAttributeUpdate
@@ -29,10 +31,19 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+# Local tries within the workflow task (200 ms, then 400 ms apart) before a regular activity.
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_attempts=3
+)
 # DB work takes milliseconds; a short timeout lets a crashed worker's attempt be retried soon.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
-# Runs recorded before release 0.2.0 scheduled regular activities; they replay on that path.
+# Shapes. Since 0.3.0 a failing step moves on to a regular activity (the starter names this
+# shape in the run's input). Older runs replay on the shape they recorded: in 0.2.0 a local
+# activity retried locally for as long as it failed (a patch marker says so); before 0.2.0
+# (no marker) every step was a regular activity.
+LOCAL_THEN_REGULAR: Final = "local-then-regular"
 LOCAL_ACTIVITIES = "local-activities"
+REGULAR = "regular"
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -42,10 +53,10 @@ Result = TypeVar("Result")
 class ProcessAction:
     @workflow.run
     async def run(self, action: ActionInput) -> str:
-        local = workflow.patched(LOCAL_ACTIVITIES)
+        shape = _shape(action)
         try:
             plan = await _execute(
-                local, action, ActionActivities.plan_action, action, f"plan {action.action}"
+                shape, action, ActionActivities.plan_action, action, f"plan {action.action}"
             )
         except (ActivityError, ApplicationError) as err:
             _permanent(err)  # the activity recorded the event failed (plan_error)
@@ -60,7 +71,7 @@ class ProcessAction:
             )
             try:
                 await _execute(
-                    local,
+                    shape,
                     action,
                     ActionActivities.apply_effect,
                     request,
@@ -80,26 +91,37 @@ class ProcessAction:
         return outcome
 
 
+def _shape(action: ActionInput) -> str:
+    """The shape the run was started for, or the one a run from before 0.3.0 recorded."""
+    if action.workflow_shape is not None:
+        return action.workflow_shape
+    return LOCAL_ACTIVITIES if workflow.patched(LOCAL_ACTIVITIES) else REGULAR
+
+
 async def _execute(
-    local: bool,
+    shape: str,
     action: ActionInput,
     step: Callable[[ActionActivities, Arg], Awaitable[Result]],
     arg: Arg,
     summary: str,
     activity_id: str | None = None,
 ) -> Result:
-    """One step, by method reference (so its argument and result are type-checked), as a
-    local activity (or, replaying an older run, the regular activity it scheduled, queued
-    fairly by org)."""
-    if local:
-        return await workflow.execute_local_activity_method(
-            step,
-            arg,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            activity_id=activity_id,
-            summary=summary,
-        )
+    """One step, by method reference (so its argument and result are type-checked): as a local
+    activity, then, if it still fails for a reason that may pass, as a regular activity queued
+    fairly by org under the same activity ID."""
+    if shape != REGULAR:
+        try:
+            return await workflow.execute_local_activity_method(
+                step,
+                arg,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=LOCAL_RETRY if shape == LOCAL_THEN_REGULAR else RETRY,
+                activity_id=activity_id,
+                summary=summary,
+            )
+        except (ActivityError, ApplicationError) as err:
+            if shape != LOCAL_THEN_REGULAR or _reason(err) is not None:
+                raise
     return await workflow.execute_activity_method(
         step,
         arg,
@@ -111,10 +133,18 @@ async def _execute(
     )
 
 
-def _permanent(err: ActivityError | ApplicationError) -> str:
+def _reason(err: ActivityError | ApplicationError) -> str | None:
     """The reason of an activity's permanent, typed failure (a local activity raises it as
-    is, a regular one wrapped); anything else is re-raised."""
+    is, a regular one wrapped), or None for a failure that may pass."""
     cause = err.cause if isinstance(err, ActivityError) else err
-    if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.type or "failed"
+    return None
+
+
+def _permanent(err: ActivityError | ApplicationError) -> str:
+    """The reason of a permanent failure; anything else is re-raised."""
+    reason = _reason(err)
+    if reason is None:
         raise err
-    return cause.type or "failed"
+    return reason

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from src.domain.actions import ActionInput
 from src.domain.errors import Conflict
 from src.workflows import search_attributes as sa
-from src.workflows.process_action import ProcessAction
+from src.workflows.process_action import LOCAL_THEN_REGULAR, ProcessAction
 
 # Starts happen under a locked event row (relay, replay, reconciler): never wait long.
 START_TIMEOUT = timedelta(seconds=5)
@@ -45,7 +45,9 @@ def is_rejection(exc: BaseException) -> bool:
 
 
 def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
+    """The run's input (in this release's shape) and its start options."""
     return {
+        "arg": action.model_copy(update={"workflow_shape": LOCAL_THEN_REGULAR}),
         "id": action.event_id,
         "task_queue": task_queue,
         # Search attributes bypass the payload codec: no user reference here (the workflow
@@ -64,14 +66,18 @@ def _options(action: ActionInput, task_queue: str) -> dict[str, Any]:
 
 
 async def start_action(client: Client, action: ActionInput, task_queue: str) -> None:
-    """Start the event's workflow once: a running one is joined, a closed one is not re-run."""
+    """Start the event's workflow once: a running one is joined, a closed one is not re-run.
+
+    Eagerly: the relay runs in the worker process on the worker's client, so when a workflow
+    slot is free the first workflow task comes back in the start reply and runs here at once,
+    without a trip through the task queue (when none is free, it is queued as usual)."""
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             ProcessAction.run,
-            action,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             rpc_timeout=START_TIMEOUT,
+            request_eager_start=True,
             **_options(action, task_queue),
         )
 
@@ -109,7 +115,6 @@ class TemporalRuns:
         try:
             handle = await self.client.start_workflow(
                 ProcessAction.run,
-                action,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 rpc_timeout=START_TIMEOUT,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from src.store.db import make_engine
 from src.store.tables import LedgerEntry
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import (
+    STALLING_WORKER,
     WORKER,
     Faults,
     Tenant,
@@ -106,12 +108,18 @@ async def test_reset_workflow_does_not_grant_again(
     await wait_for_event(tenant, event_id)
     handle = client.get_workflow_handle(event_id)
     first_run = (await handle.describe()).run_id
+    # To its first workflow task, as `temporal workflow reset --type FirstWorkflowTask` does.
+    first_task = next(
+        e.event_id
+        for e in (await handle.fetch_history()).events
+        if e.HasField("workflow_task_completed_event_attributes")
+    )
     reset = await client.workflow_service.reset_workflow_execution(
         ResetWorkflowExecutionRequest(
             namespace=client.namespace,
             workflow_execution=WorkflowExecution(workflow_id=event_id, run_id=first_run),
             reason="test: replay a completed action",
-            workflow_task_finish_event_id=3,
+            workflow_task_finish_event_id=first_task,
             request_id=f"reset-{event_id}",
         )
     )
@@ -221,6 +229,65 @@ async def test_worker_killed_mid_run(
         )
     await engine.dispose()
     assert total == Decimal(500 * 120)
+
+
+async def test_worker_killed_inside_a_workflow_task(
+    fresh_database: Callable[[], Awaitable[str]],
+    settings: Settings,
+    client: Client,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL inside the workflow task that runs an action's local activities, its first
+    effect committed and nothing yet recorded in Temporal. Once the task times out, another
+    worker runs it again: the stored plan, the committed effect found by its key, the rest
+    granted; every reward exactly once."""
+    isolated = settings.model_copy(
+        update={"database_url": await fresh_database(), "task_queue": "loyalty-task-kill-test"}
+    )
+    engine = make_engine(isolated.require_database_url(), 4)
+    flag = tmp_path / "stalled"
+    async with api_server(isolated) as base_url:
+        tenant = await make_tenant(engine, base_url)
+        await setup_guide(tenant)
+        event_id = await post_action(tenant, FLOW_ACTION)
+        stalled = subprocess.Popen(  # noqa: ASYNC220 - a real worker process
+            [*STALLING_WORKER, str(flag)], env=settings_env(isolated)
+        )
+        try:
+            await until(_exists(flag))
+            before = await client.get_workflow_handle(event_id).fetch_history()
+        finally:
+            stalled.kill()
+            stalled.wait()
+        async with worker_process(isolated):
+            finished = await wait_for_events(engine, [event_id], within=90)
+        await tenant.http.aclose()
+    kinds = [e.WhichOneof("attributes") for e in before.events]
+    assert "workflow_task_started_event_attributes" in kinds, kinds
+    assert "workflow_task_completed_event_attributes" not in kinds, kinds  # killed mid-task
+    assert "marker_recorded_event_attributes" not in kinds, kinds
+    assert finished == {event_id: "processed"}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(LedgerEntry.type, func.count())
+                .where(LedgerEntry.event_id == event_id)
+                .group_by(LedgerEntry.type)
+            )
+        ).all()
+    await ledger_consistent(engine, tenant.org_id)
+    await engine.dispose()
+    assert dict(rows) == {"points": 1, "product": 1, "code": 1}
+    after = await client.get_workflow_handle(event_id).fetch_history()
+    timed_out = [e for e in after.events if e.HasField("workflow_task_timed_out_event_attributes")]
+    assert timed_out, "the killed worker's task was not the one that timed out"
+
+
+def _exists(path: Path) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return path.exists()
+
+    return check
 
 
 async def test_worker_sigterm_under_load_hands_over_cleanly(

@@ -11,15 +11,20 @@ from datetime import UTC, datetime
 
 import pytest_asyncio
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.api.history.v1 import ActivityTaskScheduledEventAttributes
+from temporalio.client import Client, WorkflowHistory
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from src.domain.actions import ActionInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult, PlannedEffect
 from src.workflows import search_attributes as sa
 from src.workflows.client import register_search_attributes
-from src.workflows.process_action import ProcessAction
+from src.workflows.codec import data_converter
+from src.workflows.process_action import LOCAL_THEN_REGULAR, ProcessAction
+from tests.support import TEST_PAYLOAD_KEYS
+
+REPLAYER = Replayer(workflows=[ProcessAction], data_converter=data_converter(TEST_PAYLOAD_KEYS))
 
 
 def effect(index: int, kind: str = "add_points") -> PlannedEffect:
@@ -42,7 +47,7 @@ class Mocked:
     plan: ActionPlan
     plan_gives_up: bool = False
     fail_for_good: set[int] = field(default_factory=set)  # effect indexes: non-retryable
-    fail_once: set[int] = field(default_factory=set)  # effect indexes: one passing failure
+    passing: dict[int, int] = field(default_factory=dict)  # effect index: failures that pass
     applied: list[int] = field(default_factory=list)
     attempts: dict[int, int] = field(default_factory=dict)
 
@@ -58,7 +63,7 @@ class Mocked:
         self.attempts[index] = self.attempts.get(index, 0) + 1
         if index in self.fail_for_good:
             raise ApplicationError("empty", type="pool_exhausted", non_retryable=True)
-        if index in self.fail_once and self.attempts[index] == 1:
+        if self.attempts[index] <= self.passing.get(index, 0):
             raise RuntimeError("database restarting")
         self.applied.append(index)
         return EffectResult(key=request.effect.key, status="granted")
@@ -67,6 +72,7 @@ class Mocked:
 @dataclass
 class Harness:
     client: Client
+    history: WorkflowHistory | None = None
 
     async def run(self, mocked: Mocked) -> tuple[str, dict[str, object]]:
         """Run one action through ProcessAction on a worker of the mocks alone."""
@@ -79,6 +85,7 @@ class Harness:
             timestamp=datetime(2025, 10, 6, tzinfo=UTC),
             data={"amount": 150},
             metadata={},
+            workflow_shape=LOCAL_THEN_REGULAR,  # as the starter sends it
         )
         async with Worker(
             self.client,
@@ -91,8 +98,18 @@ class Harness:
             )
             outcome = await handle.result()
             found = (await handle.describe()).typed_search_attributes
+            self.history = await handle.fetch_history()
         attributes = {pair.key.name: pair.value for pair in found}
         return outcome, attributes
+
+
+def scheduled(history: WorkflowHistory) -> list[ActivityTaskScheduledEventAttributes]:
+    """The regular activities a run scheduled (local ones leave markers only)."""
+    return [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
 
 
 @pytest_asyncio.fixture
@@ -136,10 +153,29 @@ async def test_a_permanent_failure_fails_the_event_but_not_the_other_effects(
 
 
 async def test_a_passing_failure_is_retried_and_granted(harness: Harness) -> None:
-    mocked = Mocked(planned(effect(0), effect(1)), fail_once={0})
+    mocked = Mocked(planned(effect(0), effect(1)), passing={0: 1})
     outcome, _ = await harness.run(mocked)
     assert outcome == "processed" and mocked.applied == [0, 1]
     assert mocked.attempts == {0: 2, 1: 1}
+    assert harness.history is not None and not scheduled(harness.history)
+
+
+async def test_a_step_failing_past_its_local_tries_becomes_a_regular_activity(
+    harness: Harness,
+) -> None:
+    """Three local tries fail: the effect is scheduled as a regular activity (the UI shows it
+    pending with its attempts while the fault lasts) under the same ID and summary."""
+    mocked = Mocked(planned(effect(0), effect(1)), passing={0: 4})
+    outcome, _ = await harness.run(mocked)
+    assert outcome == "processed" and mocked.applied == [0, 1]
+    assert mocked.attempts == {0: 5, 1: 1}  # 3 local, then 2 as a regular activity
+    assert harness.history is not None
+    [regular] = scheduled(harness.history)
+    assert regular.activity_type.name == "apply_effect"
+    assert regular.activity_id == effect(0).key
+    # The path replays, in Temporal's sandbox (what a worker restarted mid-outage does).
+    replayed = await REPLAYER.replay_workflow(harness.history)
+    assert replayed.replay_failure is None
 
 
 async def test_a_plan_that_gives_up_fails_the_event(harness: Harness) -> None:
