@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     )
     pool_max_codes: int = Field(default=1_000_000, ge=1, description="Most codes in one pool.")
     log_level: str = "INFO"
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="JSON lines, or `console` for a human view."
+    )
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -133,7 +133,7 @@ async def until(check: Callable[[], Awaitable[bool]], within: float = 60) -> Non
     raise AssertionError(f"not so after {within}s")
 
 
-async def run_cli(*args: str, env: dict[str, str]) -> str:
+async def run_cli(*args: str, env: dict[str, str], exit_code: int = 0) -> str:
     """Run `loyalty ARGS` in a subprocess without blocking this loop's worker and API."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -145,7 +145,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
+    assert process.returncode == exit_code, err.decode()[-3000:]
     return out.decode()
 
 

@@ -13,7 +13,7 @@ ALLOWED = {
     "services": {"domain", "store"},
     "activities": {"domain", "services", "store"},
     "workflows": {"domain", "services", "store", "activities", "config"},
-    "api": {"domain", "services", "store", "workflows", "config"},
+    "api": {"domain", "services", "store", "workflows", "config", "logs"},
 }
 
 

@@ -7,10 +7,13 @@ bounded number of times) and the fault hooks tests inject.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -26,6 +29,13 @@ log = logging.getLogger(__name__)
 # Attempts after which an activity failing for a reason other than an unavailable database
 # (a fault in the data or the code) gives up: the event ends failed, replayable after a fix.
 MAX_ATTEMPTS = 8
+
+
+def _about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
+    """What every log line of this activity concerns (its workflow's ID is the event's)."""
+    return structlog.contextvars.bound_contextvars(
+        orgId=org_id, eventId=event_id, workflowId=event_id
+    )
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,14 @@ class ActionActivities:
     async def plan_action(self, action: ActionInput) -> ActionPlan:
         """Plan the action (``Planner.plan``); a plan that keeps failing ends the event
         failed (``plan_error``) and raises a non-retryable error of that type."""
+        with _about(action.org_id, action.event_id):
+            return await self._plan(action)
+
+    async def _plan(self, action: ActionInput) -> ActionPlan:
         try:
             if self.hooks.before_plan is not None:
                 await self.hooks.before_plan(action)
-            return await self.planner.plan(action)
+            plan = await self.planner.plan(action)
         except Exception as exc:
             if not self._gives_up(exc):
                 raise
@@ -74,6 +88,8 @@ class ActionActivities:
                 type=errors.PLAN_ERROR,
                 non_retryable=True,
             ) from None
+        log.info("planned: %s, %d effects", plan.status, len(plan.effects))
+        return plan
 
     @activity.defn(name="apply_effect")
     async def apply_effect(self, request: EffectRequest) -> EffectResult:
@@ -82,12 +98,19 @@ class ActionActivities:
         A fault that is not an outage gives up after ``max_attempts``: the effect is recorded
         failed (``effect_error``) unless an earlier attempt granted it.
         """
+        with _about(request.org_id, request.event_id):
+            return await self._apply(request)
+
+    async def _apply(self, request: EffectRequest) -> EffectResult:
         try:
             result = await grants.apply(self.engine, request)
         except Exception as exc:
             if not self._gives_up(exc):
                 raise
             result = await grants.fail(self.engine, request, errors.EFFECT_ERROR)
+        log.info(
+            "%s %s", request.effect.type, result.status, extra={"effectKey": request.effect.key}
+        )
         if self.hooks.after_effect is not None:
             await self.hooks.after_effect(request, result)
         if result.status == "failed":  # an expected outcome (empty pool…): not logged as an error

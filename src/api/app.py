@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from src.api import errors
+from src.api.access_log import AccessLog
 from src.api.body import BodyLimit
 from src.api.invalidation import listen
 from src.api.ratelimit import RateLimiter, RateLimitHeaders
@@ -32,6 +33,7 @@ from src.api.routes import (
 from src.api.schemas.common import publish
 from src.config import Settings, get_settings
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
+from src.logs import configure
 from src.services.cache import TTLCache
 from src.services.ingest import Ingest
 from src.store.db import make_engine
@@ -84,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             "/v1/code-pools/[^/]+/codes": code_pools.IMPORT_BYTES,
         },
     )
+    app.add_middleware(AccessLog)  # outermost: it times and logs every reply, 413s included
     for module in (
         actions,
         ledger,
@@ -110,5 +113,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for multi-process serving (``API_WORKERS`` > 1): each process builds its own."""
-    return create_app(get_settings())
+    """Factory for multi-process serving (``API_WORKERS`` > 1): each process builds its own
+    (and sets up its own logging: a spawned process inherits none)."""
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -16,6 +16,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from fastapi import Request
 
 from src.api.errors import ApiError
@@ -100,6 +101,8 @@ async def authenticate(request: Request) -> Principal:
             "forbidden",
             "this API key does not belong to the organisation in X-Monterosa-Org-ID",
         )
+    request.state.org_id = record.org_id  # for the access log line
+    structlog.contextvars.bind_contextvars(orgId=record.org_id)
     settings = request.app.state.settings
     org_rate = _rate(
         record.rate_limit, Rate(settings.rate_limit_per_second, settings.rate_limit_burst)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,7 @@ from src.api.schemas.triggers import GUIDE_STEP_1
 from src.domain.campaigns import CampaignDefinition
 from src.domain.triggers import TriggerDefinition
 from src.services import campaigns, catalog, identity, keys, orgs
+from src.workflows import search_attributes as sa
 
 # The Complete Integration Flow's discount code, added to Step 2's campaign.
 CODE_EFFECT: dict[str, Any] = {
@@ -55,3 +57,13 @@ def curl_example(creds: dict[str, Any]) -> str:
         "  -H 'Content-Type: application/json' \\\n"
         f"  -d '{body}'"
     )
+
+
+def outcome_lists(ui: str, namespace: str) -> dict[str, str]:
+    """The Temporal UI's lists of failed and skipped actions, pre-filled (the UI keeps saved
+    views in each browser, so these are printed rather than saved)."""
+    return {
+        outcome: f"{ui}/namespaces/{namespace}/workflows?query="
+        + quote(f'{sa.OUTCOME.name}="{outcome}"')
+        for outcome in ("failed", "skipped")
+    }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -36,9 +36,9 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from src.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -141,6 +141,55 @@ def orgs_set_limits(
     typer.echo(f"{who}: {per_second}/s sustained, bursts to {burst}/s (applies at once)")
 
 
+@app.command()
+def status(
+    org: uuid.UUID | None = typer.Option(None, "--org", help="Only this organisation."),
+    max_backlog_age: float = typer.Option(
+        300.0,
+        "--max-backlog-age",
+        min=0,
+        help="Exit 1 when the oldest action waiting to start has waited longer (seconds).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    watch: bool = typer.Option(False, "--watch", help="Refresh until Ctrl-C."),
+    every: float = typer.Option(2.0, "--every", min=0.5, help="Seconds between refreshes."),
+) -> None:
+    """Backlog, its oldest action's age, and what became of the actions accepted in the last
+    hour and day (failures by reason); usable as a health probe: exit 1 when the backlog is
+    older than --max-backlog-age, 2 when the database cannot be read."""
+    import click
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from src.cli.status import as_dict, render, too_old
+    from src.store import status as store
+
+    async def show() -> bool:
+        async with _engine() as engine, engine.connect() as conn:
+            found = await store.read(conn, str(org) if org else None)
+        if watch:
+            click.clear()
+        typer.echo(json.dumps(as_dict(found)) if as_json else render(found))
+        return too_old(found, max_backlog_age)
+
+    async def run() -> bool:
+        while True:
+            old = await show()
+            if not watch:
+                return old
+            await asyncio.sleep(every)
+
+    try:
+        old = asyncio.run(run())
+    except KeyboardInterrupt:
+        return
+    except (OSError, SQLAlchemyError) as exc:  # a probe wants one line, not a traceback
+        typer.echo(f"cannot read the status: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from None
+    if old:
+        typer.echo(f"the backlog is older than {max_backlog_age:g} s", err=True)
+        raise typer.Exit(1)
+
+
 class ReplayStatus(StrEnum):
     failed = "failed"
     skipped = "skipped"
@@ -210,7 +259,7 @@ def dev() -> None:
 
 async def _dev(settings: Settings, data: Path) -> None:
     from src.cli import processes
-    from src.cli.demo import curl_example, ensure_demo
+    from src.cli.demo import curl_example, ensure_demo, outcome_lists
     from src.cli.devstack import address_of, temporal_dev_server
     from src.store.db import make_engine, migrate
     from src.workflows.client import connect, register_search_attributes
@@ -250,6 +299,10 @@ async def _dev(settings: Settings, data: Path) -> None:
             f"  apiSecret {creds['apiSecret']}\n\nTry the integration guide's flow:\n\n"
             f"{curl_example(creds)}\n"
         )
+        if env:
+            lists = outcome_lists(ui, settings.temporal_namespace)
+            typer.echo("Actions that failed or were skipped, in the Temporal UI:")
+            typer.echo("".join(f"  {outcome}: {url}\n" for outcome, url in lists.items()))
         await processes.run(settings, codec=True)
     finally:
         if env is not None:

@@ -38,7 +38,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.api_host,
         "port": settings.api_port,
         "log_level": settings.log_level.lower(),
-        "access_log": False,
+        "access_log": False,  # the API logs each request itself (src/api/access_log.py)
+        "log_config": None,  # uvicorn's loggers go through this process' handler (src/logs.py)
         "loop": "uvloop",
         # Longer than clients and proxies keep idle connections (often 5-60 s), so a request
         # never lands on a connection the server is closing.

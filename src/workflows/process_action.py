@@ -59,29 +59,37 @@ class ProcessAction:
                 shape, action, ActionActivities.plan_action, action, f"plan {action.action}"
             )
         except (ActivityError, ApplicationError) as err:
-            _permanent(err)  # the activity recorded the event failed (plan_error)
+            reason = _permanent(err)  # the activity recorded the event failed (plan_error)
+            workflow.set_current_details(f"**failed**: {reason} (planning gave up; replayable)")
             workflow.upsert_search_attributes([sa.OUTCOME.value_set("failed")])
             return "failed"
         outcome: str = plan.status
         user_id = plan.user_id or action.user_id
         failures: list[str] = []
+        details: list[str] = []
         for effect in plan.effects:
             request = EffectRequest(
                 org_id=action.org_id, event_id=action.event_id, user_id=user_id, effect=effect
             )
+            summary = effect.summary(user_id)
             try:
                 await _execute(
                     shape,
                     action,
                     ActionActivities.apply_effect,
                     request,
-                    effect.summary(user_id),
+                    summary,
                     activity_id=effect.key,
                 )
+                details.append(f"- {summary}: granted")
             except (ActivityError, ApplicationError) as err:
                 failures.append(_permanent(err))
+                details.append(f"- {summary}: **{failures[-1]}**")
         if plan.effects:
             outcome = "failed" if failures else "processed"
+        # What the UI shows as the run's current details: why it failed or was skipped.
+        headline = f"**{outcome}**" + (f": {plan.reason}" if plan.reason else "")
+        workflow.set_current_details("\n".join([headline, *details]))
         updates: list[SearchAttributeUpdate[Any]] = [sa.OUTCOME.value_set(outcome)]
         if plan.campaign_ids:
             updates.append(sa.CAMPAIGN_IDS.value_set(plan.campaign_ids))

@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from structlog.contextvars import bound_contextvars
 from temporalio.client import Client
 
 from src.store import events
@@ -68,12 +70,15 @@ class Relay:
         that passes). In a savepoint, so one row's trouble never undoes the pass."""
         rejected = unserialisable(error) or (is_rejection(error) and others_started)
         message = f"{type(error).__name__}: {error}"
+        about = partial(bound_contextvars, eventId=event_id, workflowId=event_id)
         try:
             async with conn.begin_nested():
                 if await events.start_failed(conn, event_id, message, rejected, self.retry):
-                    log.error("event %s cannot be started, failed: %s", event_id, message)
+                    with about():
+                        log.error("event %s cannot be started, failed: %s", event_id, message)
         except Exception:
-            log.exception("could not back event %s off", event_id)
+            with about():
+                log.exception("could not back event %s off", event_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll the outbox until ``stop`` is set (a pass in progress finishes first); back off

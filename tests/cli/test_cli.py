@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 
+from src.cli.demo import outcome_lists
 from src.config import Settings
 
 
@@ -28,3 +29,13 @@ def test_cli_migrate_and_orgs_create(settings: Settings) -> None:
     created = json.loads(out.stdout)
     assert uuid.UUID(created["orgId"]) and created["apiKey"].startswith("key_")
     assert created["apiSecret"].startswith("lsk_")
+
+
+def test_dev_prints_the_ui_lists_of_failed_and_skipped_actions() -> None:
+    lists = outcome_lists("http://127.0.0.1:8233", "default")
+    assert lists == {
+        "failed": "http://127.0.0.1:8233/namespaces/default/workflows"
+        "?query=LoyaltyOutcome%3D%22failed%22",
+        "skipped": "http://127.0.0.1:8233/namespaces/default/workflows"
+        "?query=LoyaltyOutcome%3D%22skipped%22",
+    }

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest_asyncio
 from temporalio import activity
 from temporalio.api.history.v1 import ActivityTaskScheduledEventAttributes
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer, Worker
@@ -73,6 +74,7 @@ class Mocked:
 class Harness:
     client: Client
     history: WorkflowHistory | None = None
+    details: str = ""
 
     async def run(self, mocked: Mocked) -> tuple[str, dict[str, object]]:
         """Run one action through ProcessAction on a worker of the mocks alone."""
@@ -99,6 +101,11 @@ class Harness:
             outcome = await handle.result()
             found = (await handle.describe()).typed_search_attributes
             self.history = await handle.fetch_history()
+            # What the UI shows as the run's current details (answered by this worker).
+            metadata = await handle.query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+            self.details = metadata.current_details
         attributes = {pair.key.name: pair.value for pair in found}
         return outcome, attributes
 
@@ -150,6 +157,13 @@ async def test_a_permanent_failure_fails_the_event_but_not_the_other_effects(
     assert outcome == "failed" and mocked.applied == [0, 2]
     assert mocked.attempts[1] == 1  # non-retryable: tried once
     assert attributes[sa.OUTCOME.name] == "failed"
+    said = [effect(i).summary("user_1") for i in range(3)]
+    assert harness.details.splitlines() == [
+        "**failed**",
+        f"- {said[0]}: granted",
+        f"- {said[1]}: **pool_exhausted**",
+        f"- {said[2]}: granted",
+    ]
 
 
 async def test_a_passing_failure_is_retried_and_granted(harness: Harness) -> None:
@@ -183,3 +197,11 @@ async def test_a_plan_that_gives_up_fails_the_event(harness: Harness) -> None:
     outcome, attributes = await harness.run(mocked)
     assert outcome == "failed" and mocked.attempts == {}
     assert attributes[sa.OUTCOME.name] == "failed"
+    assert harness.details.startswith("**failed**: plan_error")
+
+
+async def test_a_skipped_action_says_why(harness: Harness) -> None:
+    plan = planned(status="skipped").model_copy(update={"reason": "unknown_user"})
+    outcome, attributes = await harness.run(Mocked(plan))
+    assert outcome == "skipped" and attributes[sa.OUTCOME.name] == "skipped"
+    assert harness.details == "**skipped**: unknown_user"
