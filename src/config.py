@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="Codes an org may import or generate a minute (a budget of its own).",
     )
     pool_max_codes: int = Field(default=1_000_000, ge=1, description="Most codes in one pool.")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Where the operator-only /metrics listeners bind."
+    )
+    api_metrics_port: int = Field(default=9100, ge=0, description="API /metrics (0: off).")
+    worker_metrics_port: int = Field(default=9101, ge=0, description="Worker /metrics (0: off).")
+    temporal_sdk_metrics_port: int = Field(
+        default=9102, ge=0, description="The worker's Temporal SDK metrics (0: off)."
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = Field(
         default="json", description="JSON lines, or `console` for a human view."

@@ -26,7 +26,10 @@ def scrub(text: str) -> str:
 
 
 def _scrub(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    return {k: scrub(v) if isinstance(v, str) else v for k, v in event.items()}
+    """Scrubbed, and without uvicorn's terminal-coloured copy of the message."""
+    return {
+        k: scrub(v) if isinstance(v, str) else v for k, v in event.items() if k != "color_message"
+    }
 
 
 def formatter(log_format: str) -> logging.Formatter:

@@ -4,6 +4,7 @@ starts workflows and the reconciler that restarts stranded ones."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -12,11 +13,12 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from src import metrics
 from src.activities.actions import ActionActivities, Hooks
 from src.config import Settings
-from src.store import events
+from src.store import events, status
 from src.store.db import make_engine
-from src.workflows.client import connect, register_search_attributes
+from src.workflows.client import connect, register_search_attributes, sdk_metrics_runtime
 from src.workflows.process_action import ProcessAction
 from src.workflows.reconciler import Reconciler
 from src.workflows.relay import Relay
@@ -76,6 +78,27 @@ def build_reconciler(client: Client, engine: AsyncEngine, settings: Settings) ->
     )
 
 
+async def sample_backlog(engine: AsyncEngine, stop: asyncio.Event, every: float = 10.0) -> None:
+    """Keep the outbox gauges current (every worker reads the same numbers: aggregate with
+    max, not sum); a failed read leaves the last values for the next pass."""
+    while not stop.is_set():
+        try:
+            async with engine.connect() as conn:
+                now = await status.backlog(conn)
+                largest = await status.busiest(conn, top=10)
+        except Exception:
+            log.warning("could not read the outbox backlog", exc_info=True)
+        else:
+            metrics.BACKLOG.labels("unstarted").set(now.unstarted)
+            metrics.BACKLOG.labels("in_flight").set(now.in_flight)
+            metrics.OLDEST_UNSTARTED.set(now.oldest_unstarted_seconds or 0.0)
+            metrics.BACKLOG_BY_ORG.clear()
+            for org, n in largest.items():
+                metrics.BACKLOG_BY_ORG.labels(org).set(n)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 async def serve(
     client: Client,
     engine: AsyncEngine,
@@ -90,6 +113,7 @@ async def serve(
     sweeps = [
         build_relay(client, engine, settings).run(stop),
         build_reconciler(client, engine, settings).run(stop),
+        sample_backlog(engine, stop),
     ]
     polling = asyncio.create_task(worker.run(), name="worker")
     background = [asyncio.create_task(s) for s in sweeps]
@@ -107,7 +131,7 @@ async def serve(
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.require_database_url(), settings.db_pool_size)
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_metrics_runtime(settings))
     await register_search_attributes(client)
     log.info("worker polling task queue %s", settings.task_queue)
     try:

@@ -95,6 +95,10 @@ def settings(database_url: str, temporal: WorkflowEnvironment) -> Settings:
         relay_idle_seconds=0.02,
         activity_max_attempts=3,
         log_level="WARNING",
+        # Many APIs and workers run in one test process: no fixed metrics ports.
+        api_metrics_port=0,
+        worker_metrics_port=0,
+        temporal_sdk_metrics_port=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

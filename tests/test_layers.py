@@ -11,9 +11,9 @@ ALLOWED = {
     "domain": set(),
     "store": {"domain"},
     "services": {"domain", "store"},
-    "activities": {"domain", "services", "store"},
-    "workflows": {"domain", "services", "store", "activities", "config"},
-    "api": {"domain", "services", "store", "workflows", "config", "logs"},
+    "activities": {"domain", "services", "store", "metrics"},
+    "workflows": {"domain", "services", "store", "activities", "config", "metrics"},
+    "api": {"domain", "services", "store", "workflows", "config", "logs", "metrics"},
 }
 
 

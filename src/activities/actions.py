@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult
+from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED
 from src.services import grants
 from src.services.planning import Planner
 from src.store.db import is_transient
@@ -81,6 +82,7 @@ class ActionActivities:
             if not self._gives_up(exc):
                 raise
             await self.planner.give_up(action.event_id)
+            PLANNED.labels("failed", errors.PLAN_ERROR).inc()
             # Its type only: the message may quote the data that failed.
             log.error("planning %s gave up: %s", action.event_id, type(exc).__name__)
             raise ApplicationError(
@@ -89,6 +91,9 @@ class ActionActivities:
                 non_retryable=True,
             ) from None
         log.info("planned: %s, %d effects", plan.status, len(plan.effects))
+        PLANNED.labels(plan.status, plan.reason or "").inc()
+        for limited in plan.limited:
+            LIMIT_REFUSALS.labels(limited.reason).inc()
         return plan
 
     @activity.defn(name="apply_effect")
@@ -111,6 +116,7 @@ class ActionActivities:
         log.info(
             "%s %s", request.effect.type, result.status, extra={"effectKey": request.effect.key}
         )
+        EFFECTS.labels(request.effect.type, result.status).inc()
         if self.hooks.after_effect is not None:
             await self.hooks.after_effect(request, result)
         if result.status == "failed":  # an expected outcome (empty pool…): not logged as an error

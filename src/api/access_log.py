@@ -1,4 +1,5 @@
-"""ASGI middleware: every request gets an ID (the client's ``X-Request-ID`` when it is a plain
+"""ASGI middleware: every request is counted and timed by route template and status
+(``src/metrics.py``), gets an ID (the client's ``X-Request-ID`` when it is a plain
 token, else a new one), bound to each log line it causes and echoed in the reply, and one access
 line: method, route *template* (paths carry user IDs, which may be emails), status, duration and
 the authenticated org. Never the query string, which may carry an email or a phone too."""
@@ -12,6 +13,8 @@ import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from src.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logging.getLogger("loyalty.access")
 CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -51,14 +54,18 @@ class AccessLog:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                route = getattr(scope.get("route"), "path", None)
+                route = getattr(scope.get("route"), "path", None) or "(no route)"
+                seconds = time.perf_counter() - started
+                method = scope["method"]
+                HTTP_REQUESTS.labels(method, route, str(status)).inc()
+                HTTP_SECONDS.labels(method, route).observe(seconds)
                 log.info(
                     "request",
                     extra={
-                        "method": scope["method"],
-                        "route": route or "(no route)",
+                        "method": method,
+                        "route": route,
                         "status": status,
-                        "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                        "durationMs": round(seconds * 1000, 2),
                         "orgId": scope.get("state", {}).get("org_id"),
                     },
                 )

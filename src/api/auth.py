@@ -22,6 +22,7 @@ from fastapi import Request
 from src.api.errors import ApiError
 from src.api.ratelimit import Rate, RateLimiter
 from src.domain.scopes import holds
+from src.metrics import RATE_LIMITED
 from src.services import keys
 from src.services.cache import TTLCache
 from src.services.keys import KeyRecord
@@ -66,6 +67,7 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
     if not known.get(digest)[0]:
         wait = await limiter.auth_refused(address, hint)
         if wait is not None:
+            RATE_LIMITED.labels("none", "authentication").inc()  # no org: not authenticated
             raise ApiError(
                 429,
                 "too_many_failed_authentications",

@@ -22,6 +22,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.errors import ApiError
+from src.metrics import RATE_LIMITED, org_label
 
 log = logging.getLogger(__name__)
 SUSTAINED_WINDOW = 10
@@ -95,9 +96,10 @@ class RateLimiter:
                     f"allows at once ({item.amount}); send fewer actions per batch",
                 )
 
-    async def _take(self, rate: Rate, cost: int, *who: str) -> None:
+    async def _take(self, rate: Rate, cost: int, org_id: str, *who: str) -> None:
         for item in self._windows(rate):
             if not await self._hit(item, *who, cost=cost):
+                RATE_LIMITED.labels(org_label(org_id), who[0]).inc()
                 wait = await self._wait(item, *who)
                 sustained = self._windows(rate)[1]
                 raise ApiError(
@@ -116,8 +118,8 @@ class RateLimiter:
     ) -> dict[str, str]:
         """Take ``cost`` units from the key's budget, then the org's, or raise 429; returns the
         org's X-RateLimit-* headers. A key over its budget costs the org nothing."""
-        await self._take(key_rate, cost, "key", key_id)
-        await self._take(org_rate, cost, "organisation", org_id)
+        await self._take(key_rate, cost, org_id, "key", key_id)
+        await self._take(org_rate, cost, org_id, "organisation", org_id)
         sustained = self._windows(org_rate)[1]
         return _headers(sustained, await self._stats(sustained, "organisation", org_id))
 
@@ -133,6 +135,7 @@ class RateLimiter:
                 f"minute ({self.bulk.amount * CODES_PER_UNIT}); send them in parts",
             )
         if not await self._hit(self.bulk, "bulk", org_id, cost=units):
+            RATE_LIMITED.labels(org_label(org_id), "bulk").inc()
             wait = await self._wait(self.bulk, "bulk", org_id)
             raise ApiError(
                 429,

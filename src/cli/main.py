@@ -58,14 +58,23 @@ def api() -> None:
     settings = get_settings()
     _logging(settings)
     if settings.api_workers > 1:
+        import tempfile
+
         import uvicorn
 
-        uvicorn.run(
-            "src.api.app:app_from_env",
-            factory=True,
-            workers=settings.api_workers,
-            **processes.uvicorn_options(settings),
-        )
+        from src import metrics
+
+        # The processes write their metrics to files here; this one serves them all.
+        with tempfile.TemporaryDirectory(prefix="loyalty-metrics-") as shared:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+            if settings.api_metrics_port:
+                metrics.serve(settings.metrics_host, settings.api_metrics_port)
+            uvicorn.run(
+                "src.api.app:app_from_env",
+                factory=True,
+                workers=settings.api_workers,
+                **processes.uvicorn_options(settings),
+            )
         return
     _serve(processes.run(settings, api=True, worker=False))
 

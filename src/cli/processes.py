@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from src import metrics
 from src.api.app import create_app
 from src.config import Settings
 from src.worker import run_worker
@@ -67,6 +68,12 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     servers = []
+    for wanted, port in ((api, settings.api_metrics_port), (worker, settings.worker_metrics_port)):
+        if wanted and port:
+            try:
+                metrics.serve(settings.metrics_host, port)
+            except OSError as exc:  # the service runs on; its operators see why /metrics is not
+                log.error("cannot serve metrics on %s:%s: %s", settings.metrics_host, port, exc)
     if worker:
         tasks.append(asyncio.create_task(run_worker(settings, stop), name="worker"))
     if api:

@@ -8,13 +8,14 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from src.config import Settings
 from src.workflows import search_attributes
 from src.workflows.codec import data_converter
 
 
-async def connect(settings: Settings, lazy: bool = False) -> Client:
+async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """The process' client, sealing payloads with its keys; ``lazy`` connects on first use, so
     a process can start while Temporal is down."""
     return await Client.connect(
@@ -24,7 +25,17 @@ async def connect(settings: Settings, lazy: bool = False) -> Client:
             settings.require_payload_keys(), settings.payload_accept_unsealed
         ),
         lazy=lazy,
+        runtime=runtime,
     )
+
+
+def sdk_metrics_runtime(settings: Settings) -> Runtime | None:
+    """A runtime whose Temporal SDK metrics (task latencies, slots, polls…) Prometheus scrapes
+    on the operator port ``TEMPORAL_SDK_METRICS_PORT``; None when that is 0."""
+    if not settings.temporal_sdk_metrics_port:
+        return None
+    address = f"{settings.metrics_host}:{settings.temporal_sdk_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.contextvars import bound_contextvars
 from temporalio.client import Client
 
+from src.metrics import RELAY_STARTS
 from src.store import events
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
@@ -57,6 +58,7 @@ class Relay:
                     failed += 1
                     await self._failed(conn, action.event_id, outcome, bool(started))
             await events.mark_started(conn, started)
+        RELAY_STARTS.labels("started").inc(len(started))
         if failed:
             log.warning("relay could not start %d of %d workflows yet", failed, len(outcomes))
         return len(started), failed, claim.after
@@ -69,6 +71,7 @@ class Relay:
         others (when it refuses every start, the namespace or the deployment is at fault, and
         that passes). In a savepoint, so one row's trouble never undoes the pass."""
         rejected = unserialisable(error) or (is_rejection(error) and others_started)
+        RELAY_STARTS.labels("rejected" if rejected else "failed").inc()
         message = f"{type(error).__name__}: {error}"
         about = partial(bound_contextvars, eventId=event_id, workflowId=event_id)
         try:

@@ -33,6 +33,7 @@ from src.api.schemas.common import errors, request_body
 from src.api.scopes import visible
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
 from src.domain.errors import DomainError, Invalid
+from src.metrics import ACCEPTED, org_label
 from src.services import replay
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
@@ -88,6 +89,7 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
     if outcome.error is not None:
         raise outcome.error
     assert outcome.event_id is not None
+    ACCEPTED.labels(org_label(principal.org_id)).inc()
     return JSONResponse(_queued(outcome.event_id), status_code=202)
 
 
@@ -156,6 +158,7 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
                 assert outcome.event_id is not None
                 results[index] = {"index": index, "status": 202, **_queued(outcome.event_id)}
     ok = sum(1 for r in results if r["status"] == 202)
+    ACCEPTED.labels(org_label(principal.org_id)).inc(ok)
     return JSONResponse(
         {"accepted": ok, "rejected": len(results) - ok, "results": results}, status_code=202
     )
