@@ -58,7 +58,9 @@ OLDEST_UNSTARTED = Gauge(
     multiprocess_mode="livemax",
 )
 EFFECTS = Counter(
-    "loyalty_effects", "Effect outcomes (grants and failures) by type.", ["type", "status"]
+    "loyalty_effects",
+    "Effect outcomes (grants and failures) by type, and a failure's reason.",
+    ["type", "status", "reason"],
 )
 PLANNED = Counter(
     "loyalty_plans",

@@ -116,7 +116,7 @@ class ActionActivities:
         log.info(
             "%s %s", request.effect.type, result.status, extra={"effectKey": request.effect.key}
         )
-        EFFECTS.labels(request.effect.type, result.status).inc()
+        EFFECTS.labels(request.effect.type, result.status, result.reason or "").inc()
         if self.hooks.after_effect is not None:
             await self.hooks.after_effect(request, result)
         if result.status == "failed":  # an expected outcome (empty pool…): not logged as an error

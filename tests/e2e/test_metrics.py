@@ -28,7 +28,7 @@ async def test_a_guide_flow_is_counted(tenant: Tenant) -> None:
     route = {"method": "POST", "route": ACTIONS, "status": "202"}
     before = {
         "requests": value("loyalty_http_requests_total", **route),
-        "codes": value("loyalty_effects_total", type="allocate_code", status="granted"),
+        "codes": value("loyalty_effects_total", type="allocate_code", status="granted", reason=""),
         "plans": value("loyalty_plans_total", status="processing", reason=""),
         "starts": value("loyalty_relay_starts_total", result="started"),
     }
@@ -36,7 +36,7 @@ async def test_a_guide_flow_is_counted(tenant: Tenant) -> None:
     assert (await wait_for_event(tenant, event_id))["status"] == "processed"
     assert value("loyalty_http_requests_total", **route) == before["requests"] + 1
     assert value("loyalty_actions_accepted_total", org=tenant.org_id) == 1
-    codes = value("loyalty_effects_total", type="allocate_code", status="granted")
+    codes = value("loyalty_effects_total", type="allocate_code", status="granted", reason="")
     assert codes == before["codes"] + 1
     assert value("loyalty_plans_total", status="processing", reason="") == before["plans"] + 1
     assert value("loyalty_relay_starts_total", result="started") >= before["starts"] + 1
