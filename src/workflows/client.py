@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -13,6 +15,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from src.config import Settings
 from src.workflows import search_attributes
 from src.workflows.codec import data_converter
+
+log = logging.getLogger(__name__)
 
 
 async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
@@ -35,7 +39,11 @@ def sdk_metrics_runtime(settings: Settings) -> Runtime | None:
     if not settings.temporal_sdk_metrics_port:
         return None
     address = f"{settings.metrics_host}:{settings.temporal_sdk_metrics_port}"
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as exc:  # the port is taken: the worker runs on, its operators see why
+        log.error("cannot serve Temporal SDK metrics on %s: %s", address, exc)
+        return None
 
 
 async def register_search_attributes(client: Client) -> None:

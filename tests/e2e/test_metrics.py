@@ -4,6 +4,7 @@ the operator-only endpoints (the API's own port has no /metrics), and the SDK's 
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 from prometheus_client import REGISTRY
@@ -93,3 +94,11 @@ async def test_the_worker_serves_temporal_sdk_metrics(settings: Settings) -> Non
     async with httpx.AsyncClient() as http:
         served = await http.get(f"http://127.0.0.1:{port}/metrics")
     assert served.status_code == 200 and "temporal_request" in served.text
+
+
+def test_a_busy_sdk_metrics_port_is_reported_not_fatal(settings: Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = settings.model_copy(update={"temporal_sdk_metrics_port": taken.getsockname()[1]})
+        assert sdk_metrics_runtime(busy) is None
