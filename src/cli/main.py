@@ -172,20 +172,17 @@ def status(
     from src.cli.status import as_dict, render, too_old
     from src.store import status as store
 
-    async def show() -> bool:
-        async with _engine() as engine, engine.connect() as conn:
-            found = await store.read(conn, str(org) if org else None)
-        if watch:
-            click.clear()
-        typer.echo(json.dumps(as_dict(found)) if as_json else render(found))
-        return too_old(found, max_backlog_age)
-
     async def run() -> bool:
-        while True:
-            old = await show()
-            if not watch:
-                return old
-            await asyncio.sleep(every)
+        async with _engine() as engine:  # one pool for every refresh
+            while True:
+                async with engine.connect() as conn:
+                    found = await store.read(conn, str(org) if org else None)
+                if watch:
+                    click.clear()
+                typer.echo(json.dumps(as_dict(found)) if as_json else render(found))
+                if not watch:
+                    return too_old(found, max_backlog_age)
+                await asyncio.sleep(every)
 
     try:
         old = asyncio.run(run())

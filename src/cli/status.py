@@ -8,12 +8,13 @@ from src.store.status import Status
 
 
 def as_dict(status: Status) -> dict[str, Any]:
+    backlog = status.backlog
     return {
         "orgId": status.org_id,
-        "backlog": status.backlog,
-        "unstarted": status.unstarted,
-        "inFlight": status.in_flight,
-        "oldestUnstartedSeconds": status.oldest_unstarted_seconds,
+        "backlog": backlog.total,
+        "unstarted": backlog.unstarted,
+        "inFlight": backlog.in_flight,
+        "oldestUnstartedSeconds": backlog.oldest_unstarted_seconds,
         "windows": {
             name: {"byStatus": w.by_status, "failures": w.failures}
             for name, w in status.windows.items()
@@ -23,11 +24,12 @@ def as_dict(status: Status) -> dict[str, Any]:
 
 
 def render(status: Status) -> str:
-    oldest = status.oldest_unstarted_seconds
+    backlog = status.backlog
+    oldest = backlog.oldest_unstarted_seconds
     lines = [
         f"{'org ' + status.org_id if status.org_id else 'all orgs'}",
-        f"  backlog {status.backlog}: {status.unstarted} waiting to start, "
-        f"{status.in_flight} in Temporal",
+        f"  backlog {backlog.total}: {backlog.unstarted} waiting to start, "
+        f"{backlog.in_flight} in Temporal",
         f"  oldest waiting: {f'{oldest:.1f} s' if oldest is not None else '-'}",
     ]
     for name, window in status.windows.items():
@@ -44,4 +46,4 @@ def render(status: Status) -> str:
 
 def too_old(status: Status, max_age: float) -> bool:
     """The probe's verdict: the oldest action waiting to start has waited too long."""
-    return (status.oldest_unstarted_seconds or 0.0) > max_age
+    return (status.backlog.oldest_unstarted_seconds or 0.0) > max_age

@@ -60,24 +60,22 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Status:
-    org_id: str | None
-    unstarted: int
-    in_flight: int
-    oldest_unstarted_seconds: float | None
-    windows: dict[str, Window]
-    busiest_orgs: dict[str, int] = field(default_factory=dict)  # whole service only
-
-    @property
-    def backlog(self) -> int:
-        return self.unstarted + self.in_flight
-
-
-@dataclass(frozen=True)
 class Backlog:
     unstarted: int
     in_flight: int
     oldest_unstarted_seconds: float | None
+
+    @property
+    def total(self) -> int:
+        return self.unstarted + self.in_flight
+
+
+@dataclass(frozen=True)
+class Status:
+    org_id: str | None
+    backlog: Backlog
+    windows: dict[str, Window]
+    busiest_orgs: dict[str, int] = field(default_factory=dict)  # whole service only
 
 
 async def backlog(conn: AsyncConnection, org_id: str | None = None) -> Backlog:
@@ -105,6 +103,4 @@ async def read(conn: AsyncConnection, org_id: str | None = None, top: int = 5) -
         failures = {r.reason: int(r.n) for r in await conn.execute(_FAILURES, window)}
         windows[name] = Window(by_status, failures)
     largest = {} if org_id else await busiest(conn, top)
-    return Status(
-        org_id, now.unstarted, now.in_flight, now.oldest_unstarted_seconds, windows, largest
-    )
+    return Status(org_id, now, windows, largest)
