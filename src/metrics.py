@@ -68,6 +68,11 @@ PLANNED = Counter(
     "(processed with nothing to grant, skipped, or failed when planning gave up).",
     ["status", "reason"],
 )
+EVENTS_SETTLED = Counter(
+    "loyalty_events_settled",
+    "Events reaching their final status (processed, skipped, failed), by the kind of reason.",
+    ["status", "reason"],
+)
 LIMIT_REFUSALS = Counter(
     "loyalty_limit_refusals", "Matched campaigns refused by one of their limits.", ["reason"]
 )
@@ -86,6 +91,13 @@ def org_label(org_id: str) -> str:
             _named.add(org_id)
             return org_id
     return "other"
+
+
+def settled(status: str, reason: str | None) -> None:
+    """Count an event's final status, each of its reasons reduced to its kind (the text
+    before a colon: ``limit_reached`` of ``limit_reached:perUser``), so labels stay few."""
+    kinds = sorted({part.split(":", 1)[0].strip() for part in (reason or "").split(",")})
+    EVENTS_SETTLED.labels(status, ",".join(kinds)).inc()
 
 
 def serve(host: str, port: int) -> None:

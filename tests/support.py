@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +39,15 @@ from src.worker import serve
 # The tests' key for sealing Temporal payloads: fixed, so the histories they record replay.
 ACTIONS = "/api/audience/internal/actions"
 TEST_PAYLOAD_KEYS = "test:" + base64.b64encode(hashlib.sha256(b"loyalty tests").digest()).decode()
+
+
+def metric(name: str, **labels: str) -> float:
+    """A sample of this process' metrics (the tests' worker runs in it), 0 until counted."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def settled_count(status: str, reason: str = "") -> float:
+    return metric("loyalty_events_settled_total", status=status, reason=reason)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult
-from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED
+from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED, settled
 from src.services import grants
 from src.services.planning import Planner
 from src.store.db import is_transient
@@ -83,6 +83,7 @@ class ActionActivities:
                 raise
             await self.planner.give_up(action.event_id)
             PLANNED.labels("failed", errors.PLAN_ERROR).inc()
+            settled("failed", errors.PLAN_ERROR)
             # Its type only: the message may quote the data that failed.
             log.error("planning %s gave up: %s", action.event_id, type(exc).__name__)
             raise ApplicationError(
@@ -92,6 +93,8 @@ class ActionActivities:
             ) from None
         log.info("planned: %s, %d effects", plan.status, len(plan.effects))
         PLANNED.labels(plan.status, plan.reason or "").inc()
+        if plan.status != "processing":  # settled by the plan: nothing to grant
+            settled(plan.status, plan.reason)
         for limited in plan.limited:
             LIMIT_REFUSALS.labels(limited.reason).inc()
         return plan
@@ -108,11 +111,14 @@ class ActionActivities:
 
     async def _apply(self, request: EffectRequest) -> EffectResult:
         try:
-            result = await grants.apply(self.engine, request)
+            applied = await grants.apply(self.engine, request)
         except Exception as exc:
             if not self._gives_up(exc):
                 raise
-            result = await grants.fail(self.engine, request, errors.EFFECT_ERROR)
+            applied = await grants.fail(self.engine, request, errors.EFFECT_ERROR)
+        result = applied.result
+        if applied.settled is not None:
+            settled(applied.settled.status, applied.settled.reason)
         log.info(
             "%s %s", request.effect.type, result.status, extra={"effectKey": request.effect.key}
         )

@@ -83,3 +83,4 @@ PLAN_ERROR = "plan_error"
 EFFECT_ERROR = "effect_error"
 # Restarted by the reconciler again and again without settling.
 STRANDED = "stranded"
+START_REJECTED = "start_rejected"  # Temporal refused the start for good (see the relay)

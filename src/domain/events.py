@@ -10,6 +10,14 @@ from src.domain.effects import LimitedCampaign
 
 
 @dataclass(frozen=True)
+class Settled:
+    """An event reaching its final status in the statement that reported it (counted once)."""
+
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class EffectView:
     key: str
     campaign_id: str

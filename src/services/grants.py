@@ -4,6 +4,7 @@ reset or replay of the same effect hits the key, rolls back and returns the firs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.exc import DataError
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
 from src.domain.effects import EffectRequest, EffectResult, firing_key
+from src.domain.events import Settled
 from src.store import ledger, limits, users
 
 
@@ -26,18 +28,25 @@ class PoolContended(Exception):
     """All free codes are held by other allocations that may yet roll back: retry."""
 
 
+@dataclass(frozen=True)
+class Applied:
+    """An effect's outcome, and the event's final status when recording it settled the event."""
+
+    result: EffectResult
+    settled: Settled | None
+
+
 class _AlreadyGranted(Exception):
     """The ledger key exists: this effect was granted by an earlier attempt or run."""
 
 
-async def apply(engine: AsyncEngine, request: EffectRequest) -> EffectResult:
+async def apply(engine: AsyncEngine, request: EffectRequest) -> Applied:
     """Grant the effect and record its outcome on the event; a permanent failure is recorded
     (``fail``) and returned with status ``failed``."""
     try:
         async with engine.begin() as conn:
             result = await _grant(conn, request)
-            await ledger.record(conn, request, result)
-            return result
+            return Applied(result, await ledger.record(conn, request, result))
     except _AlreadyGranted:
         pass
     except DataError:  # e.g. an amount beyond the ledger's precision: no retry helps
@@ -47,11 +56,10 @@ async def apply(engine: AsyncEngine, request: EffectRequest) -> EffectResult:
     async with engine.begin() as conn:
         earlier = await ledger.earlier_grant(conn, request.effect.key)
         assert earlier is not None, "ledger key conflicted but no row is visible"
-        await ledger.record(conn, request, earlier)
-        return earlier
+        return Applied(earlier, await ledger.record(conn, request, earlier))
 
 
-async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> EffectResult:
+async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> Applied:
     """Record the effect as failed for good, unless an earlier attempt granted it (then that
     grant is the outcome). Once every effect of a limited firing has failed, the firing's
     reservation is released in the same transaction."""
@@ -62,12 +70,12 @@ async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> Effe
         outcome = await ledger.earlier_grant(conn, effect.key) or EffectResult(
             key=effect.key, status="failed", reason=reason
         )
-        await ledger.record(conn, request, outcome)
+        settled = await ledger.record(conn, request, outcome)
         if outcome.status == "failed" and effect.reserved:
             await limits.release_if_failed(
                 conn, request.event_id, effect.campaign_id, effect.campaign_version
             )
-        return outcome
+        return Applied(outcome, settled)
 
 
 _NO_PRODUCT = {"unknown": errors.UNKNOWN_PRODUCT, "out": errors.OUT_OF_STOCK}

@@ -60,6 +60,10 @@ async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) ->
     return run_id
 
 
+class Stranded(Exception):
+    """The event was restarted ``max_restarts`` times without settling: now failed for good."""
+
+
 async def restart(
     runs: Runs,
     engine: AsyncEngine,
@@ -72,7 +76,7 @@ async def restart(
     row's lock) is one of ``statuses``; returns the run ID, or None when it is not.
 
     With ``max_restarts`` (the reconciler), an event already restarted that often without
-    settling ends failed as ``stranded`` (replayable) instead of running again.
+    settling ends failed as ``stranded`` (replayable) instead of running again: ``Stranded``.
     Raises Conflict while a run is open, and when Temporal rejects the start for good.
     """
     async with engine.begin() as conn:
@@ -81,8 +85,8 @@ async def restart(
             raise NotFound(f"event '{event_id}' not found")
         if found.status not in statuses:
             return None
-        if max_restarts is not None and found.restarts >= max_restarts:
-            await events.fail_unsettled(conn, event_id, errors.STRANDED)
-            return None
-        await events.requeue(conn, event_id, restart=max_restarts is not None)
-        return await runs.start_again(found.action)
+        if max_restarts is None or found.restarts < max_restarts:
+            await events.requeue(conn, event_id, restart=max_restarts is not None)
+            return await runs.start_again(found.action)
+        await events.fail_unsettled(conn, event_id, errors.STRANDED)
+    raise Stranded(event_id)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Row, case, delete, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain import errors
 from src.domain.actions import ActionInput, ActionRequest, EventStatus
 from src.domain.effects import ActionPlan
 from src.domain.events import EffectView, EventView
@@ -261,7 +262,7 @@ async def start_failed(
             "cap": retry.cap,
             "first_backoff": retry.first,
             "max_backoff": retry.most,
-            "reason": f"start_rejected: {error}"[:500],
+            "reason": f"{errors.START_REJECTED}: {error}"[:500],
         },
     )
     return bool(status == EventStatus.failed)

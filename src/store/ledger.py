@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.effects import EffectRequest, EffectResult
+from src.domain.events import Settled
 from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
 from src.store.tables import EffectResult as EffectRow
 
@@ -132,8 +133,11 @@ async def earlier_grant(conn: AsyncConnection, key: str) -> EffectResult | None:
     )
 
 
-async def record(conn: AsyncConnection, request: EffectRequest, result: EffectResult) -> None:
-    """Store the effect's outcome and, once every planned effect has one, the event's status."""
+async def record(
+    conn: AsyncConnection, request: EffectRequest, result: EffectResult
+) -> Settled | None:
+    """Store the effect's outcome and, once every planned effect has one, the event's status;
+    returns that status when this call is the one that changed it."""
     effect = request.effect
     txn = int(result.transaction_id[4:]) if result.transaction_id else None
     await conn.execute(
@@ -160,17 +164,23 @@ async def record(conn: AsyncConnection, request: EffectRequest, result: EffectRe
             },
         )
     )
-    await conn.execute(_SETTLE_EVENT, {"event_id": request.event_id})
+    settled = (await conn.execute(_SETTLE_EVENT, {"event_id": request.event_id})).first()
+    return None if settled is None else Settled(settled.status, settled.reason)
 
 
+# A retry finding the event settled as it would settle it changes nothing and reports nothing.
 _SETTLE_EVENT = text(
     """
     UPDATE events e
-    SET status = CASE WHEN agg.failures IS NULL THEN 'processed' ELSE 'failed' END,
-        reason = agg.failures, updated_at = now()
-    FROM (SELECT count(*) AS n,
-                 string_agg(DISTINCT reason, ',') FILTER (WHERE status = 'failed') AS failures
-          FROM effect_results WHERE event_id = :event_id) agg
+    SET status = agg.status, reason = agg.failures, updated_at = now()
+    FROM (SELECT n, failures,
+                 CASE WHEN failures IS NULL THEN 'processed' ELSE 'failed' END AS status
+          FROM (SELECT count(*) AS n,
+                       string_agg(DISTINCT reason, ',') FILTER (WHERE status = 'failed')
+                           AS failures
+                FROM effect_results WHERE event_id = :event_id) counted) agg
     WHERE e.id = :event_id AND agg.n >= e.planned_effects
+      AND (e.status, e.reason) IS DISTINCT FROM (agg.status, agg.failures)
+    RETURNING e.status, e.reason
     """
 )

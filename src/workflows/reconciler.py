@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.domain import errors
 from src.domain.errors import DomainError
-from src.services.replay import UNSETTLED, Runs, restart
+from src.metrics import settled
+from src.services.replay import UNSETTLED, Runs, Stranded, restart
 from src.store import events
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ class Reconciler:
             run = await restart(
                 self.runs, self.engine, org_id, event_id, UNSETTLED, self.max_restarts
             )
+        except Stranded:
+            settled("failed", errors.STRANDED)
+            return False
         except DomainError:  # a run started meanwhile (a replay): it is not stranded
             return False
         if run is not None:

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.contextvars import bound_contextvars
 from temporalio.client import Client
 
-from src.metrics import RELAY_STARTS
+from src.domain import errors
+from src.metrics import RELAY_STARTS, settled
 from src.store import events
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
@@ -77,6 +78,7 @@ class Relay:
         try:
             async with conn.begin_nested():
                 if await events.start_failed(conn, event_id, message, rejected, self.retry):
+                    settled("failed", errors.START_REJECTED)
                     with about():
                         log.error("event %s cannot be started, failed: %s", event_id, message)
         except Exception:

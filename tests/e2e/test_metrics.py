@@ -7,8 +7,8 @@ import asyncio
 import socket
 
 import httpx
-from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from src import metrics
 from src.config import Settings
@@ -17,32 +17,39 @@ from src.store import status as store_status
 from src.worker import sample_backlog
 from src.workflows.client import connect, sdk_metrics_runtime
 from tests.guide import FLOW_ACTION, post_action, setup_guide
-from tests.support import ACTIONS, Tenant, free_port, make_tenant, wait_for_event
+from tests.support import (
+    ACTIONS,
+    Tenant,
+    free_port,
+    make_tenant,
+    metric,
+    settled_count,
+    workflow_result,
+)
 
 
-def value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-async def test_a_guide_flow_is_counted(tenant: Tenant) -> None:
+async def test_a_guide_flow_is_counted(tenant: Tenant, client: Client) -> None:
     await setup_guide(tenant)
     route = {"method": "POST", "route": ACTIONS, "status": "202"}
     before = {
-        "requests": value("loyalty_http_requests_total", **route),
-        "codes": value("loyalty_effects_total", type="allocate_code", status="granted", reason=""),
-        "plans": value("loyalty_plans_total", status="processing", reason=""),
-        "starts": value("loyalty_relay_starts_total", result="started"),
+        "requests": metric("loyalty_http_requests_total", **route),
+        "codes": metric("loyalty_effects_total", type="allocate_code", status="granted", reason=""),
+        "plans": metric("loyalty_plans_total", status="processing", reason=""),
+        "starts": metric("loyalty_relay_starts_total", result="started"),
+        "settled": settled_count("processed"),
     }
     event_id = await post_action(tenant, FLOW_ACTION)
-    assert (await wait_for_event(tenant, event_id))["status"] == "processed"
-    assert value("loyalty_http_requests_total", **route) == before["requests"] + 1
-    assert value("loyalty_actions_accepted_total", org=tenant.org_id) == 1
-    codes = value("loyalty_effects_total", type="allocate_code", status="granted", reason="")
+    # The run ends after its activities counted (the event settles before they count).
+    assert await workflow_result(client, event_id) == "processed"
+    assert metric("loyalty_http_requests_total", **route) == before["requests"] + 1
+    assert metric("loyalty_actions_accepted_total", org=tenant.org_id) == 1
+    codes = metric("loyalty_effects_total", type="allocate_code", status="granted", reason="")
     assert codes == before["codes"] + 1
-    assert value("loyalty_plans_total", status="processing", reason="") == before["plans"] + 1
-    assert value("loyalty_relay_starts_total", result="started") >= before["starts"] + 1
+    assert metric("loyalty_plans_total", status="processing", reason="") == before["plans"] + 1
+    assert metric("loyalty_relay_starts_total", result="started") >= before["starts"] + 1
+    assert settled_count("processed") == before["settled"] + 1
     latency = {"method": "POST", "route": ACTIONS}
-    assert value("loyalty_http_request_duration_seconds_count", **latency) >= 1
+    assert metric("loyalty_http_request_duration_seconds_count", **latency) >= 1
 
 
 async def test_refusals_by_a_rate_limit_are_counted(engine: AsyncEngine, api_url: str) -> None:
@@ -54,7 +61,7 @@ async def test_refusals_by_a_rate_limit_are_counted(engine: AsyncEngine, api_url
     refused = sum(r.status_code == 429 for r in replies)
     assert refused >= 2
     counted = sum(  # the key's own budget (the org's by default) runs out first
-        value("loyalty_rate_limited_total", org=tenant.org_id, limit=limit)
+        metric("loyalty_rate_limited_total", org=tenant.org_id, limit=limit)
         for limit in ("key", "organisation")
     )
     assert counted == refused
@@ -69,9 +76,9 @@ async def test_backlog_gauges_follow_the_outbox(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         now = await store_status.backlog(conn)
     # The session's other tests move the outbox meanwhile: the gauges hold a recent reading.
-    assert value("loyalty_outbox_backlog", state="unstarted") >= 0
-    assert abs(value("loyalty_outbox_backlog", state="in_flight") - now.in_flight) < 1000
-    assert value("loyalty_outbox_oldest_unstarted_seconds") >= 0
+    assert metric("loyalty_outbox_backlog", state="unstarted") >= 0
+    assert abs(metric("loyalty_outbox_backlog", state="in_flight") - now.in_flight) < 1000
+    assert metric("loyalty_outbox_oldest_unstarted_seconds") >= 0
 
 
 async def test_metrics_are_served_on_an_operator_port_only(api_url: str) -> None:

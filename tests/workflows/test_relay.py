@@ -26,6 +26,7 @@ from tests.support import (
     Tenant,
     api_server,
     make_tenant,
+    settled_count,
     wait_for_events,
     worker_and_relay,
     worker_process,
@@ -102,6 +103,7 @@ async def test_poison_rows_fail_alone(
         await points_campaign(tenant, "visit")
         await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
         poison = [f"evt_{uuid.uuid4()}" for _ in range(100)]
+        rejected_before = settled_count("failed", "start_rejected")
         async with stack.engine.begin() as conn:
             await conn.execute(
                 insert(Event.__table__),
@@ -135,6 +137,7 @@ async def test_poison_rows_fail_alone(
     assert len(reasons) == 1
     reason = reasons.pop()
     assert reason.startswith("start_rejected: PydanticSerializationError"), reason
+    assert settled_count("failed", "start_rejected") == rejected_before + 100
     assert settled_in < 30, f"the good actions took {settled_in:.1f}s"
 
 
