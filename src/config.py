@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     temporal_sdk_metrics_port: int = Field(
         default=9102, ge=0, description="The worker's Temporal SDK metrics (0: off)."
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318): traces on.",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = Field(
         default="json", description="JSON lines, or `console` for a human view."

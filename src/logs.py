@@ -4,7 +4,7 @@ org, event, request and workflow it concerns, with e-mail addresses and phone nu
 Code logs through the standard library (``logging.getLogger(__name__)``); what a line concerns
 is bound to the task with ``structlog.contextvars`` (the API binds ``requestId`` and ``orgId``,
 the activities ``orgId``, ``eventId`` and ``workflowId``) and merged into every line logged
-meanwhile. Secrets and codes are never logged in the first place; the scrubber is the net
+meanwhile, with the ``traceId`` of the active span when tracing is on. Secrets and codes are never logged in the first place; the scrubber is the net
 below that rule for what an exception message may quote.
 """
 
@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, WrappedLogger
 
 EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
@@ -32,6 +33,14 @@ def _scrub(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     }
 
 
+def _trace(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """The trace a line was logged in, when tracing is on: from a line to its trace."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event["traceId"] = format(span.trace_id, "032x")
+    return event
+
+
 def formatter(log_format: str) -> logging.Formatter:
     """The formatter every handler of this process uses: JSON lines, or ``console``."""
     renderer: Any = (
@@ -42,6 +51,7 @@ def formatter(log_format: str) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
+            _trace,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from src import metrics
+from src import metrics, tracing
 from src.activities.actions import ActionActivities, Hooks
 from src.config import Settings
 from src.store import events, status
@@ -131,6 +131,7 @@ async def serve(
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+    tracing.instrument_engine(engine, settings)
     client = await connect(settings, runtime=sdk_metrics_runtime(settings))
     await register_search_attributes(client)
     log.info("worker polling task queue %s", settings.task_queue)

@@ -12,8 +12,8 @@ ALLOWED = {
     "store": {"domain"},
     "services": {"domain", "store"},
     "activities": {"domain", "services", "store", "metrics"},
-    "workflows": {"domain", "services", "store", "activities", "config", "metrics"},
-    "api": {"domain", "services", "store", "workflows", "config", "logs", "metrics"},
+    "workflows": {"domain", "services", "store", "activities", "config", "metrics", "tracing"},
+    "api": {"domain", "services", "store", "workflows", "config", "logs", "metrics", "tracing"},
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from src import tracing
 from src.api import errors
 from src.api.access_log import AccessLog
 from src.api.body import BodyLimit
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+        tracing.instrument_engine(app.state.engine, settings)
         app.state.key_cache = TTLCache(settings.key_cache_seconds)
         app.state.known_keys = TTLCache(KNOWN_KEY_SECONDS)  # exempt from the auth throttle
         app.state.verify_gate = asyncio.Semaphore(VERIFYING_AT_ONCE)
@@ -101,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    tracing.instrument_app(app, settings)
 
     generate = app.openapi
 

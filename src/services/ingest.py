@@ -67,12 +67,17 @@ class Ingest:
                 raise Invalid.fields(problems)
 
     async def accept(
-        self, org_id: str, items: Sequence[tuple[ActionRequest, str | None]], now: datetime
+        self,
+        org_id: str,
+        items: Sequence[tuple[ActionRequest, str | None]],
+        now: datetime,
+        trace_parent: str | None = None,
     ) -> list[Outcome]:
         """Commit the admitted actions, each with its idempotency key, in one statement; a key
-        reused with a different body is a Conflict naming the first event."""
+        reused with a different body is a Conflict naming the first event. ``trace_parent``
+        (the request's trace) is kept with them for the workflows to continue."""
         async with self.autocommit.connect() as conn:
-            accepted = await events.accept_many(conn, org_id, items, now)
+            accepted = await events.accept_many(conn, org_id, items, now, trace_parent)
         return [
             Outcome(error=conflict(key, a.event_id)) if a.conflict else Outcome(a.event_id)
             for (_, key), a in zip(items, accepted, strict=True)

@@ -6,7 +6,7 @@ import heapq
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +30,10 @@ def new_event_id() -> str:
 _INSERT_EVENTS = text(
     """
     INSERT INTO events (id, org_id, user_id, action, occurred_at, data, metadata,
-                        idempotency_key, fingerprint, status)
+                        idempotency_key, fingerprint, status, trace_parent)
     SELECT e.id, CAST(:org_id AS uuid), e.user_id, e.action, e.occurred_at, e.data::jsonb,
-           e.metadata::jsonb, e.idempotency_key, e.fingerprint, 'queued'
+           e.metadata::jsonb, e.idempotency_key, e.fingerprint, 'queued',
+           CAST(:trace_parent AS text)
     FROM unnest(CAST(:id AS text[]), CAST(:user_id AS text[]), CAST(:action AS text[]),
                 CAST(:occurred_at AS timestamptz[]), CAST(:data AS text[]),
                 CAST(:metadata AS text[]), CAST(:idempotency_key AS text[]),
@@ -55,6 +56,7 @@ async def accept_many(
     org_id: str,
     items: Sequence[tuple[ActionRequest, str | None]],
     now: datetime,
+    trace_parent: str | None = None,
 ) -> list[Accepted]:
     """Insert events in one statement; an idempotency key already used maps to its event.
 
@@ -74,7 +76,8 @@ async def accept_many(
         for request, key in items
     ]
     columns = {name: [row[name] for row in rows] for name in rows[0]}
-    created = set(await conn.scalars(_INSERT_EVENTS, {"org_id": org_id, **columns}))
+    params = {"org_id": org_id, "trace_parent": trace_parent, **columns}
+    created = set(await conn.scalars(_INSERT_EVENTS, params))
     reused = {r["idempotency_key"] for r in rows if r["id"] not in created}
     earlier: dict[str, tuple[str, str]] = {}
     if reused:
@@ -164,6 +167,7 @@ class Window:
 class Claim:
     actions: list[ActionInput]
     after: str | None  # the last org served: the next pass starts after it
+    trace_parents: dict[str, str] = field(default_factory=dict)  # event ID -> its trace
 
 
 async def claim_fair(conn: AsyncConnection, window: Window, after: str | None) -> Claim:
@@ -189,8 +193,11 @@ async def claim_fair(conn: AsyncConnection, window: Window, after: str | None) -
     shares = deal(room, window.per_org, {org: busy.get(org, 0) for org in waiting})
     if not shares:
         return Claim([], after)
-    rows = await conn.execute(_CLAIM, {"orgs": list(shares), "shares": list(shares.values())})
-    return Claim([to_input(r) for r in rows], waiting[-1])
+    rows = (
+        await conn.execute(_CLAIM, {"orgs": list(shares), "shares": list(shares.values())})
+    ).all()
+    traced = {r.id: r.trace_parent for r in rows if r.trace_parent}
+    return Claim([to_input(r) for r in rows], waiting[-1], traced)
 
 
 def deal(room: int, per_org: int, busy: dict[str, int]) -> dict[str, int]:

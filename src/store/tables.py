@@ -280,6 +280,8 @@ class Event(Base):
     start_after: Mapped[datetime | None]
     start_error: Mapped[str | None] = mapped_column(Text)
     checked_at: Mapped[datetime | None]  # when the reconciler last asked Temporal about it
+    # The accepting request's W3C traceparent when traced: the relay's start continues it.
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
     restarts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from src import tracing
 from src.config import Settings
 from src.workflows import search_attributes
 from src.workflows.codec import data_converter
@@ -30,6 +31,7 @@ async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | Non
         ),
         lazy=lazy,
         runtime=runtime,
+        interceptors=tracing.interceptors(settings),
     )
 
 

@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from structlog.contextvars import bound_contextvars
 from temporalio.client import Client
 
+from src import tracing
 from src.domain import errors
+from src.domain.actions import ActionInput
 from src.metrics import RELAY_STARTS, settled
 from src.store import events
 from src.workflows.starter import is_rejection, start_action, unserialisable
@@ -47,7 +49,7 @@ class Relay:
             if not claim.actions:
                 return 0, 0, claim.after
             outcomes = await asyncio.gather(
-                *(start_action(self.client, a, self.task_queue) for a in claim.actions),
+                *(self._start(a, claim.trace_parents.get(a.event_id)) for a in claim.actions),
                 return_exceptions=True,
             )
             started = [
@@ -63,6 +65,10 @@ class Relay:
         if failed:
             log.warning("relay could not start %d of %d workflows yet", failed, len(outcomes))
         return len(started), failed, claim.after
+
+    async def _start(self, action: ActionInput, trace_parent: str | None) -> None:
+        with tracing.continuing(trace_parent):  # the accepting request's trace goes on
+            await start_action(self.client, action, self.task_queue)
 
     async def _failed(
         self, conn: AsyncConnection, event_id: str, error: BaseException, others_started: bool

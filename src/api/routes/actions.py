@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from src import tracing
 from src.api.auth import charge, ensure_fits
 from src.api.body import parse, read_json
 from src.api.deps import ActionsWrite, Admin, EngineDep, IngestDep, RunsDep
@@ -85,7 +86,9 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
     now = datetime.now(UTC)
     await ingest.admit(principal.org_id, action, now)
     key = _idempotency_key(request, action)
-    (outcome,) = await ingest.accept(principal.org_id, [(action, key)], now)
+    (outcome,) = await ingest.accept(
+        principal.org_id, [(action, key)], now, tracing.current_parent()
+    )
     if outcome.error is not None:
         raise outcome.error
     assert outcome.event_id is not None
@@ -149,7 +152,10 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
             results[index] = _refused(index, exc)
     if valid:
         outcomes = await ingest.accept(
-            principal.org_id, [(action, key) for _, action, key in valid], now
+            principal.org_id,
+            [(action, key) for _, action, key in valid],
+            now,
+            tracing.current_parent(),
         )
         for (index, _, _), outcome in zip(valid, outcomes, strict=True):
             if outcome.error is not None:
