@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 
 from src.cli import devstack
@@ -25,6 +29,38 @@ def test_ports() -> None:
     # Operators' tools listen on the host's loopback only.
     assert SERVICES["temporal"]["ports"] == ["127.0.0.1:7233:7233"]
     assert SERVICES["temporal-ui"]["ports"] == ["127.0.0.1:8080:8080"]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """Validated against the Compose Specification's JSON schema (compose-spec/compose-spec,
+    schema/compose-spec.json, Apache-2.0, kept beside this test), which catches what YAML
+    parsing cannot: misspelt keys, wrong types, unknown conditions."""
+    schema = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    validator.validate(COMPOSE)
+    misspelt = copy.deepcopy(COMPOSE)
+    misspelt["services"]["api"]["depend_on"] = misspelt["services"]["api"].pop("depends_on")
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(misspelt)
+
+
+def test_temporal_is_set_up_as_temporal_recommends() -> None:
+    """The plain server image after an admin-tools schema job (auto-setup is retired), a
+    namespace job, and the app waiting for both; the scripts they run are in the repository."""
+    images = {name: service.get("image", "") for name, service in SERVICES.items()}
+    assert not any("auto-setup" in image for image in images.values())
+    assert images["temporal"].startswith("temporalio/server:")
+    assert images["temporal-schema"].startswith("temporalio/admin-tools:")
+    assert SERVICES["temporal"]["depends_on"]["temporal-schema"] == {
+        "condition": "service_completed_successfully"
+    }
+    for job in ("temporal-schema", "temporal-namespace"):
+        for volume in SERVICES[job]["volumes"]:
+            assert (ROOT / volume.split(":")[0]).is_file(), volume
+    for app in ("api", "worker"):
+        assert SERVICES[app]["depends_on"]["temporal-namespace"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_temporal_runs_on_postgresql() -> None:
