@@ -47,7 +47,8 @@ async def test_a_guide_flow_is_counted(tenant: Tenant, client: Client) -> None:
     assert codes == before["codes"] + 1
     assert metric("loyalty_plans_total", status="processing", reason="") == before["plans"] + 1
     assert metric("loyalty_relay_starts_total", result="started") >= before["starts"] + 1
-    assert settled_count("processed") == before["settled"] + 1
+    # Other tests' events settle meanwhile: exactly once is shown in test_grants.py.
+    assert settled_count("processed") >= before["settled"] + 1
     latency = {"method": "POST", "route": ACTIONS}
     assert metric("loyalty_http_request_duration_seconds_count", **latency) >= 1
 
