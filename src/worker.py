@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from src import metrics, tracing
 from src.activities.actions import ActionActivities, Hooks
+from src.activities.reversals import ReversalActivities
 from src.config import Settings
 from src.store import events, status
 from src.store.db import make_engine
@@ -22,6 +23,7 @@ from src.workflows.client import connect, register_search_attributes, sdk_metric
 from src.workflows.process_action import ProcessAction
 from src.workflows.reconciler import Reconciler
 from src.workflows.relay import Relay
+from src.workflows.reverse_action import ReverseAction
 from src.workflows.starter import TemporalRuns
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,12 @@ def build_worker(
     hooks: Hooks | None = None,
 ) -> Worker:
     activities = ActionActivities(engine, hooks, settings.activity_max_attempts)
+    reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ProcessAction],
-        activities=[activities.plan_action, activities.apply_effect],
+        workflows=[ProcessAction, ReverseAction],
+        activities=[activities.plan_action, activities.apply_effect, reversing.reverse_action],
         max_concurrent_activities=settings.worker_slots,
         max_concurrent_local_activities=settings.worker_slots,
         max_concurrent_workflow_tasks=settings.worker_slots,

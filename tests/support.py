@@ -30,6 +30,7 @@ from src.cli import processes
 from src.config import Settings
 from src.domain.actions import ActionInput
 from src.domain.effects import EffectRequest, EffectResult
+from src.domain.reversals import ReversalInput, ReversalResult
 from src.domain.scopes import SCOPES
 from src.store import keys, orgs
 from src.store.db import migrate
@@ -52,12 +53,13 @@ def settled_count(status: str, reason: str = "") -> float:
 
 @dataclass
 class Faults:
-    """Test-only faults, by org: fail an effect's first attempt *after* its transaction
-    committed, hold an effect's attempt open, or fail every plan."""
+    """Test-only faults, by org: fail an effect's or a reversal's first attempt *after* its
+    transaction committed, hold an effect's attempt open, or fail every plan."""
 
     fail_after_commit: set[str] = field(default_factory=set)
     hold_failed_effects: dict[str, float] = field(default_factory=dict)  # org -> seconds
     fail_plans: set[str] = field(default_factory=set)
+    fail_reversals_after_commit: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
 
     async def after_effect(self, request: EffectRequest, result: EffectResult) -> None:
@@ -72,9 +74,19 @@ class Faults:
         if action.org_id in self.fail_plans:
             raise RuntimeError(f"injected planning fault in {action.event_id}")
 
+    async def after_reversal(self, reversal: ReversalInput, result: ReversalResult) -> None:
+        key = reversal.reversal_id
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        if reversal.org_id in self.fail_reversals_after_commit and self.attempts[key] == 1:
+            raise RuntimeError(f"injected fault after commit of {key}")
+
     @property
     def hooks(self) -> Hooks:
-        return Hooks(before_plan=self.before_plan, after_effect=self.after_effect)
+        return Hooks(
+            before_plan=self.before_plan,
+            after_effect=self.after_effect,
+            after_reversal=self.after_reversal,
+        )
 
 
 @dataclass

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult
+from src.domain.reversals import ReversalInput, ReversalResult
 from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED, settled
 from src.services import grants
 from src.services.planning import Planner
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-def _about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
+def about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
     """What every log line of this activity concerns (its workflow's ID is the event's)."""
     return structlog.contextvars.bound_contextvars(
         orgId=org_id, eventId=event_id, workflowId=event_id
@@ -41,11 +42,12 @@ def _about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]
 
 @dataclass(frozen=True)
 class Hooks:
-    """Fault injection for tests: fail a plan, or fail an effect's attempt after its
-    transaction committed (granted or failed), the cases exactly-once must survive."""
+    """Fault injection for tests: fail a plan, or fail an effect's or a reversal's attempt
+    after its transaction committed, the cases exactly-once must survive."""
 
     before_plan: Callable[[ActionInput], Awaitable[None]] | None = None
     after_effect: Callable[[EffectRequest, EffectResult], Awaitable[None]] | None = None
+    after_reversal: Callable[[ReversalInput, ReversalResult], Awaitable[None]] | None = None
 
 
 class ActionActivities:
@@ -70,7 +72,7 @@ class ActionActivities:
     async def plan_action(self, action: ActionInput) -> ActionPlan:
         """Plan the action (``Planner.plan``); a plan that keeps failing ends the event
         failed (``plan_error``) and raises a non-retryable error of that type."""
-        with _about(action.org_id, action.event_id):
+        with about(action.org_id, action.event_id):
             return await self._plan(action)
 
     async def _plan(self, action: ActionInput) -> ActionPlan:
@@ -106,7 +108,7 @@ class ActionActivities:
         A fault that is not an outage gives up after ``max_attempts``: the effect is recorded
         failed (``effect_error``) unless an earlier attempt granted it.
         """
-        with _about(request.org_id, request.event_id):
+        with about(request.org_id, request.event_id):
             return await self._apply(request)
 
     async def _apply(self, request: EffectRequest) -> EffectResult:

@@ -16,8 +16,8 @@ from src.api.ratelimit import RateLimiter
 from src.config import Settings
 from src.services.cache import TTLCache
 from src.services.ingest import Ingest
-from src.services.replay import Runs
 from src.store.keys import KeyRecord
+from src.workflows.starter import TemporalRuns
 
 
 async def _engine(request: Request) -> AsyncEngine:
@@ -35,8 +35,8 @@ async def _ingest(request: Request) -> Ingest:
     return ingest
 
 
-async def _runs(request: Request) -> Runs:
-    runs: Runs = request.app.state.runs
+async def _runs(request: Request) -> TemporalRuns:
+    runs: TemporalRuns = request.app.state.runs
     return runs
 
 
@@ -56,7 +56,7 @@ LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
 KeyCacheDep = Annotated[TTLCache[str, KeyRecord], Depends(_key_cache)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[Ingest, Depends(_ingest)]
-RunsDep = Annotated[Runs, Depends(_runs)]
+RunsDep = Annotated[TemporalRuns, Depends(_runs)]
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from src.domain.effects import LimitedCampaign
+from src.domain.reversals import ReversalView
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class EventView:
     limited_campaigns: list[LimitedCampaign]
     effects: list[EffectView]
     updated_at: datetime
+    reversals: list[ReversalView] = field(default_factory=list)
 
     @property
     def workflow_id(self) -> str:

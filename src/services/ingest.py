@@ -4,7 +4,7 @@ reply; the relay starts its workflow. An idempotency key maps a retry to its fir
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +14,7 @@ from src.domain.errors import Conflict, DomainError, Invalid, NotFound
 from src.domain.events import EventView
 from src.domain.triggers import TriggerDefinition, data_errors
 from src.services.cache import TTLCache
-from src.store import events, triggers
+from src.store import events, reversals, triggers
 
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 
@@ -90,6 +90,7 @@ class Ingest:
     async def describe(self, org_id: str, event_id: str) -> EventView:
         async with self.engine.connect() as conn:
             found = await events.describe(conn, org_id, event_id)
-        if found is None:
-            raise NotFound(f"event '{event_id}' not found")
-        return found
+            if found is None:
+                raise NotFound(f"event '{event_id}' not found")
+            taken_back = await reversals.of_event(conn, org_id, event_id)
+        return replace(found, reversals=taken_back)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, NotFound
-from src.store import events
+from src.store import events, reversals
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
 UNSETTLED = frozenset({EventStatus.queued, EventStatus.processing})
@@ -49,6 +49,9 @@ async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) ->
     if found is None:
         raise NotFound(f"event '{event_id}' not found")
     status, started = found
+    async with engine.connect() as conn:
+        if await reversals.reversed_any(conn, event_id):
+            raise Conflict(f"event '{event_id}' was reversed; a reversed event is not replayed")
     if not started:
         raise Conflict(f"event '{event_id}' is not started yet; it will run without a replay")
     if await runs.running(event_id) and (

@@ -1,5 +1,6 @@
-"""Campaign analytics, computed from the ledger, effect outcomes and events. Days are
-calendar days of the actions' own timestamps in the org's time zone."""
+"""Campaign analytics, computed from the ledger (net of reversals: their rows carry negative
+amounts), effect outcomes and events. Days are calendar days of the actions' own timestamps
+in the org's time zone."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ _DAILY = text(
            COALESCE((SELECT n FROM matched m WHERE m.day = d.day), 0) AS actions_matched,
            COUNT(DISTINCT g.user_id) AS users_rewarded,
            COALESCE(SUM(g.amount) FILTER (WHERE g.type = 'points'), 0) AS points_issued,
-           COUNT(*) FILTER (WHERE g.type = 'product') AS products_awarded,
-           COUNT(*) FILTER (WHERE g.type = 'code') AS codes_allocated
+           COALESCE(SUM(g.amount) FILTER (WHERE g.type = 'product'), 0)::bigint
+               AS products_awarded,
+           COALESCE(SUM(g.amount) FILTER (WHERE g.type = 'code'), 0)::bigint AS codes_allocated
     FROM days d LEFT JOIN grants g ON g.day = d.day
     GROUP BY d.day ORDER BY d.day
     """
@@ -38,8 +40,8 @@ _TOTALS = text(
        WHERE org_id = :org AND campaign_ids @> ARRAY[CAST(:cid AS text)]) AS actions_matched,
       COUNT(DISTINCT user_id) AS users_rewarded,
       COALESCE(SUM(amount) FILTER (WHERE type = 'points'), 0) AS points_issued,
-      COUNT(*) FILTER (WHERE type = 'product') AS products_awarded,
-      COUNT(*) FILTER (WHERE type = 'code') AS codes_allocated
+      COALESCE(SUM(amount) FILTER (WHERE type = 'product'), 0)::bigint AS products_awarded,
+      COALESCE(SUM(amount) FILTER (WHERE type = 'code'), 0)::bigint AS codes_allocated
     FROM ledger WHERE org_id = :org AND campaign_id = :cid
     """
 )

@@ -129,7 +129,7 @@ async def hold_for_grant(conn: AsyncConnection, key: str) -> str | None:
     reservation. A firing released because its effects failed reserves again (a replay); the
     refusing limit's name is returned when it no longer fits."""
     row = await _locked(conn, key)
-    if row is None or row.state == "reserved":
+    if row is None or row.state != "released":  # reserved, or reversed for good
         return None
     counters = _COUNTERS.validate_python(row.counters)
     refused = await _take(conn, str(row.org_id), row.campaign_id, row.user_id, counters, row.points)
@@ -158,6 +158,11 @@ async def release_if_failed(
     )
     if (failed or 0) < row.effects:
         return
+    await _give_back(conn, row, "released")
+
+
+async def _give_back(conn: AsyncConnection, row: Any, state: str) -> None:
+    """The firing's unit and points back to each of its counters; the row records why."""
     for counter in _COUNTERS.validate_python(row.counters):  # in the order reservations lock
         await conn.execute(
             _GIVE_BACK,
@@ -168,7 +173,24 @@ async def release_if_failed(
                 "points": row.points,
             },
         )
-    await _set_state(conn, key, "released")
+    await _set_state(conn, row.key, state)
+
+
+async def release_reversed(conn: AsyncConnection, event_id: str) -> int:
+    """The event was reversed in full: each firing still holding its reservation gives it
+    back, once (state ``reversed``, never reserved again: a reversed event is not replayed).
+    Returns the firings released."""
+    rows = (
+        await conn.execute(
+            select(LimitReservation)
+            .where(LimitReservation.event_id == event_id, LimitReservation.state == "reserved")
+            .order_by(LimitReservation.key)
+            .with_for_update()
+        )
+    ).all()
+    for row in rows:
+        await _give_back(conn, row, "reversed")
+    return len(rows)
 
 
 async def usage(

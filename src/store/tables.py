@@ -201,7 +201,7 @@ class LimitReservation(Base):
     counters: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     points: Mapped[Decimal]
     effects: Mapped[int] = mapped_column(Integer)  # planned effects of the firing
-    state: Mapped[str] = mapped_column(String(16))  # reserved | released
+    state: Mapped[str] = mapped_column(String(16))  # reserved | released | reversed
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (Index("ix_limit_reservations_user", "org_id", "user_id"),)
@@ -235,6 +235,8 @@ class Code(Base):
     code: Mapped[str] = mapped_column(String(128))
     user_id: Mapped[str | None] = mapped_column(String(255))
     allocated_at: Mapped[datetime | None]
+    # Taken back by a reversal: never allocated again (whoever saw it may still try it).
+    revoked_at: Mapped[datetime | None]
     __table_args__ = (
         Index("ux_codes_pool_code", "org_id", "pool_id", "code", unique=True),
         # Allocation takes the lowest free id of a pool: an index range probe, never a scan.
@@ -348,10 +350,42 @@ class LedgerEntry(Base):
     effect_index: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # A reversal's row: the grant it takes back (negative amount) and the reversal it is of.
+    reverses_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ledger.id"))
+    reversal_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
+        Index(
+            "ix_ledger_reverses", "reverses_id", postgresql_where=text("reverses_id IS NOT NULL")
+        ),
         Index("ix_ledger_user", "org_id", "user_id", "id"),
         Index("ix_ledger_event", "org_id", "event_id"),
         Index("ix_ledger_campaign", "org_id", "campaign_id", "id"),
         Index("ix_ledger_org", "org_id", "id"),
+    )
+
+
+class Reversal(Base):
+    """A request to take back what an event granted: in full, or part of it (``amount`` of the
+    action's ``data.amount``, points scaled alike). ``key`` makes a retry the same reversal;
+    the ledger rows it writes are keyed ``<id>:<grant's ledger id>``, so each is written once.
+    """
+
+    __tablename__ = "reversals"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal | None]  # None: in full
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # queued | completed | failed
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index("ux_reversals_key", "org_id", "event_id", "key", unique=True),
+        Index("ix_reversals_queued", "created_at", postgresql_where=text("status = 'queued'")),
     )

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, text, update
+from sqlalchemy import Row, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from src.domain.identity import lookup_keys
 from src.domain.settings import OrgSettings
@@ -167,14 +168,24 @@ async def get(conn: AsyncConnection, org_id: str, user_id: str) -> UserView | No
         .where(Balance.org_id == org_id, Balance.user_id == user_id)
         .order_by(Balance.currency)
     )
+    # Reversal rows take products back (negative amounts) and revoke codes (linked rows).
     products = await conn.execute(
-        select(LedgerEntry.product_id, func.count().label("quantity"))
+        select(LedgerEntry.product_id, func.sum(LedgerEntry.amount).label("quantity"))
         .where(*mine, LedgerEntry.type == "product")
         .group_by(LedgerEntry.product_id)
+        .having(func.sum(LedgerEntry.amount) > 0)
         .order_by(LedgerEntry.product_id)
     )
+    reversal = aliased(LedgerEntry)
     codes = await conn.scalars(
-        select(LedgerEntry.code).where(*mine, LedgerEntry.type == "code").order_by(LedgerEntry.id)
+        select(LedgerEntry.code)
+        .where(
+            *mine,
+            LedgerEntry.type == "code",
+            LedgerEntry.reverses_id.is_(None),
+            ~exists().where(reversal.reverses_id == LedgerEntry.id),
+        )
+        .order_by(LedgerEntry.id)
     )
     return UserView(
         id=user.id,
@@ -183,7 +194,7 @@ async def get(conn: AsyncConnection, org_id: str, user_id: str) -> UserView | No
         created_at=user.created_at,
         external_ids=[(i.source, i.external_id) for i in identities],
         balances={b.currency: b.balance for b in balances},
-        products=[(p.product_id, p.quantity) for p in products],
+        products=[(p.product_id, int(p.quantity)) for p in products],
         codes=[str(c) for c in codes],
     )
 

@@ -19,16 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain import errors
 from src.domain.errors import DomainError
+from src.domain.reversals import ReversalInput
 from src.metrics import settled
-from src.services.replay import UNSETTLED, Runs, Stranded, restart
-from src.store import events
+from src.services.replay import UNSETTLED, Stranded, restart
+from src.store import events, reversals
+from src.workflows.starter import TemporalRuns
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Reconciler:
-    runs: Runs
+    runs: TemporalRuns
     engine: AsyncEngine
     after_seconds: float  # how long a started event may stay unsettled before a look
     every_seconds: float
@@ -70,11 +72,27 @@ class Reconciler:
             log.warning("event %s had no live run and was unsettled: started again", event_id)
         return run is not None
 
+    async def start_queued_reversals(self) -> int:
+        """Start reversals still queued a while after their request (their start failed, or
+        their run ended without applying them); a start that fails waits for the next pass."""
+        async with self.engine.connect() as conn:
+            queued = await reversals.queued_before(conn, self.after_seconds, self.batch)
+        started = 0
+        for reversal_id, org_id, event_id in queued:
+            reversal = ReversalInput(reversal_id=reversal_id, org_id=org_id, event_id=event_id)
+            try:
+                await self.runs.start_reversal(reversal)
+                started += 1
+            except Exception as exc:
+                log.warning("reversal %s not started yet: %s", reversal_id, type(exc).__name__)
+        return started
+
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep every ``every_seconds`` until ``stop`` is set."""
         while not stop.is_set():
             try:
                 await self.reconcile_once()
+                await self.start_queued_reversals()
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
             with contextlib.suppress(TimeoutError):

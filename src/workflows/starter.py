@@ -1,4 +1,5 @@
-"""Starting ProcessAction runs: the one place that knows the workflow's start options."""
+"""Starting ProcessAction and ReverseAction runs: the one place that knows their start
+options."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from src.domain.actions import ActionInput
 from src.domain.errors import Conflict
+from src.domain.reversals import ReversalInput, workflow_id
 from src.workflows import search_attributes as sa
 from src.workflows.process_action import LOCAL_THEN_REGULAR, ProcessAction
+from src.workflows.reverse_action import ReverseAction
 
 # Starts happen under a locked event row (relay, replay, reconciler): never wait long.
 START_TIMEOUT = timedelta(seconds=5)
@@ -128,3 +131,25 @@ class TemporalRuns:
                 raise Conflict(message) from exc
             raise
         return str(handle.result_run_id)
+
+    async def start_reversal(self, reversal: ReversalInput) -> None:
+        """Start the reversal's run: one going on is joined, a completed one is enough; one
+        that ended without completing (terminated, failed) may run again."""
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self.client.start_workflow(
+                ReverseAction.run,
+                reversal,
+                id=workflow_id(reversal.event_id, reversal.reversal_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                rpc_timeout=START_TIMEOUT,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.ORG_ID, reversal.org_id),
+                        SearchAttributePair(sa.ACTION, "reverse"),
+                    ]
+                ),
+                static_summary=f"reverse {reversal.event_id}",
+                priority=Priority(fairness_key=reversal.org_id),
+            )

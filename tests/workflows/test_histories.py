@@ -1,4 +1,4 @@
-"""Recorded ProcessAction histories must replay against today's workflow code.
+"""Recorded ProcessAction and ReverseAction histories must replay against today's code.
 
 ``tests/workflows/histories/<release>/`` holds histories recorded by each release's workflow code; they
 are committed and never rewritten, so a change that breaks determinism for runs still in flight
@@ -16,15 +16,19 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from src.domain.reversals import workflow_id
 from src.workflows.codec import data_converter
 from src.workflows.process_action import ProcessAction
+from src.workflows.reverse_action import ReverseAction
 from tests.guide import FLOW_ACTION, post_action, setup_guide
-from tests.support import TEST_PAYLOAD_KEYS, Tenant, wait_for_event, workflow_result
+from tests.support import ACTIONS, TEST_PAYLOAD_KEYS, Tenant, wait_for_event, workflow_result
 
 HISTORIES = Path(__file__).parent / "histories"
 RELEASE = version("loyalty-engine")
 SHAPES = {"matching_three_effects", "non_matching", "pool_exhausted"}
-REPLAYER = Replayer(workflows=[ProcessAction], data_converter=data_converter(TEST_PAYLOAD_KEYS))
+REPLAYER = Replayer(
+    workflows=[ProcessAction, ReverseAction], data_converter=data_converter(TEST_PAYLOAD_KEYS)
+)
 
 
 @pytest.mark.parametrize(
@@ -56,9 +60,15 @@ async def test_fresh_runs_replay(tenant: Tenant, client: Client) -> None:
     }
     await wait_for_event(tenant, runs["matching_three_effects"])
     runs["pool_exhausted"] = await post_action(tenant, FLOW_ACTION)
-    for name, event_id in runs.items():
+    for event_id in runs.values():
         await workflow_result(client, event_id)
-        history = await client.get_workflow_handle(event_id).fetch_history()
+    reversed_id = runs["matching_three_effects"]
+    reply = await tenant.http.post(f"{ACTIONS}/{reversed_id}/reverse")
+    assert reply.status_code == 202, reply.text
+    runs["reversal_in_full"] = workflow_id(reversed_id, reply.json()["id"])
+    for name, run_id in runs.items():
+        await workflow_result(client, run_id)
+        history = await client.get_workflow_handle(run_id).fetch_history()
         assert (await REPLAYER.replay_workflow(history)).replay_failure is None
         if record is not None:
             record.mkdir(exist_ok=True)

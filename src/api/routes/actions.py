@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.service import RPCError
@@ -29,13 +29,15 @@ from src.api.schemas.actions import (
     BatchOut,
     EventOut,
     ReplayOut,
+    ReversalOut,
+    ReverseBody,
 )
 from src.api.schemas.common import errors, request_body
 from src.api.scopes import visible
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
 from src.domain.errors import DomainError, Invalid
 from src.metrics import ACCEPTED, org_label
-from src.services import replay
+from src.services import replay, reversals
 
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
 
@@ -199,3 +201,35 @@ async def replay_action(
     except RPCError as exc:
         raise ApiError(503, "temporal_unavailable", f"Temporal did not answer: {exc}") from exc
     return ReplayOut(event_id=event_id, workflow_id=event_id, run_id=run_id)
+
+
+@router.post(
+    "/{event_id}/reverse",
+    status_code=202,
+    response_model=ReversalOut,
+    operation_id="reverseAction",
+    responses=errors(404, 409, 422),
+)
+async def reverse_action(
+    event_id: str,
+    request: Request,
+    principal: ActionsWrite,
+    engine: EngineDep,
+    runs: RunsDep,
+    body: Annotated[ReverseBody | None, Body()] = None,
+) -> ReversalOut:
+    """Take back what the event granted (a refund): points, products and codes, exactly once,
+    by a ReverseAction workflow; in part with ``amount`` (its share of the action's
+    ``data.amount`` of each points grant). Send an ``Idempotency-Key`` to retry a partial
+    reversal safely; a reversal in full is one reversal however often it is asked for."""
+    wanted = body or ReverseBody()
+    found = await reversals.request(
+        engine,
+        runs,
+        principal.org_id,
+        event_id,
+        wanted.amount,
+        wanted.reason,
+        _header_key(request),
+    )
+    return ReversalOut.of(found)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.api.schemas.common import ErrorDetail, FieldError, Instant, Schema
+from src.api.schemas.common import Amount, ErrorDetail, FieldError, Instant, Schema
 from src.domain.actions import MAX_BATCH, ActionRequest
 from src.domain.events import EventView
+from src.domain.reversals import ReversalView
 
 # The guide's "Request Body" and "Response", verbatim.
 GUIDE_ACTION: dict[str, Any] = {
@@ -125,6 +127,48 @@ class EffectOut(Schema):
     transaction_id: str | None
 
 
+class ReverseBody(BaseModel):
+    """Take back what the event granted: in full (no body, or no ``amount``), or the points
+    of a partial refund of ``amount`` out of the action's ``data.amount``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="Reversal",
+        json_schema_extra={"examples": [{}, {"amount": 40, "reason": "one item returned"}]},
+    )
+    amount: Decimal | None = Field(default=None, gt=0, le=10**15, decimal_places=4)
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class TakenBackOut(Schema):
+    entries: int
+    points: dict[str, Amount]
+    products: int
+    codes: int
+    full: bool
+
+
+class ReversalOut(Schema):
+    """A reversal: ``queued`` until its ReverseAction run applies it (``completed``, with what
+    it took back) or gives up (``failed``: nothing taken; send a new request)."""
+
+    id: str = Field(examples=["rev_3f1c9a0b6d2e4f5a7b8c9d0e"])
+    event_id: str
+    workflow_id: str
+    status: Literal["queued", "completed", "failed"]
+    amount: Amount | None
+    reason: str | None
+    taken_back: TakenBackOut | None
+    created_at: Instant
+    completed_at: Instant | None
+
+    @classmethod
+    def of(cls, view: ReversalView) -> ReversalOut:
+        taken = TakenBackOut.model_validate(view.result) if view.status == "completed" else None
+        fields = {**vars(view), "workflow_id": view.workflow_id, "taken_back": taken}
+        return cls.model_validate(fields)
+
+
 class EventOut(Schema):
     """An event and its outcome; the action's own fields need ``actions:read`` and the
     resolved user ``users:read`` (else ``null``)."""
@@ -144,12 +188,18 @@ class EventOut(Schema):
     matched_campaigns: list[str]
     limited_campaigns: list[LimitedOut]
     effects: list[EffectOut]
+    reversals: list[ReversalOut]
     created_at: Instant
     updated_at: Instant
 
     @classmethod
     def of(cls, view: EventView) -> EventOut:
-        fields = {**vars(view), "workflow_id": view.workflow_id, "created_at": view.accepted_at}
+        fields = {
+            **vars(view),
+            "workflow_id": view.workflow_id,
+            "created_at": view.accepted_at,
+            "reversals": [ReversalOut.of(r) for r in view.reversals],
+        }
         return cls.model_validate(fields, from_attributes=True)
 
 

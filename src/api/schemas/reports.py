@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
+from pydantic import Field
+
 from src.api.schemas.common import Amount, Instant, Schema
 from src.domain.analytics import Figures, Report
 
@@ -12,7 +14,8 @@ TxnType = Literal["points", "product", "code", "merge"]
 
 
 class TransactionOut(Schema):
-    """One ledger row: a grant (or a merge's zero-amount marker)."""
+    """One ledger row: a grant, a reversal's row taking one back (negative amount, with the
+    grant it reverses), or a merge's zero-amount marker."""
 
     id: str
     user_id: str
@@ -27,6 +30,8 @@ class TransactionOut(Schema):
     event_id: str | None
     effect_index: int | None
     reason: str | None
+    reverses: str | None = Field(default=None, examples=["txn_1042"])
+    reversal_id: str | None = None
     created_at: Instant
 
     @classmethod
@@ -45,6 +50,8 @@ class TransactionOut(Schema):
             event_id=row.event_id,
             effect_index=row.effect_index,
             reason=row.reason,
+            reverses=f"txn_{row.reverses_id}" if row.reverses_id else None,
+            reversal_id=row.reversal_id,
             created_at=row.created_at,
         )
 

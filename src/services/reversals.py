@@ -1,0 +1,162 @@
+"""Reversing an event's grants (a refund): the request, and its application exactly once.
+
+The request is recorded under the event's row lock and its ReverseAction run started; the
+run's one activity (``apply``) writes every compensating ledger row, balance, revoked code and
+released limit in one transaction keyed by the reversal, so a retry, a crash or a second
+request with the same key takes nothing back twice. Rules: ``src/domain/reversals.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from src.domain.actions import EventStatus
+from src.domain.errors import Conflict, NotFound
+from src.domain.reversals import (
+    FULL,
+    ReversalInput,
+    ReversalResult,
+    ReversalView,
+    check_partial,
+    refundable,
+    reversal_id,
+    share,
+    take_back,
+)
+from src.store import ledger, limits, reversals, users
+
+log = logging.getLogger(__name__)
+SETTLED = (EventStatus.processed, EventStatus.failed, EventStatus.skipped)
+
+
+class Starts(Protocol):
+    """Starting ReverseAction runs (``workflows.starter.TemporalRuns``)."""
+
+    async def start_reversal(self, reversal: ReversalInput) -> None:
+        """Start the reversal's run once; a run of it already going on or done is enough."""
+
+
+async def request(
+    engine: AsyncEngine,
+    starts: Starts,
+    org_id: str,
+    event_id: str,
+    amount: Decimal | None,
+    reason: str | None,
+    key: str | None,
+) -> ReversalView:
+    """Record the reversal (or find the one ``key`` made) and start its run.
+
+    Without ``key``, a reversal in full is keyed ``full`` (asking twice is one reversal) and a
+    partial one is new each time, as a refund is: send an Idempotency-Key to retry safely.
+    """
+    key = key or (FULL if amount is None else f"auto:{uuid.uuid4()}")
+    rid = reversal_id(org_id, event_id, key)
+    async with engine.begin() as conn:
+        event = await reversals.lock_event(conn, org_id, event_id)
+        if event is None:
+            raise NotFound(f"event '{event_id}' not found")
+        earlier = await reversals.of_event(conn, org_id, event_id)
+        same = next((r for r in earlier if r.id == rid), None)
+        if same is not None:
+            if same.amount != amount:
+                raise Conflict(
+                    f"this Idempotency-Key was used for reversal '{rid}' with another amount"
+                )
+        else:
+            await _check(conn, event, event_id, amount, earlier)
+            await reversals.create(conn, rid, org_id, event_id, key, amount, reason)
+    reversal = ReversalInput(reversal_id=rid, org_id=org_id, event_id=event_id)
+    if same is None or same.status == "queued":
+        try:
+            await starts.start_reversal(reversal)
+        except Exception as exc:  # recorded: the reconciler starts it once Temporal answers
+            log.warning("reversal %s not started yet: %s", rid, type(exc).__name__)
+    async with engine.connect() as conn:
+        return next(r for r in await reversals.of_event(conn, org_id, event_id) if r.id == rid)
+
+
+async def _check(
+    conn: AsyncConnection,
+    event: Any,
+    event_id: str,
+    amount: Decimal | None,
+    earlier: list[ReversalView],
+) -> None:
+    if event.status not in SETTLED:
+        raise Conflict(f"event '{event_id}' is still being processed; reverse it once settled")
+    if any(r.amount is None and r.status != "failed" for r in earlier):
+        raise Conflict(f"event '{event_id}' is reversed in full already")
+    if amount is not None:
+        original = refundable(event.data)
+        check_partial(amount, original, await reversals.refunded(conn, event_id, False))
+
+
+async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
+    """Take back what the reversal covers, in one transaction; a reversal applied before
+    returns what it took then."""
+    async with engine.begin() as conn:
+        # Users before events, as grants and merges take them.
+        user_id = await reversals.resolved_user(conn, reversal.org_id, reversal.event_id)
+        if user_id is not None:
+            await users.hold(conn, reversal.org_id, user_id)
+        event = await reversals.lock_event(conn, reversal.org_id, reversal.event_id)
+        found = await reversals.lock(conn, reversal.reversal_id)
+        if event is None or found is None:
+            raise NotFound(f"reversal '{reversal.reversal_id}' not found")
+        if found.status != "queued":
+            assert found.result is not None
+            return ReversalResult.model_validate(found.result)
+        completed = await reversals.refunded(conn, reversal.event_id, True)
+        part = share(found.amount, refundable(event.data), completed)
+        points: dict[str, Decimal] = {}
+        products = codes = entries = 0
+        granted = await reversals.grants(conn, reversal.org_id, reversal.event_id)
+        rows = {grant.ledger_id: row for grant, row in granted}
+        for grant, quantity in take_back([g for g, _ in granted], part):
+            row = rows[grant.ledger_id]
+            balance = None
+            if grant.type == "points":
+                balance = await ledger.add_points(
+                    conn, reversal.org_id, row.user_id, row.currency, -quantity
+                )
+                points[row.currency] = points.get(row.currency, Decimal(0)) + quantity
+            elif grant.type == "product":
+                products += int(quantity)
+            else:
+                await reversals.revoke_code(conn, reversal.org_id, row.code, row.user_id)
+                codes += 1
+            values = reversals.entry(
+                reversal.org_id, reversal.event_id, reversal.reversal_id, row, quantity, balance
+            )
+            inserted = await ledger.insert_entry(conn, values)
+            assert inserted is not None, "a queued reversal's ledger key exists"
+            entries += 1
+        if part is None:
+            await limits.release_reversed(conn, reversal.event_id)
+        result = ReversalResult(
+            reversal_id=reversal.reversal_id,
+            entries=entries,
+            points=points,
+            products=products,
+            codes=codes,
+            full=part is None,
+        )
+        await reversals.finish(
+            conn, reversal.reversal_id, "completed", result.model_dump(mode="json")
+        )
+        return result
+
+
+async def give_up(engine: AsyncEngine, reversal: ReversalInput, error: str) -> None:
+    """Applying keeps failing for a reason other than an outage: the reversal ends failed
+    (nothing of it was written), and the event may be reversed again with a new request."""
+    async with engine.begin() as conn:
+        found = await reversals.lock(conn, reversal.reversal_id)
+        if found is not None and found.status == "queued":
+            await reversals.finish(conn, reversal.reversal_id, "failed", {"error": error})

@@ -1,0 +1,188 @@
+"""Reversals (refunds): everything an event granted is taken back once, partial refunds never
+take back more than was granted, faults and concurrent requests change nothing of that."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
+from tests.services.test_limits import limited_campaign
+from tests.support import (
+    ACTIONS,
+    Faults,
+    Tenant,
+    error_of,
+    ledger_consistent,
+    wait_for_event,
+    workflow_result,
+)
+
+
+async def reverse(
+    tenant: Tenant, event_id: str, body: dict[str, Any] | None = None, key: str | None = None
+) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key else {}
+    reply = await tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json=body, headers=headers)
+    return await ok(reply, 202)
+
+
+async def completed(tenant: Tenant, event_id: str, reversal_id: str) -> dict[str, Any]:
+    """The reversal as the event shows it, once its run applied it."""
+    for _ in range(300):
+        event = (await tenant.http.get(f"{ACTIONS}/{event_id}")).json()
+        found = next(r for r in event["reversals"] if r["id"] == reversal_id)
+        if found["status"] != "queued":
+            return dict(found)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"reversal {reversal_id} still queued")
+
+
+async def holdings(tenant: Tenant) -> dict[str, Any]:
+    return dict((await tenant.http.get("/v1/users/user_123")).json())
+
+
+async def event_rows(tenant: Tenant, event_id: str) -> list[dict[str, Any]]:
+    reply = await tenant.http.get("/v1/transactions", params={"eventId": event_id})
+    return list(reply.json()["data"])
+
+
+async def processed_flow(tenant: Tenant) -> str:
+    await setup_guide(tenant)
+    event_id = await post_action(tenant, FLOW_ACTION)  # data.amount 150: 500 points, badge, code
+    assert (await wait_for_event(tenant, event_id))["status"] == "processed"
+    return event_id
+
+
+async def test_a_full_reversal_takes_everything_back_once(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    event_id = await processed_flow(tenant)
+    code = (await holdings(tenant))["codes"][0]
+    first = await reverse(tenant, event_id)
+    assert first["workflowId"] == f"{event_id}:reverse:{first['id'][4:]}"
+    done = await completed(tenant, event_id, first["id"])
+    assert done["status"] == "completed"
+    assert done["takenBack"] == {
+        "entries": 3,
+        "points": {"points": 500},
+        "products": 1,
+        "codes": 1,
+        "full": True,
+    }
+    user = await holdings(tenant)
+    assert user["balances"] == {"points": 0} and user["products"] == [] and user["codes"] == []
+    rows = await event_rows(tenant, event_id)
+    grants = {r["id"]: r for r in rows if r["reverses"] is None}
+    taken = [r for r in rows if r["reverses"] is not None]
+    assert len(grants) == 3 and len(taken) == 3
+    for row in taken:  # each linked to the grant it reverses, the exact opposite amount
+        assert row["reversalId"] == first["id"] and row["reason"] == "reversal"
+        assert row["amount"] == -grants[row["reverses"]]["amount"]
+    assert {r["code"] for r in taken if r["type"] == "code"} == {code}
+
+    again = await reverse(tenant, event_id)  # asked again: the same reversal, nothing more
+    assert again["id"] == first["id"] and again["status"] == "completed"
+    assert len(await event_rows(tenant, event_id)) == 6
+    replay = await tenant.http.post(f"{ACTIONS}/{event_id}/replay")
+    assert replay.status_code == 409 and "reversed" in error_of(replay)["message"]
+    partial = await tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 10})
+    assert partial.status_code == 409
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_partial_reversals_never_take_back_more_than_was_granted(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    event_id = await processed_flow(tenant)
+    a = await reverse(tenant, event_id, {"amount": 60}, key="refund-a")  # 40 % of 150
+    assert (await completed(tenant, event_id, a["id"]))["takenBack"]["points"] == {"points": 200}
+    same = await reverse(tenant, event_id, {"amount": 60}, key="refund-a")
+    assert same["id"] == a["id"]
+    clash = await tenant.http.post(
+        f"{ACTIONS}/{event_id}/reverse",
+        json={"amount": 61},
+        headers={"Idempotency-Key": "refund-a"},
+    )
+    assert clash.status_code == 409
+    b = await reverse(tenant, event_id, {"amount": 60}, key="refund-b")
+    assert (await completed(tenant, event_id, b["id"]))["takenBack"]["full"] is False
+    user = await holdings(tenant)
+    assert user["balances"] == {"points": 100}  # the badge and the code stay with part refunds
+    assert len(user["products"]) == 1 and len(user["codes"]) == 1
+    too_much = await tenant.http.post(
+        f"{ACTIONS}/{event_id}/reverse", json={"amount": 31}, headers={"Idempotency-Key": "c"}
+    )
+    assert too_much.status_code == 422 and error_of(too_much)["details"][0]["field"] == "amount"
+    last = await reverse(tenant, event_id, {"amount": 30}, key="refund-c")  # adds up to 150
+    done = await completed(tenant, event_id, last["id"])
+    assert done["takenBack"] == {
+        "entries": 3,
+        "points": {"points": 100},
+        "products": 1,
+        "codes": 1,
+        "full": True,
+    }
+    user = await holdings(tenant)
+    assert user["balances"] == {"points": 0} and user["products"] == [] and user["codes"] == []
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_a_partial_reversal_needs_the_actions_amount(tenant: Tenant) -> None:
+    await setup_guide(tenant)
+    event_id = await post_action(tenant, {"userId": "user_123", "action": "store_visit"})
+    await wait_for_event(tenant, event_id)
+    reply = await tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 5})
+    assert reply.status_code == 422 and "data.amount" in error_of(reply)["message"]
+    missing = await tenant.http.post(f"{ACTIONS}/evt_nope/reverse")
+    assert missing.status_code == 404
+
+
+async def test_a_reversal_failing_after_its_commit_takes_back_once(
+    tenant: Tenant, faults: Faults, engine: AsyncEngine, client: Client
+) -> None:
+    event_id = await processed_flow(tenant)
+    faults.fail_reversals_after_commit.add(tenant.org_id)
+    try:
+        first = await reverse(tenant, event_id)
+        result = await workflow_result(client, first["workflowId"])  # after the retry
+        done = await completed(tenant, event_id, first["id"])
+    finally:
+        faults.fail_reversals_after_commit.discard(tenant.org_id)
+    assert faults.attempts[first["id"]] == 2  # committed, failed, retried
+    assert done["takenBack"]["entries"] == 3 and result["entries"] == 3
+    assert len(await event_rows(tenant, event_id)) == 6
+    assert (await holdings(tenant))["balances"] == {"points": 0}
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_the_same_reversal_posted_concurrently_is_one(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    event_id = await processed_flow(tenant)
+    replies = await asyncio.gather(*(reverse(tenant, event_id) for _ in range(10)))
+    assert len({r["id"] for r in replies}) == 1
+    await completed(tenant, event_id, replies[0]["id"])
+    keyed = await asyncio.gather(
+        *(tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 1}) for _ in range(5))
+    )
+    assert {r.status_code for r in keyed} == {409}  # reversed in full already
+    assert len(await event_rows(tenant, event_id)) == 6
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_a_reversal_gives_the_firing_its_limit_back(tenant: Tenant) -> None:
+    await limited_campaign(tenant, {"maxPerUser": 1})
+    await ok(await tenant.http.post("/v1/users", json={"id": "u"}))
+    checkin = {"userId": "u", "action": "checkin"}
+    first = await post_action(tenant, checkin)
+    assert (await wait_for_event(tenant, first))["effects"][0]["status"] == "granted"
+    refused = await wait_for_event(tenant, await post_action(tenant, checkin))
+    assert refused["limitedCampaigns"][0]["reason"] == "limit_reached:maxPerUser"
+    reversal = await reverse(tenant, first)
+    await completed(tenant, first, reversal["id"])
+    again = await wait_for_event(tenant, await post_action(tenant, checkin))
+    assert again["effects"][0]["status"] == "granted"  # the reversed firing no longer counts
