@@ -35,7 +35,8 @@ def build_worker(
     settings: Settings,
     hooks: Hooks | None = None,
 ) -> Worker:
-    activities = ActionActivities(engine, hooks, settings.activity_max_attempts)
+    starts = TemporalRuns(client, settings.task_queue)  # refund actions start reversals
+    activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
     return Worker(
         client,

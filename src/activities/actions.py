@@ -23,7 +23,7 @@ from src.domain.actions import ActionInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult
 from src.domain.reversals import ReversalInput, ReversalResult
 from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED, settled
-from src.services import grants
+from src.services import grants, reversals
 from src.services.planning import Planner
 from src.store.db import is_transient
 
@@ -54,17 +54,22 @@ class ActionActivities:
     """Holds the process' engine and the attempt budget for faults that are not outages."""
 
     def __init__(
-        self, engine: AsyncEngine, hooks: Hooks | None = None, max_attempts: int = MAX_ATTEMPTS
+        self,
+        engine: AsyncEngine,
+        hooks: Hooks | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        starts: reversals.Starts | None = None,
     ) -> None:
         self.engine = engine
-        self.planner = Planner(engine)
+        self.planner = Planner(engine, starts)
         self.hooks = hooks or Hooks()
         self.max_attempts = max_attempts
 
     def _gives_up(self, exc: Exception) -> bool:
-        """An outage (or a pool whose codes are all being claimed) is retried for as long as
-        it lasts; any other failure only ``max_attempts`` times."""
-        if is_transient(exc) or isinstance(exc, grants.PoolContended):
+        """An outage (or a pool whose codes are all being claimed, or a refund waiting for the
+        purchase it reverses to settle) is retried for as long as it lasts; any other failure
+        only ``max_attempts`` times."""
+        if is_transient(exc) or isinstance(exc, grants.PoolContended | reversals.OriginalUnsettled):
             return False
         return activity.info().attempt >= self.max_attempts
 

@@ -83,4 +83,7 @@ PLAN_ERROR = "plan_error"
 EFFECT_ERROR = "effect_error"
 # Restarted by the reconciler again and again without settling.
 STRANDED = "stranded"
-START_REJECTED = "start_rejected"  # Temporal refused the start for good (see the relay)
+START_REJECTED = "start_rejected"
+# A refund action (org setting reversalActions) whose reversal cannot be made:
+# reversal_refused:<why> (not_found, ambiguous, no_amount, reversed_in_full, validation_failed…).
+REVERSAL_REFUSED = "reversal_refused"  # Temporal refused the start for good (see the relay)

@@ -5,6 +5,7 @@ Stored as a JSON object; ``PATCH /v1/org/settings`` merges top-level keys into i
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import cache
 from typing import Any, Literal
@@ -26,6 +27,16 @@ def check_zone(value: str) -> str:
     return value
 
 
+def check_reversal_actions(rules: dict[str, ReversalRule]) -> dict[str, ReversalRule]:
+    """Refund action types are action names, and none reverses its own type."""
+    for name, rule in rules.items():
+        if not re.fullmatch(ACTION_NAME, name):
+            raise ValueError(f"'{name[:64]}' is not an action type")
+        if rule.reverses == name:
+            raise ValueError(f"'{name}' cannot reverse actions of its own type")
+    return rules
+
+
 class UserLookup(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +47,22 @@ class UserLookup(BaseModel):
 class RateLimit(BaseModel):
     perSecond: int
     burst: int
+
+
+ACTION_NAME = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_REVERSAL_ACTIONS = 20
+
+
+class ReversalRule(BaseModel):
+    """An action type that reverses an earlier action (a refund of a purchase): which type it
+    reverses, the field naming the original, and whether its ``data.amount`` refunds in part
+    (absent: it reverses in full)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reverses: str = Field(pattern=ACTION_NAME)
+    match: Literal["data.originalEventId", "data.orderId", "metadata.orderId"]
+    amount: Literal["data.amount"] | None = None
 
 
 class OrgSettings(BaseModel):
@@ -53,6 +80,14 @@ class OrgSettings(BaseModel):
         default=timedelta(days=7), ge=timedelta(0), le=timedelta(days=365)
     )
     rateLimit: RateLimit | None = None
+    reversalActions: dict[str, ReversalRule] = Field(
+        default_factory=dict, max_length=MAX_REVERSAL_ACTIONS
+    )
+
+    @field_validator("reversalActions")
+    @classmethod
+    def _reversal_names(cls, value: dict[str, ReversalRule]) -> dict[str, ReversalRule]:
+        return check_reversal_actions(value)
 
     @field_validator("timezone")
     @classmethod

@@ -1,5 +1,6 @@
 """Planning an action: resolve its user, judge it against the campaigns in force and reserve
-the limits of the campaigns that fire, then store the plan the workflow grants from."""
+the limits of the campaigns that fire, then store the plan the workflow grants from. A refund
+action the org maps (``reversalActions``) first requests the reversal of the action it names."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ from src.domain.effects import ActionPlan, LimitedCampaign, PlannedEffect, point
 from src.domain.identity import enrollable
 from src.domain.limits import counters
 from src.domain.planning import judge, limited, outcome
+from src.services import reversals
 from src.store import campaigns, events, limits, planning, users
 
 
 class Planner:
     """Plans on the process' engine; the plan activity's whole body."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, starts: reversals.Starts | None = None) -> None:
         self.engine = engine
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.starts = starts  # for refund actions' reversals; None: they are not requested
 
     async def plan(self, action: ActionInput) -> ActionPlan:
         """The event's plan, stored once: every attempt, retry or replay returns the first.
@@ -38,6 +41,13 @@ class Planner:
             context = await planning.load(conn, action, source)
             versions = await campaigns.versions_for(conn, action.org_id, context.active)
             user, settings = context.found.user, context.found.settings
+            rule = settings.reversalActions.get(action.action)
+            if rule is not None and context.stored is None and self.starts is not None:
+                refused = await reversals.request_for_action(self.engine, self.starts, action, rule)
+                if refused is not None:
+                    skipped = ActionPlan(status="skipped", user_id=None, reason=refused)
+                    if await events.save_plan(conn, action.event_id, skipped):
+                        return skipped
             enroll = user is None and enrollable(action.user_id, settings)
             if context.stored is None and not enroll:
                 result = judge(action, user, versions, settings)

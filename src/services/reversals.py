@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from src.domain.actions import EventStatus
-from src.domain.errors import Conflict, NotFound
+from src.domain import errors
+from src.domain.actions import ActionInput, EventStatus
+from src.domain.errors import Conflict, DomainError, NotFound
 from src.domain.reversals import (
     FULL,
     ReversalInput,
@@ -28,9 +29,12 @@ from src.domain.reversals import (
     share,
     take_back,
 )
+from src.domain.settings import ReversalRule
 from src.store import ledger, limits, reversals, users
 
 log = logging.getLogger(__name__)
+NOT_SETTLED = "not_settled"
+MAX_REFERENCE = 255  # longest event or order ID a refund action may name
 SETTLED = (EventStatus.processed, EventStatus.failed, EventStatus.skipped)
 
 
@@ -89,9 +93,12 @@ async def _check(
     earlier: list[ReversalView],
 ) -> None:
     if event.status not in SETTLED:
-        raise Conflict(f"event '{event_id}' is still being processed; reverse it once settled")
+        raise Conflict(
+            f"event '{event_id}' is still being processed; reverse it once settled",
+            code=NOT_SETTLED,
+        )
     if any(r.amount is None and r.status != "failed" for r in earlier):
-        raise Conflict(f"event '{event_id}' is reversed in full already")
+        raise Conflict(f"event '{event_id}' is reversed in full already", code="reversed_in_full")
     if amount is not None:
         original = refundable(event.data)
         check_partial(amount, original, await reversals.refunded(conn, event_id, False))
@@ -151,6 +158,51 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             conn, reversal.reversal_id, "completed", result.model_dump(mode="json")
         )
         return result
+
+
+class OriginalUnsettled(Exception):
+    """A refund action names an event still being processed: its planning is retried until
+    that event settles."""
+
+
+async def request_for_action(
+    engine: AsyncEngine, starts: Starts, action: ActionInput, rule: ReversalRule
+) -> str | None:
+    """A refund action the org maps (``reversalActions``) asks to reverse the action it names,
+    keyed by its own event ID, so each retry or replay is the same request. Returns why it
+    cannot (the refund event is then skipped with that reason), or None."""
+    source = action.data if rule.match.startswith("data.") else action.metadata
+    value = source.get(rule.match.split(".", 1)[1])
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_REFERENCE:
+        return f"{errors.REVERSAL_REFUSED}:no_{rule.match.split('.', 1)[1]}"
+    async with engine.connect() as conn:
+        found = await reversals.originals(conn, action.org_id, rule.reverses, rule.match, value)
+    if len(found) != 1:
+        return f"{errors.REVERSAL_REFUSED}:" + ("not_found" if not found else "ambiguous")
+    amount = None
+    if rule.amount is not None:
+        amount = refundable(action.data)
+        if amount is None:
+            return f"{errors.REVERSAL_REFUSED}:no_amount"
+    try:
+        await request(
+            engine,
+            starts,
+            action.org_id,
+            found[0],
+            amount,
+            f"action {action.event_id}",
+            f"action:{action.event_id}",
+        )
+    except Conflict as exc:
+        if exc.code == NOT_SETTLED:
+            raise OriginalUnsettled(found[0]) from exc
+        return f"{errors.REVERSAL_REFUSED}:{exc.code}"
+    except DomainError as exc:
+        return f"{errors.REVERSAL_REFUSED}:{exc.code}"
+    return None
 
 
 async def give_up(engine: AsyncEngine, reversal: ReversalInput, error: str) -> None:

@@ -51,6 +51,21 @@ async def resolved_user(conn: AsyncConnection, org_id: str, event_id: str) -> st
     )
 
 
+async def originals(
+    conn: AsyncConnection, org_id: str, action: str, field: str, value: str
+) -> list[str]:
+    """Up to two events of type ``action`` that ``field`` (``data.originalEventId``,
+    ``data.orderId`` or ``metadata.orderId``) names by ``value``; each way has its index."""
+    query = select(Event.id).where(Event.org_id == org_id, Event.action == action)
+    if field == "data.originalEventId":
+        query = query.where(Event.id == value)
+    elif field == "data.orderId":  # the key test matches the partial index's predicate
+        query = query.where(Event.data.has_key("orderId"), Event.data["orderId"].astext == value)
+    else:
+        query = query.where(Event.meta.has_key("orderId"), Event.meta["orderId"].astext == value)
+    return list(await conn.scalars(query.order_by(Event.created_at).limit(2)))
+
+
 async def of_event(conn: AsyncConnection, org_id: str, event_id: str) -> list[ReversalView]:
     rows = await conn.execute(
         select(Reversal)

@@ -310,6 +310,21 @@ class Event(Base):
             postgresql_where=text("started_at IS NOT NULL AND status IN ('queued', 'processing')"),
         ),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
+        # Refund actions find the purchase they reverse by its order ID (reversalActions).
+        Index(
+            "ix_events_data_order",
+            "org_id",
+            "action",
+            text("(data ->> 'orderId')"),
+            postgresql_where=text("data ? 'orderId'"),
+        ),
+        Index(
+            "ix_events_metadata_order",
+            "org_id",
+            "action",
+            text("(metadata ->> 'orderId')"),
+            postgresql_where=text("metadata ? 'orderId'"),
+        ),
         Index("ix_events_campaigns", "campaign_ids", postgresql_using="gin"),
     )
 

@@ -186,3 +186,60 @@ async def test_a_reversal_gives_the_firing_its_limit_back(tenant: Tenant) -> Non
     await completed(tenant, first, reversal["id"])
     again = await wait_for_event(tenant, await post_action(tenant, checkin))
     assert again["effects"][0]["status"] == "granted"  # the reversed firing no longer counts
+
+
+REFUNDS = {
+    "purchase_refunded": {
+        "reverses": "purchase_completed",
+        "match": "data.orderId",
+        "amount": "data.amount",
+    },
+    "order_cancelled": {"reverses": "purchase_completed", "match": "data.originalEventId"},
+}
+
+
+async def test_refund_actions_the_org_maps_reverse_their_purchase(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    await setup_guide(tenant)
+    await ok(await tenant.http.patch("/v1/org/settings", json={"reversalActions": REFUNDS}), 200)
+    order = {**FLOW_ACTION, "data": {"amount": 150, "currency": "USD", "orderId": "ORD-1"}}
+    purchase = await post_action(tenant, order)
+    assert (await wait_for_event(tenant, purchase))["status"] == "processed"
+    refund = {"userId": "user_123", "action": "purchase_refunded"}
+    first = await post_action(tenant, {**refund, "data": {"orderId": "ORD-1", "amount": 60}})
+    assert (await wait_for_event(tenant, first))["status"] == "processed"
+    (requested,) = (await tenant.http.get(f"{ACTIONS}/{purchase}")).json()["reversals"]
+    assert requested["reason"] == f"action {first}"
+    done = await completed(tenant, purchase, requested["id"])
+    assert done["takenBack"]["points"] == {"points": 200}  # 60 of 150
+
+    lost = await post_action(tenant, {**refund, "data": {"orderId": "ORD-404", "amount": 1}})
+    skipped = await wait_for_event(tenant, lost)
+    assert skipped["status"] == "skipped"
+    assert skipped["reason"] == "reversal_refused:not_found"
+
+    cancel = {"userId": "user_123", "action": "order_cancelled"}
+    rest = await post_action(tenant, {**cancel, "data": {"originalEventId": purchase}})
+    assert (await wait_for_event(tenant, rest))["status"] == "processed"
+    reversals = (await tenant.http.get(f"{ACTIONS}/{purchase}")).json()["reversals"]
+    assert len(reversals) == 2
+    await completed(tenant, purchase, reversals[1]["id"])
+    user = await holdings(tenant)
+    assert user["balances"] == {"points": 0} and user["codes"] == []
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_refund_mappings_are_checked(tenant: Tenant) -> None:
+    for bad in (
+        {"purchase_refunded": {"reverses": "purchase_refunded", "match": "data.orderId"}},
+        {"bad name!": {"reverses": "purchase_completed", "match": "data.orderId"}},
+        {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.sku"}},
+        {f"refund_{i}": {"reverses": "p", "match": "data.orderId"} for i in range(21)},
+    ):
+        reply = await tenant.http.patch("/v1/org/settings", json={"reversalActions": bad})
+        assert reply.status_code == 422, bad
+    shown = await ok(
+        await tenant.http.patch("/v1/org/settings", json={"reversalActions": REFUNDS}), 200
+    )
+    assert shown["reversalActions"]["order_cancelled"]["amount"] is None

@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from src.api.schemas.common import Body, Schema
-from src.domain.settings import UserLookup, check_zone
+from src.domain.settings import (
+    MAX_REVERSAL_ACTIONS,
+    ReversalRule,
+    UserLookup,
+    check_reversal_actions,
+    check_zone,
+)
 
 
 class SettingsPatch(Body):
@@ -21,6 +27,21 @@ class SettingsPatch(Body):
     maxEventAge: timedelta | None = Field(
         default=None, ge=timedelta(0), le=timedelta(days=365), description="ISO 8601, e.g. P7D"
     )
+    reversalActions: dict[str, ReversalRule] | None = Field(
+        default=None,
+        max_length=MAX_REVERSAL_ACTIONS,
+        description="Refund action types and the actions they reverse (replaces the whole map).",
+        examples=[
+            {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.orderId"}}
+        ],
+    )
+
+    @field_validator("reversalActions")
+    @classmethod
+    def _reversal_actions(
+        cls, value: dict[str, ReversalRule] | None
+    ) -> dict[str, ReversalRule] | None:
+        return None if value is None else check_reversal_actions(value)
 
     @field_validator("timezone")
     @classmethod
@@ -41,3 +62,4 @@ class OrgSettingsOut(Schema):
     phone_region: str | None
     timezone: str
     max_event_age: timedelta = Field(description="ISO 8601 duration, e.g. P7D")
+    reversal_actions: dict[str, ReversalRule]
