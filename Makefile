@@ -45,6 +45,7 @@ histories: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.matching
+	$(BIN)/python -m bench.backtest
 
 REV ?= HEAD~1
 bench-ab: $(STAMP)  # acceptance of this tree against REV, alternating rounds

@@ -15,10 +15,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from src import metrics, tracing
 from src.activities.actions import ActionActivities, Hooks
+from src.activities.backtests import BacktestActivities
 from src.activities.reversals import ReversalActivities
 from src.config import Settings
 from src.store import events, status
 from src.store.db import make_engine
+from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.client import connect, register_search_attributes, sdk_metrics_runtime
 from src.workflows.process_action import ProcessAction
 from src.workflows.reconciler import Reconciler
@@ -38,11 +40,17 @@ def build_worker(
     starts = TemporalRuns(client, settings.task_queue)  # refund actions start reversals
     activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
+    backtesting = BacktestActivities(engine, settings.activity_max_attempts)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ProcessAction, ReverseAction],
-        activities=[activities.plan_action, activities.apply_effect, reversing.reverse_action],
+        workflows=[ProcessAction, ReverseAction, BacktestCampaign],
+        activities=[
+            activities.plan_action,
+            activities.apply_effect,
+            reversing.reverse_action,
+            backtesting.backtest_campaign,
+        ],
         max_concurrent_activities=settings.worker_slots,
         max_concurrent_local_activities=settings.worker_slots,
         max_concurrent_workflow_tasks=settings.worker_slots,

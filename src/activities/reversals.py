@@ -8,12 +8,11 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from src.activities.actions import MAX_ATTEMPTS, Hooks, about
+from src.activities.attempts import or_give_up
 from src.domain.reversals import ReversalInput, ReversalResult
 from src.services import reversals
-from src.store.db import is_transient
 
 log = logging.getLogger(__name__)
 REVERSAL_ERROR = "reversal_error"
@@ -33,18 +32,13 @@ class ReversalActivities:
     @activity.defn(name="reverse_action")  # recorded in histories: never rename
     async def reverse_action(self, reversal: ReversalInput) -> ReversalResult:
         with about(reversal.org_id, reversal.event_id):
-            try:
-                result = await reversals.apply(self.engine, reversal)
-            except Exception as exc:
-                if is_transient(exc) or activity.info().attempt < self.max_attempts:
-                    raise
-                await reversals.give_up(self.engine, reversal, type(exc).__name__)
-                log.error("reversal %s gave up: %s", reversal.reversal_id, type(exc).__name__)
-                raise ApplicationError(
-                    f"reversal failed {activity.info().attempt} times: {type(exc).__name__}",
-                    type=REVERSAL_ERROR,
-                    non_retryable=True,
-                ) from None
+            result = await or_give_up(
+                lambda: reversals.apply(self.engine, reversal),
+                self.max_attempts,
+                REVERSAL_ERROR,
+                f"reversal {reversal.reversal_id}",
+                lambda error: reversals.give_up(self.engine, reversal, error),
+            )
             log.info(
                 "reversed: %d entries, %s", result.entries, "in full" if result.full else "part"
             )

@@ -21,6 +21,7 @@ from src.api.ratelimit import RateLimiter, RateLimitHeaders
 from src.api.routes import (
     actions,
     api_keys,
+    backtests,
     campaigns,
     code_pools,
     health,
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         ledger,
         users,
         campaigns,
+        backtests,
         triggers,
         products,
         code_pools,

@@ -26,6 +26,8 @@ orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 events_app = typer.Typer(help="Accepted events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+campaigns_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def _serve(main: Coroutine[Any, Any, None]) -> None:
@@ -240,6 +242,52 @@ def events_replay(
                         refused += 1
                         typer.echo(f"\n  {event_id}: {exc.message}", err=True)
             typer.echo(f"replayed {len(found) - refused}, refused {refused}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@campaigns_app.command("backtest")
+def campaigns_backtest(
+    campaign_id: str = typer.Argument(..., help="The campaign (drafts too)."),
+    org: str = typer.Option(..., "--org", help="Its organisation."),
+    start: datetime = typer.Option(..., "--from", help="Window start (ISO 8601)."),
+    end: datetime = typer.Option(..., "--to", help="Window end, exclusive (ISO 8601)."),
+) -> None:
+    """What the campaign's current version would have granted over the org's stored actions
+    in the window (nothing is granted); a progress bar follows the run, then the result."""
+    from src.services import backtests
+    from src.store.db import make_engine
+    from src.workflows.client import connect
+    from src.workflows.starter import TemporalRuns
+
+    settings = get_settings()
+
+    async def run() -> None:
+        engine = make_engine(settings.require_database_url(), 2)
+        try:
+            runs = TemporalRuns(await connect(settings), settings.task_queue)
+            found = await backtests.request(
+                engine,
+                runs,
+                org,
+                campaign_id,
+                start.replace(tzinfo=start.tzinfo or UTC),
+                end.replace(tzinfo=end.tzinfo or UTC),
+            )
+            typer.echo(f"backtest {found.id}: {found.total} stored actions")
+            shown = 0
+            with typer.progressbar(length=found.total, label="judging") as bar:
+                while found.status == "running":
+                    await asyncio.sleep(0.5)
+                    found = await backtests.get(engine, org, found.id)
+                    bar.update(found.processed - shown)
+                    shown = found.processed
+            if found.status != "completed":
+                typer.echo(f"backtest {found.status}: {found.error}", err=True)
+                raise typer.Exit(1)
+            typer.echo(json.dumps(found.result, indent=2))
         finally:
             await engine.dispose()
 

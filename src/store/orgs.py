@@ -45,5 +45,11 @@ async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, bu
     return await merge_settings(conn, org_id, limit) is not None
 
 
+async def lock(conn: AsyncConnection, org_id: str) -> None:
+    """Hold the org's row until the transaction ends, so org-wide checks take turns; a lock
+    that lets rows referencing the org (events, users…) be written meanwhile."""
+    await conn.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
+
+
 async def get_settings(conn: AsyncConnection, org_id: str) -> OrgSettings:
     return OrgSettings.of(await conn.scalar(select(Org.settings).where(Org.id == org_id)))

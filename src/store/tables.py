@@ -310,6 +310,8 @@ class Event(Base):
             postgresql_where=text("started_at IS NOT NULL AND status IN ('queued', 'processing')"),
         ),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
+        # Backtests page through an org's actions of one type in timestamp order.
+        Index("ix_events_org_action_time", "org_id", "action", "occurred_at", "id"),
         # Refund actions find the purchase they reverse by its order ID (reversalActions).
         Index(
             "ix_events_data_order",
@@ -404,3 +406,28 @@ class Reversal(Base):
         Index("ux_reversals_key", "org_id", "event_id", "key", unique=True),
         Index("ix_reversals_queued", "created_at", postgresql_where=text("status = 'queued'")),
     )
+
+
+class Backtest(Base):
+    """A campaign version replayed over stored actions: its window, progress and, saved with
+    each page, its running state (results, in-memory limit counters, where it stopped)."""
+
+    __tablename__ = "backtests"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    campaign_version: Mapped[int] = mapped_column(Integer)
+    actions: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed
+    total: Mapped[int] = mapped_column(Integer)
+    processed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    completed_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_backtests_org", "org_id", "started_at"),)

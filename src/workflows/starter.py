@@ -1,5 +1,5 @@
-"""Starting ProcessAction and ReverseAction runs: the one place that knows their start
-options."""
+"""Starting ProcessAction, ReverseAction and BacktestCampaign runs: the one place that knows
+their start options."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from src.domain.actions import ActionInput
+from src.domain.backtests import BacktestInput
 from src.domain.errors import Conflict
 from src.domain.reversals import ReversalInput, workflow_id
 from src.workflows import search_attributes as sa
+from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.process_action import LOCAL_THEN_REGULAR, ProcessAction
 from src.workflows.reverse_action import ReverseAction
 
@@ -153,3 +155,18 @@ class TemporalRuns:
                 static_summary=f"reverse {reversal.event_id}",
                 priority=Priority(fairness_key=reversal.org_id),
             )
+
+    async def start_backtest(self, backtest: BacktestInput) -> None:
+        await self.client.start_workflow(
+            BacktestCampaign.run,
+            backtest,
+            id=backtest.backtest_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            rpc_timeout=START_TIMEOUT,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.ORG_ID, backtest.org_id)]
+            ),
+            static_summary=f"backtest {backtest.backtest_id}",
+            priority=Priority(fairness_key=backtest.org_id),
+        )

@@ -31,7 +31,8 @@ async def test_seal_open_and_rotate() -> None:
     assert resealed.metadata["encryption-key-id"] == b"new"
     with pytest.raises(ValueError, match="unknown key 'new'"):
         await before.decode([resealed])
-    tampered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + b"x")
+    flipped = bytes([sealed.data[-1] ^ 1])  # always a change (a fixed byte may be the same)
+    tampered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + flipped)
     with pytest.raises(ValueError, match="does not open"):
         await before.decode([tampered])
     assert (await before.decode([plain]))[0] == plain  # recorded before sealing: as it is

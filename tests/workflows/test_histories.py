@@ -1,4 +1,5 @@
-"""Recorded ProcessAction and ReverseAction histories must replay against today's code.
+"""Recorded workflow histories (ProcessAction, ReverseAction, BacktestCampaign) must replay
+against today's code.
 
 ``tests/workflows/histories/<release>/`` holds histories recorded by each release's workflow code; they
 are committed and never rewritten, so a change that breaks determinism for runs still in flight
@@ -9,6 +10,7 @@ at deploy time fails here. A release that changes workflow code records its own 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from src.domain.reversals import workflow_id
+from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.codec import data_converter
 from src.workflows.process_action import ProcessAction
 from src.workflows.reverse_action import ReverseAction
@@ -27,7 +30,8 @@ HISTORIES = Path(__file__).parent / "histories"
 RELEASE = version("loyalty-engine")
 SHAPES = {"matching_three_effects", "non_matching", "pool_exhausted"}
 REPLAYER = Replayer(
-    workflows=[ProcessAction, ReverseAction], data_converter=data_converter(TEST_PAYLOAD_KEYS)
+    workflows=[ProcessAction, ReverseAction, BacktestCampaign],
+    data_converter=data_converter(TEST_PAYLOAD_KEYS),
 )
 
 
@@ -53,7 +57,7 @@ async def test_fresh_runs_replay(tenant: Tenant, client: Client) -> None:
     record = HISTORIES / RELEASE if os.environ.get("LOYALTY_RECORD_HISTORIES") else None
     if record is not None and record.exists():
         pytest.fail(f"{record} exists: a release's histories are never rewritten")
-    await setup_guide(tenant, codes=1)
+    campaign = await setup_guide(tenant, codes=1)
     runs = {
         "matching_three_effects": await post_action(tenant, FLOW_ACTION),
         "non_matching": await post_action(tenant, {**FLOW_ACTION, "data": {"amount": 5}}),
@@ -66,6 +70,11 @@ async def test_fresh_runs_replay(tenant: Tenant, client: Client) -> None:
     reply = await tenant.http.post(f"{ACTIONS}/{reversed_id}/reverse")
     assert reply.status_code == 202, reply.text
     runs["reversal_in_full"] = workflow_id(reversed_id, reply.json()["id"])
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(hours=1)).isoformat(), "to": now.isoformat()}
+    reply = await tenant.http.post(f"/v1/campaigns/{campaign['id']}/backtest", json=window)
+    assert reply.status_code == 202, reply.text
+    runs["backtest"] = reply.json()["id"]
     for name, run_id in runs.items():
         await workflow_result(client, run_id)
         history = await client.get_workflow_handle(run_id).fetch_history()

@@ -1,0 +1,170 @@
+"""Backtests: what a campaign version would have granted over stored actions, as pure rules.
+
+Each stored action is judged as planning judges it (``domain.planning.plan``: the same
+conditions, windows and effects) and its firing checked against the campaign's limits with the
+one limit rule (``Counter.admits``), on counters held here in memory and started empty, in
+timestamp order. Nothing is written anywhere but the backtest's own progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from src.domain.actions import judged_at
+from src.domain.campaigns import CampaignVersion
+from src.domain.effects import points_of
+from src.domain.limits import counters
+from src.domain.planning import plan
+
+MAX_WINDOW = timedelta(days=366)
+PAGE = 1000  # stored actions read (and progress saved) at a time
+
+
+class BacktestInput(BaseModel):
+    """What a BacktestCampaign run needs; the stored actions and progress its activity reads."""
+
+    backtest_id: str
+    org_id: str
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    id: str
+    campaign_id: str
+    campaign_version: int
+    window_start: datetime
+    window_end: datetime
+    status: str
+    processed: int
+    total: int
+    result: dict[str, Any] | None
+    error: str | None
+    started_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    def eta_seconds(self, now: datetime) -> float | None:
+        """Time left at the pace so far; None until there is a pace, 0 once finished."""
+        if self.status != "running":
+            return 0.0
+        if self.processed == 0:
+            return None
+        pace = (now - self.started_at).total_seconds() / self.processed
+        return round(pace * max(self.total - self.processed, 0), 1)
+
+
+class DayTally(BaseModel):
+    matched: int = 0
+    fired: int = 0
+    points: dict[str, Decimal] = Field(default_factory=dict)
+    products: int = 0
+    codes: int = 0
+
+
+class Tally(BaseModel):
+    """A backtest's running state: results so far, the in-memory limit counters and where
+    it stopped (saved with each page, so a restarted run resumes where the last one saved)."""
+
+    after: tuple[datetime, str] | None = None  # (timestamp, event ID) of the last action read
+    processed: int = 0
+    matched: int = 0
+    fired: int = 0
+    unknown_users: int = 0
+    users: list[str] = Field(default_factory=list)  # distinct users rewarded, first seen order
+    points: dict[str, Decimal] = Field(default_factory=dict)
+    products: dict[str, int] = Field(default_factory=dict)
+    codes: dict[str, int] = Field(default_factory=dict)  # codes needed, by pool
+    refusals: dict[str, int] = Field(default_factory=dict)  # by the limit that refused
+    counters: dict[str, tuple[int, Decimal]] = Field(default_factory=dict)
+    days: dict[str, DayTally] = Field(default_factory=dict)
+    available: dict[str, int] = Field(default_factory=dict)  # each pool's free codes at the end
+
+    def result(self) -> dict[str, Any]:
+        """The figures a finished backtest reports (without its working state)."""
+        shown = self.model_dump(mode="json", exclude={"after", "counters", "users", "codes"})
+        pools = {
+            pool: {"needed": needed, "available": self.available.get(pool, 0)}
+            for pool, needed in self.codes.items()
+        }
+        return shown | {"distinct_users": len(self.users), "codes": pools}
+
+
+class Stored(BaseModel):
+    """One stored action as a backtest reads it."""
+
+    event_id: str
+    action: str
+    occurred_at: datetime
+    accepted_at: datetime
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    user: dict[str, Any] | None  # the platform user it resolved to, if it still exists
+
+
+def step(
+    tally: Tally,
+    stored: Stored,
+    version: CampaignVersion,
+    zone: ZoneInfo,
+    max_age: timedelta,
+    seen: set[str],
+) -> None:
+    """Judge one stored action and add what it would have done to ``tally``; ``seen`` mirrors
+    ``tally.users`` for constant-time membership."""
+    tally.processed += 1
+    tally.after = (stored.occurred_at, stored.event_id)
+    moment = judged_at(stored.occurred_at, stored.accepted_at, max_age)
+    facts: Mapping[str, Any] = {
+        "data": stored.data,
+        "metadata": stored.metadata,
+        "user": stored.user or {},
+    }
+    matched, effects = plan(stored.event_id, stored.action, moment, facts, [version])
+    if not matched:
+        return
+    tally.matched += 1
+    day = tally.days.setdefault(moment.astimezone(zone).date().isoformat(), DayTally())
+    day.matched += 1
+    if stored.user is None:
+        tally.unknown_users += 1
+        return
+    user_id = str(stored.user["id"])
+    rules = version.definition.limits
+    if rules is not None and effects:
+        firing = points_of(effects)
+        taken = [(c, c.scope(user_id)) for c in counters(rules, stored.accepted_at, zone)]
+        for counter, scope in taken:
+            count, points = tally.counters.get(scope, (0, Decimal(0)))
+            if not counter.admits(count, points, firing):
+                tally.refusals[counter.reason] = tally.refusals.get(counter.reason, 0) + 1
+                return
+        for _, scope in taken:
+            count, points = tally.counters.get(scope, (0, Decimal(0)))
+            tally.counters[scope] = (count + 1, points + firing)
+    if not effects:
+        return
+    tally.fired += 1
+    day.fired += 1
+    if user_id not in seen:
+        seen.add(user_id)
+        tally.users.append(user_id)
+    for effect in effects:
+        if effect.type == "add_points":
+            assert effect.amount is not None and effect.currency is not None
+            tally.points[effect.currency] = tally.points.get(effect.currency, 0) + effect.amount
+            day.points[effect.currency] = day.points.get(effect.currency, 0) + effect.amount
+        elif effect.type == "award_product":
+            product = str(effect.product_id)
+            tally.products[product] = tally.products.get(product, 0) + 1
+            day.products += 1
+        else:
+            pool = str(effect.pool_id)
+            tally.codes[pool] = tally.codes.get(pool, 0) + 1
+            day.codes += 1

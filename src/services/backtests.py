@@ -1,0 +1,162 @@
+"""Backtesting a campaign's current version (drafts included) over an org's stored actions.
+
+``request`` records the backtest and starts its BacktestCampaign run; the run's activity
+(``run``) pages through the actions in timestamp order, judging each with the real rules
+(``domain.backtests.step``), and saves its state with every page, so a run restarted after a
+crash resumes where the last save left it. Nothing but the backtest's row is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.domain.backtests import (
+    MAX_WINDOW,
+    PAGE,
+    BacktestInput,
+    BacktestView,
+    Tally,
+    step,
+)
+from src.domain.errors import Conflict, Invalid, NotFound
+from src.store import backtests, campaigns, catalog, orgs
+
+# Backtests an org may run at once: each holds a worker's activity slot for its whole run.
+MAX_RUNNING = 2
+LIVE_SECONDS = 600.0
+
+
+class BacktestStarts(Protocol):
+    """Starting BacktestCampaign runs (``workflows.starter.TemporalRuns``)."""
+
+    async def start_backtest(self, backtest: BacktestInput) -> None: ...
+
+
+def view(row: Any) -> BacktestView:
+    tally = Tally.model_validate(row.state) if row.state else Tally()
+    return BacktestView(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        campaign_version=row.campaign_version,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        status=row.status,
+        processed=row.processed,
+        total=row.total,
+        result=tally.result() if row.status == "completed" else None,
+        error=row.error,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+    )
+
+
+async def request(
+    engine: AsyncEngine,
+    starts: BacktestStarts,
+    org_id: str,
+    campaign_id: str,
+    start: datetime,
+    end: datetime,
+) -> BacktestView:
+    if start >= end:
+        raise Invalid.field("from", "must be before 'to'")
+    if end - start > MAX_WINDOW:
+        raise Invalid.field("to", f"the window is at most {MAX_WINDOW.days} days")
+    async with engine.begin() as conn:
+        await orgs.lock(conn, org_id)  # one request at a time per org counts what runs
+        if await backtests.running(conn, org_id, LIVE_SECONDS) >= MAX_RUNNING:
+            raise Conflict(
+                f"{MAX_RUNNING} backtests of this org are running; start another when one ends",
+                code="backtests_running",
+            )
+        found = await campaigns.current_versions(conn, org_id, [campaign_id])
+        if not found:
+            raise NotFound(f"campaign '{campaign_id}' not found")
+        version = found[0]
+        actions = sorted({rule.type for rule in version.definition.triggers})
+        backtest_id = f"bt_{uuid.uuid4().hex}"
+        await backtests.create(
+            conn,
+            {
+                "id": backtest_id,
+                "org_id": org_id,
+                "campaign_id": campaign_id,
+                "campaign_version": version.version,
+                "actions": actions,
+                "window_start": start,
+                "window_end": end,
+                "status": "running",
+                "total": await backtests.count(conn, org_id, actions, start, end),
+            },
+        )
+    try:
+        await starts.start_backtest(BacktestInput(backtest_id=backtest_id, org_id=org_id))
+    except Exception as exc:
+        await fail(engine, backtest_id, f"not started: {type(exc).__name__}")
+        raise
+    return await get(engine, org_id, backtest_id)
+
+
+async def get(engine: AsyncEngine, org_id: str, backtest_id: str) -> BacktestView:
+    async with engine.connect() as conn:
+        row = await backtests.get(conn, org_id, backtest_id)
+    if row is None:
+        raise NotFound(f"backtest '{backtest_id}' not found")
+    return view(row)
+
+
+async def run(
+    engine: AsyncEngine, backtest: BacktestInput, beat: Callable[[int], None]
+) -> dict[str, Any]:
+    """Judge the window's actions page by page, saving the state after each, and finish;
+    ``beat`` is told the count processed after every page (the activity's heartbeat)."""
+    async with engine.connect() as conn:
+        row = await backtests.get(conn, backtest.org_id, backtest.backtest_id)
+        if row is None:
+            raise NotFound(f"backtest '{backtest.backtest_id}' not found")
+        tally = Tally.model_validate(row.state) if row.state else Tally()
+        if row.status != "running":
+            return tally.result()
+        (version,) = await campaigns.versions_for(
+            conn, backtest.org_id, [(row.campaign_id, row.campaign_version)]
+        )
+        settings = await orgs.get_settings(conn, backtest.org_id)
+    seen = set(tally.users)
+    while True:
+        async with engine.connect() as conn:
+            stored = await backtests.page(
+                conn,
+                backtest.org_id,
+                row.actions,
+                row.window_start,
+                row.window_end,
+                tally.after,
+                PAGE,
+            )
+        for action in stored:
+            step(tally, action, version, settings.zone, settings.maxEventAge, seen)
+        last = len(stored) < PAGE
+        async with engine.begin() as conn:
+            if last:
+                for pool in tally.codes:
+                    found = await catalog.get_pool(conn, backtest.org_id, pool)
+                    tally.available[pool] = found.available if found else 0
+            await backtests.save(
+                conn, backtest.backtest_id, tally.processed, tally.model_dump(mode="json")
+            )
+            if last:
+                await backtests.finish(conn, backtest.backtest_id, "completed")
+        beat(tally.processed)
+        if last:
+            return tally.result()
+
+
+async def fail(engine: AsyncEngine, backtest_id: str, error: str) -> None:
+    async with engine.begin() as conn:
+        await backtests.finish(conn, backtest_id, "failed", error)

@@ -1,0 +1,38 @@
+"""BacktestCampaign: one workflow per backtest (ID = backtest ID). Its one activity pages
+through the stored actions, heartbeating each page; the run's details say how far it got."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import Priority
+
+with workflow.unsafe.imports_passed_through():
+    from src.activities.backtests import BacktestActivities
+    from src.domain.backtests import BacktestInput
+    from src.workflows.process_action import RETRY
+
+# A page takes well under a second: a silent minute means the worker is gone.
+HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+RUN_TIMEOUT = timedelta(hours=6)
+
+
+@workflow.defn(name="BacktestCampaign")
+class BacktestCampaign:
+    @workflow.run
+    async def run(self, backtest: BacktestInput) -> dict[str, Any]:
+        result: dict[str, Any] = await workflow.execute_activity_method(
+            BacktestActivities.backtest_campaign,
+            backtest,
+            start_to_close_timeout=RUN_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RETRY,
+            priority=Priority(fairness_key=backtest.org_id),
+            summary=f"backtest {backtest.backtest_id}",
+        )
+        workflow.set_current_details(
+            f"**completed**: {result['processed']} actions, {result['fired']} would fire"
+        )
+        return result
