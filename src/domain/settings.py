@@ -28,12 +28,13 @@ def check_zone(value: str) -> str:
 
 
 def check_reversal_actions(rules: dict[str, ReversalRule]) -> dict[str, ReversalRule]:
-    """Refund action types are action names, and none reverses its own type."""
+    """Refund action types are action names, and none reverses a refund type (its own or
+    another: two refunds naming each other would each wait for the other to settle)."""
     for name, rule in rules.items():
         if not re.fullmatch(ACTION_NAME, name):
             raise ValueError(f"'{name[:64]}' is not an action type")
-        if rule.reverses == name:
-            raise ValueError(f"'{name}' cannot reverse actions of its own type")
+        if rule.reverses in rules:  # itself, or another refund type: refunds could wait on
+            raise ValueError(f"'{name}' cannot reverse '{rule.reverses}', a refund type too")
     return rules
 
 

@@ -8,6 +8,7 @@ crash resumes where the last save left it. Nothing but the backtest's row is wri
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -26,9 +27,12 @@ from src.domain.backtests import (
 from src.domain.errors import Conflict, Invalid, NotFound
 from src.store import backtests, campaigns, catalog, orgs
 
-# Backtests an org may run at once: each holds a worker's activity slot for its whole run.
+# Backtests an org, and all orgs together, may run at once: each holds a worker's activity slot
+# for its whole run, and the slots are every org's actions' too.
 MAX_RUNNING = 2
+MAX_RUNNING_ALL = 4
 LIVE_SECONDS = 600.0
+YIELD_EVERY = 100  # judged actions between turns given to the worker's other tasks
 
 
 class BacktestStarts(Protocol):
@@ -38,7 +42,8 @@ class BacktestStarts(Protocol):
 
 
 def view(row: Any) -> BacktestView:
-    tally = Tally.model_validate(row.state) if row.state else Tally()
+    """The backtest as readers see it; its state is read only once it completed."""
+    done = row.status == "completed" and row.state
     return BacktestView(
         id=row.id,
         campaign_id=row.campaign_id,
@@ -48,7 +53,7 @@ def view(row: Any) -> BacktestView:
         status=row.status,
         processed=row.processed,
         total=row.total,
-        result=tally.result() if row.status == "completed" else None,
+        result=Tally.model_validate(row.state).result() if done else None,
         error=row.error,
         started_at=row.started_at,
         updated_at=row.updated_at,
@@ -74,6 +79,11 @@ async def request(
             raise Conflict(
                 f"{MAX_RUNNING} backtests of this org are running; start another when one ends",
                 code="backtests_running",
+            )
+        if await backtests.running(conn, None, LIVE_SECONDS) >= MAX_RUNNING_ALL:
+            raise Conflict(
+                "the service runs as many backtests as it takes at once; retry in a minute",
+                code="backtests_busy",
             )
         found = await campaigns.current_versions(conn, org_id, [campaign_id])
         if not found:
@@ -139,8 +149,10 @@ async def run(
                 tally.after,
                 PAGE,
             )
-        for action in stored:
+        for n, action in enumerate(stored, 1):
             step(tally, action, version, settings.zone, settings.maxEventAge, seen)
+            if n % YIELD_EVERY == 0:  # judging is CPU work on the loop other activities share
+                await asyncio.sleep(0)
         last = len(stored) < PAGE
         async with engine.begin() as conn:
             if last:

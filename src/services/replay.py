@@ -49,9 +49,6 @@ async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) ->
     if found is None:
         raise NotFound(f"event '{event_id}' not found")
     status, started = found
-    async with engine.connect() as conn:
-        if await reversals.reversed_any(conn, event_id):
-            raise Conflict(f"event '{event_id}' was reversed; a reversed event is not replayed")
     if not started:
         raise Conflict(f"event '{event_id}' is not started yet; it will run without a replay")
     if await runs.running(event_id) and (
@@ -88,6 +85,9 @@ async def restart(
             raise NotFound(f"event '{event_id}' not found")
         if found.status not in statuses:
             return None
+        # Under the row lock a reversal request takes too: never a run beside a reversal.
+        if await reversals.reversed_any(conn, event_id):
+            raise Conflict(f"event '{event_id}' was reversed; a reversed event is not replayed")
         if max_restarts is None or found.restarts < max_restarts:
             await events.requeue(conn, event_id, restart=max_restarts is not None)
             return await runs.start_again(found.action)

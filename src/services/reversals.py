@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,6 +20,7 @@ from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, DomainError, NotFound
 from src.domain.reversals import (
     FULL,
+    LEDGER_STEP,
     ReversalInput,
     ReversalResult,
     ReversalView,
@@ -35,6 +36,8 @@ from src.store import ledger, limits, reversals, users
 log = logging.getLogger(__name__)
 NOT_SETTLED = "not_settled"
 MAX_REFERENCE = 255  # longest event or order ID a refund action may name
+MAX_PER_EVENT = 100  # reversals of one event (each is listed with the event)
+MAX_AMOUNT = Decimal(10**15)  # the largest refund amount, as the API takes it
 SETTLED = (EventStatus.processed, EventStatus.failed, EventStatus.skipped)
 
 
@@ -53,13 +56,16 @@ async def request(
     amount: Decimal | None,
     reason: str | None,
     key: str | None,
+    own_key: str | None = None,
 ) -> ReversalView:
     """Record the reversal (or find the one ``key`` made) and start its run.
 
     Without ``key``, a reversal in full is keyed ``full`` (asking twice is one reversal) and a
     partial one is new each time, as a refund is: send an Idempotency-Key to retry safely.
+    ``own_key`` is a key the engine makes (a refund action's), apart from clients' keys.
     """
-    key = key or (FULL if amount is None else f"auto:{uuid.uuid4()}")
+    # A client's key never meets the ones made here (``full``, ``auto:…``, ``action:…``).
+    key = own_key or (f"key:{key}" if key else (FULL if amount is None else f"auto:{uuid.uuid4()}"))
     rid = reversal_id(org_id, event_id, key)
     async with engine.begin() as conn:
         event = await reversals.lock_event(conn, org_id, event_id)
@@ -75,6 +81,7 @@ async def request(
         else:
             await _check(conn, event, event_id, amount, earlier)
             await reversals.create(conn, rid, org_id, event_id, key, amount, reason)
+            same = None
     reversal = ReversalInput(reversal_id=rid, org_id=org_id, event_id=event_id)
     if same is None or same.status == "queued":
         try:
@@ -92,6 +99,11 @@ async def _check(
     amount: Decimal | None,
     earlier: list[ReversalView],
 ) -> None:
+    if len(earlier) >= MAX_PER_EVENT:
+        raise Conflict(
+            f"event '{event_id}' has {MAX_PER_EVENT} reversals; no more are taken",
+            code="too_many_reversals",
+        )
     if event.status not in SETTLED:
         raise Conflict(
             f"event '{event_id}' is still being processed; reverse it once settled",
@@ -119,6 +131,8 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
         if found.status != "queued":
             assert found.result is not None
             return ReversalResult.model_validate(found.result)
+        if event.status not in SETTLED:  # a run of it is going on: take back once it settles
+            raise OriginalUnsettled(reversal.event_id)
         completed = await reversals.refunded(conn, reversal.event_id, True)
         part = share(found.amount, refundable(event.data), completed)
         points: dict[str, Decimal] = {}
@@ -184,17 +198,20 @@ async def request_for_action(
     amount = None
     if rule.amount is not None:
         amount = refundable(action.data)
-        if amount is None:
+        if amount is not None:  # as the API takes amounts: never more precise than the ledger
+            amount = amount.quantize(LEDGER_STEP, rounding=ROUND_DOWN)
+        if amount is None or not 0 < amount <= MAX_AMOUNT:
             return f"{errors.REVERSAL_REFUSED}:no_amount"
     try:
-        await request(
+        made = await request(
             engine,
             starts,
             action.org_id,
             found[0],
             amount,
             f"action {action.event_id}",
-            f"action:{action.event_id}",
+            None,
+            own_key=f"action:{action.event_id}",
         )
     except Conflict as exc:
         if exc.code == NOT_SETTLED:
@@ -202,7 +219,7 @@ async def request_for_action(
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"
     except DomainError as exc:
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"
-    return None
+    return f"{errors.REVERSAL_REFUSED}:failed" if made.status == "failed" else None
 
 
 async def give_up(engine: AsyncEngine, reversal: ReversalInput, error: str) -> None:

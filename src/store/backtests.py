@@ -28,19 +28,16 @@ async def count(
     )
 
 
-async def running(conn: AsyncConnection, org_id: str, seconds: float) -> int:
-    """The org's backtests running and saved in the last ``seconds`` (a live run saves every
-    page; one whose run was terminated stops counting)."""
-    return int(
-        await conn.scalar(
-            select(func.count()).where(
-                Backtest.org_id == org_id,
-                Backtest.status == "running",
-                Backtest.updated_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
-            )
-        )
-        or 0
+async def running(conn: AsyncConnection, org_id: str | None, seconds: float) -> int:
+    """Backtests (the org's, or all) running and saved in the last ``seconds`` (a live run
+    saves every page; one whose run was terminated stops counting)."""
+    query = select(func.count()).where(
+        Backtest.status == "running",
+        Backtest.updated_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
     )
+    if org_id is not None:
+        query = query.where(Backtest.org_id == org_id)
+    return int(await conn.scalar(query) or 0)
 
 
 async def create(conn: AsyncConnection, values: dict[str, Any]) -> None:

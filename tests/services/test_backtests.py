@@ -101,12 +101,16 @@ async def test_a_draft_is_judged_over_stored_actions_granting_nothing(
 async def test_backtest_windows_are_checked(tenant: Tenant) -> None:
     campaign = await draft(tenant)
     now = datetime.now(UTC)
-    for start, end in ((now, now - timedelta(days=1)), (now - timedelta(days=400), now)):
+    for start, end in (
+        (now.isoformat(), (now - timedelta(days=1)).isoformat()),
+        ((now - timedelta(days=400)).isoformat(), now.isoformat()),
+        ("2025-07-01T00:00:00", now.isoformat()),  # no time zone
+        ("0001-01-01T00:00:00+01:00", "0001-01-02T00:00:00+01:00"),
+    ):
         reply = await tenant.http.post(
-            f"/v1/campaigns/{campaign}/backtest",
-            json={"from": start.isoformat(), "to": end.isoformat()},
+            f"/v1/campaigns/{campaign}/backtest", json={"from": start, "to": end}
         )
-        assert reply.status_code == 422
+        assert reply.status_code == 422, (start, end)
     missing = await tenant.http.post(
         "/v1/campaigns/nope/backtest", json={"from": now.isoformat(), "to": now.isoformat()}
     )

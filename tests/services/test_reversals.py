@@ -236,6 +236,10 @@ async def test_refund_mappings_are_checked(tenant: Tenant) -> None:
         {"bad name!": {"reverses": "purchase_completed", "match": "data.orderId"}},
         {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.sku"}},
         {f"refund_{i}": {"reverses": "p", "match": "data.orderId"} for i in range(21)},
+        {  # two refund types naming each other would each wait for the other
+            "a": {"reverses": "b", "match": "data.orderId"},
+            "b": {"reverses": "a", "match": "data.orderId"},
+        },
     ):
         reply = await tenant.http.patch("/v1/org/settings", json={"reversalActions": bad})
         assert reply.status_code == 422, bad

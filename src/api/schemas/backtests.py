@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from src.api.schemas.common import Amount, Body, Instant, Schema
 from src.domain.backtests import BacktestView
+from src.domain.bounds import Moment
 
 
 class BacktestBody(Body):
@@ -20,8 +21,8 @@ class BacktestBody(Body):
             "examples": [{"from": "2025-07-01T00:00:00Z", "to": "2025-10-01T00:00:00Z"}]
         },
     )
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
+    start: Moment = Field(alias="from")
+    end: Moment = Field(alias="to")
 
 
 class PoolNeedOut(Schema):
