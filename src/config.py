@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     temporal_sdk_metrics_port: int = Field(
         default=9102, ge=0, description="The worker's Temporal SDK metrics (0: off)."
     )
+    webhooks_allow_private_targets: bool = Field(
+        default=False,
+        description="Deliver webhooks to private, loopback and link-local addresses (an "
+        "operator's setting; `make dev` turns it on).",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_first_retry_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
+    webhook_give_up_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318): traces on.",

@@ -17,16 +17,20 @@ from src import metrics, tracing
 from src.activities.actions import ActionActivities, Hooks
 from src.activities.backtests import BacktestActivities
 from src.activities.reversals import ReversalActivities
+from src.activities.webhooks import WebhookActivities
 from src.config import Settings
+from src.services.webhooks import Delivering
 from src.store import events, status
 from src.store.db import make_engine
 from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.client import connect, register_search_attributes, sdk_metrics_runtime
+from src.workflows.deliver_webhook import DeliverWebhook
 from src.workflows.process_action import ProcessAction
 from src.workflows.reconciler import Reconciler
 from src.workflows.relay import Relay
 from src.workflows.reverse_action import ReverseAction
 from src.workflows.starter import TemporalRuns
+from src.workflows.webhook_relay import Schedule, WebhookRelay
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +45,21 @@ def build_worker(
     activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
     backtesting = BacktestActivities(engine, settings.activity_max_attempts)
+    delivering = WebhookActivities(
+        engine,
+        Delivering(settings.webhooks_allow_private_targets, settings.webhook_timeout_seconds),
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ProcessAction, ReverseAction, BacktestCampaign],
+        workflows=[ProcessAction, ReverseAction, BacktestCampaign, DeliverWebhook],
         activities=[
             activities.plan_action,
             activities.apply_effect,
             reversing.reverse_action,
             backtesting.backtest_campaign,
+            delivering.deliver_webhook,
+            delivering.webhook_failed,
         ],
         max_concurrent_activities=settings.worker_slots,
         max_concurrent_local_activities=settings.worker_slots,
@@ -78,6 +88,17 @@ def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Rela
         ),
         events.StartRetry(first=0.5, most=30.0, cap=settings.relay_start_rejections),
         settings.relay_idle_seconds,
+    )
+
+
+def build_webhook_relay(client: Client, engine: AsyncEngine, settings: Settings) -> WebhookRelay:
+    schedule = Schedule(
+        first_retry_seconds=settings.webhook_first_retry_seconds,
+        max_retry_seconds=settings.webhook_max_retry_seconds,
+        give_up_seconds=settings.webhook_give_up_seconds,
+    )
+    return WebhookRelay(
+        client, engine, settings.task_queue, schedule, max(settings.relay_idle_seconds, 0.2)
     )
 
 
@@ -125,6 +146,7 @@ async def serve(
     sweeps = [
         build_relay(client, engine, settings).run(stop),
         build_reconciler(client, engine, settings).run(stop),
+        build_webhook_relay(client, engine, settings).run(stop),
         sample_backlog(engine, stop),
     ]
     polling = asyncio.create_task(worker.run(), name="worker")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -26,8 +27,10 @@ from tests.support import (
     TEST_PAYLOAD_KEYS,
     Databases,
     Faults,
+    Receiver,
     Tenant,
     api_server,
+    free_port,
     make_tenant,
     worker_and_relay,
 )
@@ -94,6 +97,12 @@ def settings(database_url: str, temporal: WorkflowEnvironment) -> Settings:
         db_pool_size=10,
         relay_idle_seconds=0.02,
         activity_max_attempts=3,
+        # Webhooks: the tests' receivers listen on loopback, and retries come quickly.
+        webhooks_allow_private_targets=True,
+        webhook_timeout_seconds=1.0,
+        webhook_first_retry_seconds=0.2,
+        webhook_max_retry_seconds=1.0,
+        webhook_give_up_seconds=60.0,
         log_level="WARNING",
         # Many APIs and workers run in one test process: no fixed metrics ports.
         api_metrics_port=0,
@@ -146,3 +155,18 @@ async def tenant(engine: AsyncEngine, api_url: str) -> AsyncIterator[Tenant]:
     t = await make_tenant(engine, api_url)
     yield t
     await t.http.aclose()
+
+
+@pytest_asyncio.fixture
+async def webhook_receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    got = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks", got.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield got, f"http://127.0.0.1:{port}/hooks"
+    finally:
+        await runner.cleanup()

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiohttp import web
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
@@ -49,6 +50,29 @@ def metric(name: str, **labels: str) -> float:
 
 def settled_count(status: str, reason: str = "") -> float:
     return metric("loyalty_events_settled_total", status=status, reason=reason)
+
+
+SLOW_REPLY = 1.5  # beyond the tests' webhook timeout (1 s)
+
+
+class Receiver:
+    """Answers each webhook-id's first attempt 500, its second too late, then 200."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.tries: dict[str, int] = {}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.seen.append((headers, body))
+        msg = headers.get("webhook-id", "")
+        self.tries[msg] = self.tries.get(msg, 0) + 1
+        if self.tries[msg] == 1:
+            return web.Response(status=500)
+        if self.tries[msg] == 2:
+            await asyncio.sleep(SLOW_REPLY)
+        return web.Response(status=204)
 
 
 @dataclass

@@ -88,7 +88,7 @@ class ActionActivities:
         except Exception as exc:
             if not self._gives_up(exc):
                 raise
-            await self.planner.give_up(action.event_id)
+            await self.planner.give_up(action)
             PLANNED.labels("failed", errors.PLAN_ERROR).inc()
             settled("failed", errors.PLAN_ERROR)
             # Its type only: the message may quote the data that failed.

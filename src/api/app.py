@@ -31,6 +31,7 @@ from src.api.routes import (
     simulate,
     triggers,
     users,
+    webhooks,
 )
 from src.api.schemas.common import publish
 from src.config import Settings, get_settings
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         org,
         api_keys,
         simulate,
+        webhooks,
         health,
     ):
         app.include_router(module.router)

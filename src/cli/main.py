@@ -320,6 +320,8 @@ async def _dev(settings: Settings, data: Path) -> None:
 
     if not settings.payload_keys:
         settings = settings.model_copy(update={"payload_keys": _dev_payload_keys(data)})
+    # Everything under `make dev` is local, webhook receivers too.
+    settings = settings.model_copy(update={"webhooks_allow_private_targets": True})
     codec = f"http://{settings.codec_host}:{settings.codec_port}"
     env = None
     if not settings.temporal_address:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from src.domain import errors
 from src.domain.effects import EffectRequest, EffectResult, firing_key
 from src.domain.events import Settled
-from src.store import ledger, limits, users
+from src.store import ledger, limits, users, webhooks
 
 
 class EffectFailed(Exception):
@@ -46,7 +47,8 @@ async def apply(engine: AsyncEngine, request: EffectRequest) -> Applied:
     try:
         async with engine.begin() as conn:
             result = await _grant(conn, request)
-            return Applied(result, await ledger.record(conn, request, result))
+            await webhooks.notify(conn, request.org_id, "reward.granted", _granted(request, result))
+            return await _recorded(conn, request, result)
     except _AlreadyGranted:
         pass
     except DataError:  # e.g. an amount beyond the ledger's precision: no retry helps
@@ -56,7 +58,7 @@ async def apply(engine: AsyncEngine, request: EffectRequest) -> Applied:
     async with engine.begin() as conn:
         earlier = await ledger.earlier_grant(conn, request.effect.key)
         assert earlier is not None, "ledger key conflicted but no row is visible"
-        return Applied(earlier, await ledger.record(conn, request, earlier))
+        return await _recorded(conn, request, earlier)
 
 
 async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> Applied:
@@ -70,12 +72,38 @@ async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> Appl
         outcome = await ledger.earlier_grant(conn, effect.key) or EffectResult(
             key=effect.key, status="failed", reason=reason
         )
-        settled = await ledger.record(conn, request, outcome)
+        applied = await _recorded(conn, request, outcome)
         if outcome.status == "failed" and effect.reserved:
             await limits.release_if_failed(
                 conn, request.event_id, effect.campaign_id, effect.campaign_version
             )
-        return Applied(outcome, settled)
+        return applied
+
+
+async def _recorded(conn: AsyncConnection, request: EffectRequest, result: EffectResult) -> Applied:
+    """The outcome recorded; an event it settles failed is announced (``event.failed``)."""
+    settled = await ledger.record(conn, request, result)
+    if settled is not None and settled.status == "failed":
+        data = {"eventId": request.event_id, "status": "failed", "reason": settled.reason}
+        await webhooks.notify(conn, request.org_id, "event.failed", data)
+    return Applied(result, settled)
+
+
+def _granted(request: EffectRequest, result: EffectResult) -> dict[str, Any]:
+    """``reward.granted``'s data: what the user got, by which event and campaign."""
+    effect = request.effect
+    return {
+        "eventId": request.event_id,
+        "userId": request.user_id,
+        "campaignId": effect.campaign_id,
+        "type": effect.type,
+        "amount": effect.amount,
+        "currency": effect.currency,
+        "productId": effect.product_id,
+        "code": result.code,
+        "balanceAfter": result.balance_after,
+        "transactionId": result.transaction_id,
+    }
 
 
 _NO_PRODUCT = {"unknown": errors.UNKNOWN_PRODUCT, "out": errors.OUT_OF_STOCK}

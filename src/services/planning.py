@@ -17,7 +17,7 @@ from src.domain.identity import enrollable
 from src.domain.limits import counters
 from src.domain.planning import judge, limited, outcome
 from src.services import reversals
-from src.store import campaigns, events, limits, planning, users
+from src.store import campaigns, events, limits, planning, users, webhooks
 
 
 class Planner:
@@ -37,22 +37,24 @@ class Planner:
         """
         source = action.metadata.get("source")
         source = source if isinstance(source, str) else None
+        refused = None  # a refund action whose reversal cannot be made is skipped as such
         async with self.autocommit.connect() as conn:
             context = await planning.load(conn, action, source)
             versions = await campaigns.versions_for(conn, action.org_id, context.active)
             user, settings = context.found.user, context.found.settings
             rule = settings.reversalActions.get(action.action)
             if rule is not None and context.stored is None and self.starts is not None:
-                refused = await reversals.request_for_action(self.engine, self.starts, action, rule)
-                if refused is not None:
-                    skipped = ActionPlan(status="skipped", user_id=None, reason=refused)
-                    if await events.save_plan(conn, action.event_id, skipped):
-                        return skipped
+                why = await reversals.request_for_action(self.engine, self.starts, action, rule)
+                if why is not None:
+                    refused = ActionPlan(status="skipped", user_id=None, reason=why)
             enroll = user is None and enrollable(action.user_id, settings)
-            if context.stored is None and not enroll:
+            if refused is None and context.stored is None and not enroll:
                 result = judge(action, user, versions, settings)
-                if not limited(versions, result.campaign_ids) and await events.save_plan(
-                    conn, action.event_id, result
+                # A skip is announced (event.skipped) with its plan: the locked path.
+                if (
+                    result.status != "skipped"
+                    and not limited(versions, result.campaign_ids)
+                    and await events.save_plan(conn, action.event_id, result)
                 ):
                     return result
         async with self.engine.begin() as conn:
@@ -67,16 +69,21 @@ class Planner:
                 return stored
             if holder is None:  # unknown, or erased since it was resolved
                 user = None
-            result = judge(action, user, versions, settings)
+            result = refused or judge(action, user, versions, settings)
             if holder is not None and limited(versions, result.campaign_ids):
                 result = await _reserve(conn, action, holder, settings.zone, versions, result)
             await events.save_plan(conn, action.event_id, result)
+            if result.status == "skipped":
+                skipped = {"eventId": action.event_id, "status": "skipped", "reason": result.reason}
+                await webhooks.notify(conn, action.org_id, "event.skipped", skipped)
             return result
 
-    async def give_up(self, event_id: str) -> None:
+    async def give_up(self, action: ActionInput) -> None:
         """End an event whose planning keeps failing as ``plan_error`` (replayable)."""
         async with self.engine.begin() as conn:
-            await events.fail_unsettled(conn, event_id, errors.PLAN_ERROR)
+            await events.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
+            failed = {"eventId": action.event_id, "status": "failed", "reason": errors.PLAN_ERROR}
+            await webhooks.notify(conn, action.org_id, "event.failed", failed)
 
 
 async def _reserve(

@@ -31,7 +31,7 @@ from src.domain.reversals import (
     take_back,
 )
 from src.domain.settings import ReversalRule
-from src.store import ledger, limits, reversals, users
+from src.store import ledger, limits, reversals, users, webhooks
 
 log = logging.getLogger(__name__)
 NOT_SETTLED = "not_settled"
@@ -171,6 +171,9 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
         await reversals.finish(
             conn, reversal.reversal_id, "completed", result.model_dump(mode="json")
         )
+        taken = result.model_dump(mode="json", exclude={"reversal_id"})
+        announced = {"eventId": reversal.event_id, "reversalId": reversal.reversal_id, **taken}
+        await webhooks.notify(conn, reversal.org_id, "reward.reversed", announced)
         return result
 
 

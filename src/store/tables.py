@@ -431,3 +431,51 @@ class Backtest(Base):
     updated_at: Mapped[datetime] = _now()
     completed_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_backtests_org", "org_id", "started_at"),)
+
+
+class Webhook(Base):
+    """An org's subscription: a URL, the notifications it wants and its signing secret (kept
+    to sign with, so stored as given; rotating replaces it)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
+    )
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (Index("ix_webhooks_org", "org_id"),)
+
+
+class WebhookDelivery(Base):
+    """One notification to one webhook, written in the transaction of what it announces (the
+    outbox row: ``started_at`` stays NULL until a relay starts its DeliverWebhook run). Its
+    ``id`` is the ``webhook-id`` every attempt sends, with the same body and timestamp."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    webhook_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("webhooks.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resends: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index("ix_webhook_deliveries_hook", "webhook_id", "created_at"),
+        Index(
+            "ix_webhook_deliveries_unstarted",
+            "created_at",
+            postgresql_where=text("started_at IS NULL"),
+        ),
+    )

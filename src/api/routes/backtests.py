@@ -22,7 +22,7 @@ router = APIRouter(tags=["campaigns"])
     status_code=202,
     response_model=BacktestOut,
     operation_id="backtestCampaign",
-    responses=errors(404, 422, 503),
+    responses=errors(404, 409, 422, 503),
 )
 async def backtest_campaign(
     campaign_id: str,

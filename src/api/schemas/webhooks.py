@@ -1,0 +1,52 @@
+"""Webhooks: subscriptions, their deliveries, and the notification bodies they send."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from src.api.schemas.common import Body, Instant, Schema
+from src.domain.webhooks import EventType
+
+
+class WebhookCreate(Body):
+    url: str = Field(max_length=2048, examples=["https://example.com/loyalty/webhooks"])
+    events: list[EventType] = Field(min_length=1, max_length=4)
+
+
+class WebhookOut(Schema):
+    id: str
+    url: str
+    events: list[str]
+    created_at: Instant
+
+    @classmethod
+    def of(cls, row: Any) -> WebhookOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class WebhookCreated(WebhookOut):
+    """The subscription and its signing secret, shown this once."""
+
+    secret: str = Field(examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+
+
+class SecretOut(Schema):
+    secret: str
+
+
+class DeliveryOut(Schema):
+    """A notification to this webhook: ``id`` is its ``webhook-id`` header (the same on every
+    attempt), ``attempts`` and the last reply's status or error."""
+
+    id: str
+    type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    resends: int
+    last_status: int | None
+    last_error: str | None
+    created_at: Instant
+    delivered_at: Instant | None
+    body: dict[str, Any]

@@ -1,0 +1,142 @@
+"""Webhooks: subscriptions, and delivering one notification (an attempt of a DeliverWebhook
+run). Every attempt connects only to the address it checked (so a name that resolves to a
+private address between check and connect cannot reach it) and sends the same signed bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.domain.errors import Invalid, NotFound
+from src.domain.webhooks import EVENT_TYPES, new_secret, public, signature
+from src.store import webhooks
+
+MAX_PER_ORG = 20
+MAX_URL = 2048
+
+
+class DeliveryFailed(Exception):
+    """An attempt that did not end in a 2xx reply: retried on the run's schedule."""
+
+
+@dataclass(frozen=True)
+class Delivering:
+    """How this process delivers: the deployment's settings, never an org's."""
+
+    allow_private_targets: bool
+    timeout_seconds: float
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid.field("url", f"must be an http(s) URL of at most {MAX_URL} characters")
+    if parts.username or parts.password:
+        raise Invalid.field("url", "must not carry credentials")
+    return url
+
+
+def check_events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if not events or unknown:
+        raise Invalid.field("events", f"must name some of {', '.join(EVENT_TYPES)}")
+    return sorted(set(events))
+
+
+async def create(engine: AsyncEngine, org_id: str, url: str, events: list[str]) -> dict[str, Any]:
+    """A new subscription; its secret is in this reply only."""
+    webhook_id = f"wh_{secrets.token_hex(12)}"
+    values = {
+        "id": webhook_id,
+        "org_id": org_id,
+        "url": check_url(url),
+        "events": check_events(events),
+        "secret": new_secret(),
+    }
+    async with engine.begin() as conn:
+        if len(await webhooks.of_org(conn, org_id)) >= MAX_PER_ORG:
+            raise Invalid.field("url", f"an org has at most {MAX_PER_ORG} webhooks")
+        await webhooks.create(conn, values)
+        return dict((await webhooks.get(conn, org_id, webhook_id))._mapping)
+
+
+async def rotate(engine: AsyncEngine, org_id: str, webhook_id: str) -> str:
+    """A new secret, shown once; deliveries not yet attempted are signed with it."""
+    secret = new_secret()
+    async with engine.begin() as conn:
+        if not await webhooks.set_secret(conn, org_id, webhook_id, secret):
+            raise NotFound(f"webhook '{webhook_id}' not found")
+    return secret
+
+
+async def address_for(host: str, port: int, allow_private: bool) -> str:
+    """The address this attempt connects to: the first the name resolves to, refused when it
+    is not public (unless the deployment allows private targets)."""
+    try:
+        ipaddress.ip_address(host)
+        found = [host]
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = [str(info[4][0]) for info in infos]
+    if not found:
+        raise DeliveryFailed(f"{host} does not resolve")
+    if not allow_private and not public(found[0]):
+        raise DeliveryFailed(f"{host} resolves to a non-public address: refused")
+    return found[0]
+
+
+async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str:
+    """One attempt; returns the delivery's outcome (``delivered``, or ``gone`` when its
+    webhook was deleted), or raises DeliveryFailed after recording the attempt."""
+    async with engine.connect() as conn:
+        found = await webhooks.target(conn, delivery_id)
+    if found is None:
+        return "gone"
+    if found.status != "pending":
+        return str(found.status)
+    timestamp = int(found.created_at.timestamp())
+    parts = urlsplit(found.url)
+    host = str(parts.hostname)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "loyalty-engine-webhooks",
+        "webhook-id": found.id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(found.secret, found.id, timestamp, found.body),
+        "host": parts.netloc,
+    }
+    status_code, error = None, None
+    try:
+        address = await address_for(host, port, how.allow_private_targets)
+        shown = f"[{address}]" if ":" in address else address
+        url = urlunsplit((parts.scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
+        async with httpx.AsyncClient(timeout=how.timeout_seconds, follow_redirects=False) as http:
+            reply = await http.post(
+                url,
+                content=found.body.encode(),
+                headers=headers,
+                extensions={"sni_hostname": host},
+            )
+        status_code = reply.status_code
+    except (httpx.HTTPError, OSError, DeliveryFailed) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    delivered = status_code is not None and 200 <= status_code < 300
+    async with engine.begin() as conn:
+        await webhooks.attempted(conn, delivery_id, status_code, error, delivered)
+    if not delivered:
+        raise DeliveryFailed(error or f"HTTP {status_code}")
+    return "delivered"
+
+
+async def give_up(engine: AsyncEngine, delivery_id: str) -> None:
+    async with engine.begin() as conn:
+        await webhooks.give_up(conn, delivery_id)

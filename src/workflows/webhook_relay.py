@@ -1,0 +1,86 @@
+"""The webhook outbox's relay: starts a DeliverWebhook run for each delivery written (in the
+transaction of what it announces) and not started yet. Starts are idempotent (the run's ID is
+the delivery's), so a pass that dies before marking them started only starts them again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.common import Priority, WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from src.domain.webhooks import DeliveryInput
+from src.store import webhooks
+from src.workflows.deliver_webhook import DeliverWebhook
+from src.workflows.starter import START_TIMEOUT
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The retry schedule every delivery run is started with."""
+
+    first_retry_seconds: float
+    max_retry_seconds: float
+    give_up_seconds: float
+
+
+@dataclass(frozen=True)
+class WebhookRelay:
+    client: Client
+    engine: AsyncEngine
+    task_queue: str
+    schedule: Schedule
+    idle_seconds: float
+    batch: int = 100
+
+    async def relay_once(self) -> int:
+        async with self.engine.begin() as conn:
+            claimed = await webhooks.claim(conn, self.batch)
+            outcomes = await asyncio.gather(
+                *(self._start(r.id, str(r.org_id), r.resends) for r in claimed),
+                return_exceptions=True,
+            )
+            started = [r.id for r, o in zip(claimed, outcomes, strict=True) if o is None]
+            await webhooks.mark_started(conn, started)
+        if len(started) < len(claimed):
+            log.warning("webhook relay could not start %d runs yet", len(claimed) - len(started))
+        return len(started)
+
+    async def _start(self, delivery_id: str, org_id: str, resends: int) -> None:
+        delivery = DeliveryInput(
+            delivery_id=delivery_id,
+            org_id=org_id,
+            first_retry_seconds=self.schedule.first_retry_seconds,
+            max_retry_seconds=self.schedule.max_retry_seconds,
+            give_up_seconds=self.schedule.give_up_seconds,
+        )
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self.client.start_workflow(
+                DeliverWebhook.run,
+                delivery,
+                id=delivery_id if not resends else f"{delivery_id}:resend:{resends}",
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                rpc_timeout=START_TIMEOUT,
+                static_summary=f"webhook {delivery_id}",
+                priority=Priority(fairness_key=org_id),
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll the outbox until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                started = await self.relay_once()
+            except Exception:
+                log.warning("webhook relay pass failed; retrying", exc_info=True)
+                started = 0
+            if not started:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.idle_seconds)

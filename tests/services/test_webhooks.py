@@ -1,0 +1,124 @@
+"""Webhooks: a receiver on 127.0.0.1 that answers 500 and then times out before it takes a
+notification verifies every signature, and after de-duplicating by webhook-id holds exactly
+the notifications that were written; private targets are refused unless the deployment
+allows them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.domain.webhooks import public
+from src.services.webhooks import DeliveryFailed, address_for
+from src.store.tables import WebhookDelivery
+from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
+from tests.support import ACTIONS, Receiver, Tenant, until, wait_for_event
+
+
+def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks check, written here rather than borrowed from the code."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(sig == f"v1,{expected}" for sig in headers["webhook-signature"].split())
+
+
+async def deliveries(tenant: Tenant, webhook_id: str) -> list[dict[str, Any]]:
+    reply = await tenant.http.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": 200})
+    return list(reply.json()["data"])
+
+
+async def test_signed_retried_deliveries_hold_exactly_what_was_written(
+    tenant: Tenant, engine: AsyncEngine, webhook_receiver: tuple[Receiver, str]
+) -> None:
+    got, url = webhook_receiver
+    events = ["reward.granted", "reward.reversed", "event.failed", "event.skipped"]
+    hook = await ok(await tenant.http.post("/v1/webhooks", json={"url": url, "events": events}))
+    assert hook["secret"].startswith("whsec_")
+    assert "secret" not in (await tenant.http.get(f"/v1/webhooks/{hook['id']}")).json()
+    await setup_guide(tenant, codes=1)
+    granted = await post_action(tenant, FLOW_ACTION)  # points, badge, the one code
+    await wait_for_event(tenant, granted)
+    short = await post_action(tenant, FLOW_ACTION)  # points, badge; the pool is empty
+    assert (await wait_for_event(tenant, short))["status"] == "failed"
+    ghost = await post_action(tenant, {**FLOW_ACTION, "userId": "ghost"})
+    assert (await wait_for_event(tenant, ghost))["status"] == "skipped"
+    await ok(await tenant.http.post(f"{ACTIONS}/{granted}/reverse"), 202)
+    expected = {"reward.granted": 5, "event.failed": 1, "event.skipped": 1, "reward.reversed": 1}
+
+    async def all_delivered() -> bool:
+        found = await deliveries(tenant, hook["id"])
+        return len(found) == sum(expected.values()) and all(
+            d["status"] == "delivered" for d in found
+        )
+
+    await until(all_delivered, within=60)
+    written = {d["id"]: d for d in await deliveries(tenant, hook["id"])}
+    assert all(verified(hook["secret"], h, b) for h, b in got.seen)
+    by_id: dict[str, set[bytes]] = {}
+    for headers, body in got.seen:
+        by_id.setdefault(headers["webhook-id"], set()).add(body)
+    assert set(by_id) == set(written)  # nothing missing, nothing extra
+    assert all(len(bodies) == 1 for bodies in by_id.values())  # retries resend the same bytes
+    assert all(got.tries[msg] == 3 for msg in written)  # 500, too slow, accepted
+    assert all(d["attempts"] == 3 and d["lastStatus"] == 204 for d in written.values())
+    kinds = [json.loads(next(iter(b)))["type"] for b in by_id.values()]
+    assert {k: kinds.count(k) for k in expected} == expected
+    codes = [
+        json.loads(next(iter(b)))["data"]["code"]
+        for b in by_id.values()
+        if json.loads(next(iter(b)))["data"].get("type") == "allocate_code"
+    ]
+    assert codes == ["CODE-00000"]
+
+    # A failed delivery is re-sent as it was: same webhook-id, body and signature.
+    msg = next(iter(written))
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == msg).values(status="failed")
+        )
+    before = len([h for h, _ in got.seen if h["webhook-id"] == msg])
+    resent = await tenant.http.post(f"/v1/webhooks/{hook['id']}/deliveries/{msg}/resend")
+    assert resent.status_code == 202
+    again = await tenant.http.post(f"/v1/webhooks/{hook['id']}/deliveries/{msg}/resend")
+    assert again.status_code == 409  # pending again: only a failed one is re-sent
+
+    async def redelivered() -> bool:
+        async with engine.connect() as conn:
+            status = await conn.scalar(
+                select(WebhookDelivery.status).where(WebhookDelivery.id == msg)
+            )
+        return status == "delivered"
+
+    await until(redelivered, within=30)
+    sent = [(h, b) for h, b in got.seen if h["webhook-id"] == msg]
+    assert len(sent) == before + 1 and len({b for _, b in sent}) == 1
+    assert len({h["webhook-signature"] for h, _ in sent}) == 1
+    assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+
+
+async def test_private_targets_are_refused_unless_allowed() -> None:
+    for address in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "::1", "::ffff:127.0.0.1"):
+        assert not public(address), address
+    assert public("93.184.216.34")
+    with pytest.raises(DeliveryFailed):
+        await address_for("localhost", 80, allow_private=False)
+    assert await address_for("127.0.0.1", 80, allow_private=True) == "127.0.0.1"
+
+
+async def test_webhook_bodies_are_checked(tenant: Tenant) -> None:
+    for bad in (
+        {"url": "ftp://example.com/x", "events": ["reward.granted"]},
+        {"url": "https://user:pw@example.com/x", "events": ["reward.granted"]},
+        {"url": "https://example.com/x", "events": []},
+        {"url": "https://example.com/x", "events": ["reward.stolen"]},
+    ):
+        reply = await tenant.http.post("/v1/webhooks", json=bad)
+        assert reply.status_code == 422, bad
