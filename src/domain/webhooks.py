@@ -12,12 +12,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-EventType = Literal["reward.granted", "reward.reversed", "event.failed", "event.skipped"]
+EventType = Literal[
+    "reward.granted", "reward.reversed", "event.failed", "event.skipped", "pool.low_stock"
+]
 EVENT_TYPES: tuple[EventType, ...] = (
     "reward.granted",
     "reward.reversed",
     "event.failed",
     "event.skipped",
+    "pool.low_stock",
 )
 SECRET_PREFIX = "whsec_"
 

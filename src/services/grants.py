@@ -136,12 +136,17 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
         if taken != "taken":
             raise EffectFailed(_NO_PRODUCT[taken])
     else:
-        code = await ledger.take_code(conn, request.org_id, str(effect.pool_id), user_id)
+        pool = str(effect.pool_id)
+        code = await ledger.take_code(conn, request.org_id, pool, user_id)
         if code is None:
-            why = await ledger.why_no_code(conn, request.org_id, str(effect.pool_id))
+            why = await ledger.why_no_code(conn, request.org_id, pool)
             if why == "contended":
                 raise PoolContended(effect.pool_id)
             raise EffectFailed(_NO_CODE[why])
+        threshold = await ledger.low_stock(conn, request.org_id, pool)
+        if threshold is not None:  # announced with the allocation that crossed it, or not at all
+            low = {"poolId": pool, "threshold": threshold}
+            await webhooks.notify(conn, request.org_id, "pool.low_stock", low)
     inserted = await ledger.insert_entry(
         conn,
         {

@@ -166,7 +166,13 @@ async def import_codes(
     """Insert new codes; ones the pool already holds are skipped. Returns the codes added."""
     if not codes:
         return set()
-    added = await conn.scalars(
-        _INSERT_CODES, {"org_id": org_id, "pool_id": pool_id, "codes": codes}
+    added = set(
+        await conn.scalars(_INSERT_CODES, {"org_id": org_id, "pool_id": pool_id, "codes": codes})
     )
-    return set(added)
+    if added:  # restocked: the next time it runs low is announced again
+        await conn.execute(
+            update(CodePool)
+            .where(CodePool.org_id == org_id, CodePool.id == pool_id)
+            .values(low_stock_notified_at=None)
+        )
+    return added

@@ -84,6 +84,28 @@ async def take_code(conn: AsyncConnection, org_id: str, pool_id: str, user_id: s
     return None if code is None else str(code)
 
 
+# The pool reached its threshold and has not said so since its last import: say it, once. The
+# probe reads at most ``threshold`` + 1 free codes (an index range), never the whole pool.
+_LOW_STOCK = text(
+    """
+    UPDATE code_pools p SET low_stock_notified_at = now()
+    WHERE p.org_id = :org AND p.id = :pool AND p.low_stock_threshold IS NOT NULL
+      AND p.low_stock_notified_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM codes c
+                      WHERE c.org_id = p.org_id AND c.pool_id = p.id AND c.allocated_at IS NULL
+                      ORDER BY c.id OFFSET p.low_stock_threshold LIMIT 1)
+    RETURNING p.low_stock_threshold
+    """
+)
+
+
+async def low_stock(conn: AsyncConnection, org_id: str, pool_id: str) -> int | None:
+    """After an allocation: the pool's threshold if this one took it to the threshold or
+    below for the first time since codes were last imported, else None."""
+    found = await conn.scalar(_LOW_STOCK, {"org": org_id, "pool": pool_id})
+    return None if found is None else int(found)
+
+
 async def why_no_code(
     conn: AsyncConnection, org_id: str, pool_id: str
 ) -> Literal["unknown", "expired", "contended", "exhausted"]:

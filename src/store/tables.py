@@ -224,6 +224,8 @@ class CodePool(Base):
     name: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime | None]
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
+    # When pool.low_stock was announced; cleared by an import, so the next crossing is too.
+    low_stock_notified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()
 
 

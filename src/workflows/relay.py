@@ -25,7 +25,7 @@ from src import tracing
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.metrics import RELAY_STARTS, settled
-from src.store import events
+from src.store import events, webhooks
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Relay:
             for action, outcome in zip(claim.actions, outcomes, strict=True):
                 if outcome is not None:
                     failed += 1
-                    await self._failed(conn, action.event_id, outcome, bool(started))
+                    await self._failed(conn, action, outcome, bool(started))
             await events.mark_started(conn, started)
         RELAY_STARTS.labels("started").inc(len(started))
         if failed:
@@ -71,12 +71,13 @@ class Relay:
             await start_action(self.client, action, self.task_queue)
 
     async def _failed(
-        self, conn: AsyncConnection, event_id: str, error: BaseException, others_started: bool
+        self, conn: AsyncConnection, action: ActionInput, error: BaseException, others_started: bool
     ) -> None:
         """Back the row off; count a rejection towards failing it when it is the row's own: an
         unserialisable payload always, Temporal refusing the request only while it accepts
         others (when it refuses every start, the namespace or the deployment is at fault, and
         that passes). In a savepoint, so one row's trouble never undoes the pass."""
+        event_id = action.event_id
         rejected = unserialisable(error) or (is_rejection(error) and others_started)
         RELAY_STARTS.labels("rejected" if rejected else "failed").inc()
         message = f"{type(error).__name__}: {error}"
@@ -85,6 +86,12 @@ class Relay:
             async with conn.begin_nested():
                 if await events.start_failed(conn, event_id, message, rejected, self.retry):
                     settled("failed", errors.START_REJECTED)
+                    failed = {
+                        "eventId": event_id,
+                        "status": "failed",
+                        "reason": errors.START_REJECTED,
+                    }
+                    await webhooks.notify(conn, action.org_id, "event.failed", failed)
                     with about():
                         log.error("event %s cannot be started, failed: %s", event_id, message)
         except Exception:

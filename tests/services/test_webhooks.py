@@ -122,3 +122,30 @@ async def test_webhook_bodies_are_checked(tenant: Tenant) -> None:
     ):
         reply = await tenant.http.post("/v1/webhooks", json=bad)
         assert reply.status_code == 422, bad
+
+
+async def test_a_pool_running_low_is_announced_once_per_restock(
+    tenant: Tenant, engine: AsyncEngine, webhook_receiver: tuple[Receiver, str]
+) -> None:
+    _, url = webhook_receiver
+    hook = await ok(
+        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["pool.low_stock"]})
+    )
+    await setup_guide(tenant, codes=3)
+    pool = "/v1/code-pools/pool_discounts"
+    await ok(await tenant.http.patch(pool, json={"lowStockThreshold": 1}), 200)
+
+    async def announced() -> list[dict[str, Any]]:
+        async with engine.connect() as conn:
+            bodies = await conn.scalars(
+                select(WebhookDelivery.body).where(WebhookDelivery.webhook_id == hook["id"])
+            )
+            return [json.loads(b)["data"] for b in bodies]
+
+    for _ in range(3):  # 2 free, then 1 (the threshold: announced), then 0 (said already)
+        await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))
+    assert await announced() == [{"poolId": "pool_discounts", "threshold": 1}]
+    await ok(await tenant.http.post(f"{pool}/codes", json={"codes": ["NEW-1", "NEW-2"]}))
+    await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))  # 1 free again
+    assert len(await announced()) == 2
+    assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204

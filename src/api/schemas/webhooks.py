@@ -12,7 +12,7 @@ from src.domain.webhooks import EventType
 
 class WebhookCreate(Body):
     url: str = Field(max_length=2048, examples=["https://example.com/loyalty/webhooks"])
-    events: list[EventType] = Field(min_length=1, max_length=4)
+    events: list[EventType] = Field(min_length=1, max_length=5)
 
 
 class WebhookOut(Schema):
