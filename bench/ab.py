@@ -34,8 +34,8 @@ from bench.run import (
     wait_http,
 )
 from src.cli.devstack import address_of, temporal_dev_server
+from src.domain.sealing import new_key
 from src.store.db import make_engine
-from src.workflows.codec import new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))

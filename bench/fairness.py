@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.cli.devstack import address_of, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
 from src.domain.scopes import SCOPES
+from src.domain.sealing import new_key
 from src.store import campaigns, keys, orgs, users
 from src.store.db import make_engine
 from src.store.tables import Event
-from src.workflows.codec import new_key
 
 BACKLOG = 3000
 ACTIONS = "/api/audience/internal/actions"

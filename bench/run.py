@@ -35,10 +35,10 @@ from bench.load import closed_loop, open_loop
 from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
 from src.domain.scopes import SCOPES
+from src.domain.sealing import new_key
 from src.store import campaigns, catalog, keys, orgs, users
 from src.store.db import make_engine, migrate
 from src.store.tables import Event, Product
-from src.workflows.codec import new_key
 
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src.workflows.codec import parse_keys
+from src.domain.sealing import Sealer, parse_keys
 
 
 class Settings(BaseSettings):
@@ -167,6 +167,10 @@ class Settings(BaseSettings):
                 "clear. Make a key with `loyalty payload-key` and set PAYLOAD_KEYS=<it>"
             )
         return self.payload_keys
+
+    def sealer(self) -> Sealer:
+        """Seals secrets the service reads back (webhook signing secrets) with PAYLOAD_KEYS."""
+        return Sealer(parse_keys(self.require_payload_keys()))
 
     def require_temporal_address(self) -> str:
         if not self.temporal_address:

@@ -47,7 +47,11 @@ def build_worker(
     backtesting = BacktestActivities(engine, settings.activity_max_attempts)
     delivering = WebhookActivities(
         engine,
-        Delivering(settings.webhooks_allow_private_targets, settings.webhook_timeout_seconds),
+        Delivering(
+            settings.webhooks_allow_private_targets,
+            settings.webhook_timeout_seconds,
+            settings.sealer(),
+        ),
     )
     return Worker(
         client,

@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.temporal = await connect(settings, lazy=True)
         app.state.ingest = Ingest(app.state.engine, app.state.trigger_cache)
         app.state.runs = TemporalRuns(app.state.temporal, settings.task_queue)
+        app.state.sealer = settings.sealer()
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.freeze()
         try:

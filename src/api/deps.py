@@ -14,6 +14,7 @@ from src.api.auth import Principal, authenticate, charge
 from src.api.errors import ApiError
 from src.api.ratelimit import RateLimiter
 from src.config import Settings
+from src.domain.sealing import Sealer
 from src.services.cache import TTLCache
 from src.services.ingest import Ingest
 from src.store.keys import KeyRecord
@@ -40,6 +41,11 @@ async def _runs(request: Request) -> TemporalRuns:
     return runs
 
 
+async def _sealer(request: Request) -> Sealer:
+    sealer: Sealer = request.app.state.sealer
+    return sealer
+
+
 async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
@@ -57,6 +63,8 @@ KeyCacheDep = Annotated[TTLCache[str, KeyRecord], Depends(_key_cache)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[Ingest, Depends(_ingest)]
 RunsDep = Annotated[TemporalRuns, Depends(_runs)]
+# Seals secrets the service reads back (webhook signing secrets) with the payload keys.
+SealerDep = Annotated[Sealer, Depends(_sealer)]
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 

@@ -367,7 +367,7 @@ async def _dev(settings: Settings, data: Path) -> None:
 
 def _dev_payload_keys(data: Path) -> str:
     """``loyalty dev``'s own payload key, made once and kept in DATA_DIR."""
-    from src.workflows.codec import new_key
+    from src.domain.sealing import new_key
 
     path = data / "payload-keys"
     if not path.exists():
@@ -380,9 +380,22 @@ def _dev_payload_keys(data: Path) -> str:
 @app.command("payload-key")
 def payload_key() -> None:
     """Print a new key for PAYLOAD_KEYS (put it first to rotate; keep the old ones after it)."""
-    from src.workflows.codec import new_key
+    from src.domain.sealing import new_key
 
     typer.echo(new_key())
+
+
+@app.command()
+def reseal() -> None:
+    """Seal every stored secret again with the first key of PAYLOAD_KEYS (after a rotation,
+    before dropping the old key)."""
+    from src.services import webhooks
+
+    async def run() -> int:
+        async with _engine() as engine:
+            return await webhooks.reseal(engine, get_settings().sealer())
+
+    typer.echo(f"webhook secrets sealed again: {asyncio.run(run())}")
 
 
 @app.command("codec-server")

@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import Invalid, NotFound
+from src.domain.sealing import Sealer
 from src.domain.webhooks import EVENT_TYPES, new_secret, public, signature
 from src.store import webhooks
 
@@ -33,6 +34,7 @@ class Delivering:
 
     allow_private_targets: bool
     timeout_seconds: float
+    sealer: Sealer
 
 
 def check_url(url: str) -> str:
@@ -51,30 +53,53 @@ def check_events(events: list[str]) -> list[str]:
     return sorted(set(events))
 
 
-async def create(engine: AsyncEngine, org_id: str, url: str, events: list[str]) -> dict[str, Any]:
-    """A new subscription; its secret is in this reply only."""
+def sealing_context(webhook_id: str) -> str:
+    """What a webhook's sealed secret is bound to: it opens on its own row only."""
+    return f"webhook:{webhook_id}"
+
+
+async def create(
+    engine: AsyncEngine, sealer: Sealer, org_id: str, url: str, events: list[str]
+) -> dict[str, Any]:
+    """A new subscription; its secret is in this reply only (the database holds it sealed)."""
     webhook_id = f"wh_{secrets.token_hex(12)}"
+    secret = new_secret()
     values = {
         "id": webhook_id,
         "org_id": org_id,
         "url": check_url(url),
         "events": check_events(events),
-        "secret": new_secret(),
+        "secret": sealer.seal(secret, sealing_context(webhook_id)),
     }
     async with engine.begin() as conn:
         if len(await webhooks.of_org(conn, org_id)) >= MAX_PER_ORG:
             raise Invalid.field("url", f"an org has at most {MAX_PER_ORG} webhooks")
         await webhooks.create(conn, values)
-        return dict((await webhooks.get(conn, org_id, webhook_id))._mapping)
+        made = dict((await webhooks.get(conn, org_id, webhook_id))._mapping)
+    return made | {"secret": secret}
 
 
-async def rotate(engine: AsyncEngine, org_id: str, webhook_id: str) -> str:
+async def rotate(engine: AsyncEngine, sealer: Sealer, org_id: str, webhook_id: str) -> str:
     """A new secret, shown once; deliveries not yet attempted are signed with it."""
     secret = new_secret()
+    sealed = sealer.seal(secret, sealing_context(webhook_id))
     async with engine.begin() as conn:
-        if not await webhooks.set_secret(conn, org_id, webhook_id, secret):
+        if not await webhooks.set_secret(conn, org_id, webhook_id, sealed):
             raise NotFound(f"webhook '{webhook_id}' not found")
     return secret
+
+
+async def reseal(engine: AsyncEngine, sealer: Sealer) -> int:
+    """Seals again with the first payload key every secret another key sealed, so that key
+    can leave PAYLOAD_KEYS; returns how many changed."""
+    changed = 0
+    async with engine.begin() as conn:
+        for webhook_id, org_id, sealed in await webhooks.secrets(conn):
+            if sealer.key_of(sealed) != sealer.sealing:
+                plain = sealer.open(sealed, sealing_context(webhook_id))
+                fresh = sealer.seal(plain, sealing_context(webhook_id))
+                changed += await webhooks.set_secret(conn, org_id, webhook_id, fresh)
+    return changed
 
 
 async def address_for(host: str, port: int, allow_private: bool) -> str:
@@ -103,6 +128,7 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
     if found.status != "pending":
         return str(found.status)
     timestamp = int(found.created_at.timestamp())
+    secret = how.sealer.open(found.secret, sealing_context(found.webhook_id))
     parts = urlsplit(found.url)
     host = str(parts.hostname)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -111,7 +137,7 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
         "user-agent": "loyalty-engine-webhooks",
         "webhook-id": found.id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(found.secret, found.id, timestamp, found.body),
+        "webhook-signature": signature(secret, found.id, timestamp, found.body),
         "host": parts.netloc,
     }
     status_code, error = None, None

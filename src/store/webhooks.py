@@ -70,6 +70,14 @@ async def set_secret(conn: AsyncConnection, org_id: str, webhook_id: str, secret
     return bool(changed.rowcount)
 
 
+async def secrets(conn: AsyncConnection) -> list[Any]:
+    """Every webhook's sealed secret, locked while they are sealed again."""
+    rows = await conn.execute(
+        select(Webhook.id, Webhook.org_id, Webhook.secret).order_by(Webhook.id).with_for_update()
+    )
+    return list(rows)
+
+
 async def deliveries(conn: AsyncConnection, org_id: str, webhook_id: str, limit: int) -> list[Any]:
     rows = await conn.execute(
         select(WebhookDelivery)
@@ -110,6 +118,7 @@ async def target(conn: AsyncConnection, delivery_id: str) -> Any:
                 WebhookDelivery.body,
                 WebhookDelivery.status,
                 WebhookDelivery.created_at,
+                WebhookDelivery.webhook_id,
                 Webhook.url,
                 Webhook.secret,
             )

@@ -9,11 +9,8 @@ Search attributes bypass codecs, so none of them names a person (see ``search_at
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import os
-import secrets
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -26,33 +23,10 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from src.domain.sealing import NONCE_BYTES, parse_keys
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
-NONCE_BYTES = 12
-
-
-def parse_keys(text: str) -> list[tuple[str, bytes]]:
-    """``id:base64key[,id:base64key…]``, the first sealing, all opening; a ValueError names
-    what is wrong."""
-    keys = []
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        key_id, _, encoded = entry.partition(":")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise ValueError(f"payload key '{key_id}' is not base64") from None
-        if not key_id or len(key) != 32:
-            raise ValueError(f"payload key '{key_id}' must be 'id:<32 bytes, base64>'")
-        keys.append((key_id, key))
-    if not keys:
-        raise ValueError("no payload key given")
-    return keys
-
-
-def new_key(key_id: str | None = None) -> str:
-    """A fresh ``id:base64key`` entry for PAYLOAD_KEYS."""
-    key_id = key_id or f"k{secrets.token_hex(3)}"
-    return f"{key_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 
 
 class EncryptionCodec(PayloadCodec):

@@ -17,7 +17,8 @@ from google.protobuf.message import Error as ProtobufError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from src.config import Settings
-from src.workflows.codec import EncryptionCodec, parse_keys
+from src.domain.sealing import parse_keys
+from src.workflows.codec import EncryptionCodec
 
 MAX_BODY = 4 * 1024 * 1024
 

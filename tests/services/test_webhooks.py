@@ -15,11 +15,21 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.config import Settings
+from src.domain.sealing import Sealer, new_key, parse_keys
 from src.domain.webhooks import public
-from src.services.webhooks import DeliveryFailed, address_for
-from src.store.tables import WebhookDelivery
+from src.services.webhooks import DeliveryFailed, address_for, reseal, sealing_context
+from src.store.tables import Webhook, WebhookDelivery
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import ACTIONS, Receiver, Tenant, until, wait_for_event
+from tests.support import (
+    ACTIONS,
+    TEST_PAYLOAD_KEYS,
+    Receiver,
+    Tenant,
+    run_cli,
+    until,
+    wait_for_event,
+)
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -148,4 +158,52 @@ async def test_a_pool_running_low_is_announced_once_per_restock(
     await ok(await tenant.http.post(f"{pool}/codes", json={"codes": ["NEW-1", "NEW-2"]}))
     await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))  # 1 free again
     assert len(await announced()) == 2
+    assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+
+
+async def test_signing_secrets_are_sealed_at_rest_and_rotate(
+    tenant: Tenant,
+    engine: AsyncEngine,
+    settings: Settings,
+    webhook_receiver: tuple[Receiver, str],
+) -> None:
+    got, url = webhook_receiver
+    hook = await ok(
+        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
+    )
+
+    async def stored() -> str:
+        async with engine.connect() as conn:
+            return str(await conn.scalar(select(Webhook.secret).where(Webhook.id == hook["id"])))
+
+    keys = Sealer(parse_keys(TEST_PAYLOAD_KEYS))
+    at_rest = await stored()
+    assert hook["secret"].removeprefix("whsec_") not in at_rest
+    assert keys.open(at_rest, sealing_context(hook["id"])) == hook["secret"]
+    with pytest.raises(ValueError):  # bound to its row: copied onto another, it does not open
+        keys.open(at_rest, sealing_context("wh_other"))
+
+    rotated = await ok(await tenant.http.post(f"/v1/webhooks/{hook['id']}/rotate-secret"), 200)
+    await setup_guide(tenant, codes=1)
+    await wait_for_event(tenant, await post_action(tenant, {**FLOW_ACTION, "userId": "ghost"}))
+
+    async def delivered() -> bool:
+        found = await deliveries(tenant, hook["id"])
+        return len(found) == 1 and found[0]["status"] == "delivered"
+
+    await until(delivered, within=30)
+    assert all(verified(rotated["secret"], h, b) for h, b in got.seen)
+    assert not any(verified(hook["secret"], h, b) for h, b in got.seen)
+
+    # A new payload key first: resealing moves every secret onto it; `loyalty reseal` back.
+    fresh = new_key("fresh")
+    assert await reseal(engine, Sealer(parse_keys(f"{fresh},{TEST_PAYLOAD_KEYS}"))) >= 1
+    moved = await stored()
+    assert Sealer(parse_keys(fresh)).open(moved, sealing_context(hook["id"])) == rotated["secret"]
+    with pytest.raises(ValueError):
+        keys.open(moved, sealing_context(hook["id"]))
+    env = {"DATABASE_URL": settings.require_database_url()}
+    back = await run_cli("reseal", env=env | {"PAYLOAD_KEYS": f"{TEST_PAYLOAD_KEYS},{fresh}"})
+    assert int(back.rsplit(":", 1)[1]) >= 1
+    assert keys.open(await stored(), sealing_context(hook["id"])) == rotated["secret"]
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204

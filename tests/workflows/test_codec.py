@@ -13,7 +13,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from src.config import Settings
-from src.workflows.codec import ENCODING, EncryptionCodec, new_key, parse_keys
+from src.domain.sealing import new_key, parse_keys
+from src.workflows.codec import ENCODING, EncryptionCodec
 from src.workflows.codec_server import codec_app
 from tests.guide import ok, post_action, setup_guide
 from tests.support import Tenant, wait_for_event, workflow_result

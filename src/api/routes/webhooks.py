@@ -7,7 +7,7 @@ import json
 
 from fastapi import APIRouter, Query, Response
 
-from src.api.deps import Admin, EngineDep
+from src.api.deps import Admin, EngineDep, SealerDep
 from src.api.schemas.common import Page, errors
 from src.api.schemas.webhooks import (
     DeliveryOut,
@@ -31,10 +31,10 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
     responses=errors(422),
 )
 async def create_webhook(
-    body: WebhookCreate, principal: Admin, engine: EngineDep
+    body: WebhookCreate, principal: Admin, engine: EngineDep, sealer: SealerDep
 ) -> WebhookCreated:
     """Subscribe ``url`` to ``events``; the reply's ``secret`` (shown once) signs them."""
-    made = await service.create(engine, principal.org_id, body.url, list(body.events))
+    made = await service.create(engine, sealer, principal.org_id, body.url, list(body.events))
     return WebhookCreated.model_validate(made)
 
 
@@ -73,9 +73,11 @@ async def delete_webhook(webhook_id: str, principal: Admin, engine: EngineDep) -
     operation_id="rotateWebhookSecret",
     responses=errors(404),
 )
-async def rotate_secret(webhook_id: str, principal: Admin, engine: EngineDep) -> SecretOut:
+async def rotate_secret(
+    webhook_id: str, principal: Admin, engine: EngineDep, sealer: SealerDep
+) -> SecretOut:
     """A new signing secret, shown once; every attempt from now on is signed with it."""
-    return SecretOut(secret=await service.rotate(engine, principal.org_id, webhook_id))
+    return SecretOut(secret=await service.rotate(engine, sealer, principal.org_id, webhook_id))
 
 
 @router.get(
