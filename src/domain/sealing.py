@@ -64,6 +64,15 @@ class Sealer:
             raise ValueError("value is not sealed")
         return sealed.removeprefix(PREFIX).partition(":")[0]
 
+    def reseal(self, value: str, context: str) -> str | None:
+        """``value`` sealed with the first key, or None when it already is; a value stored in
+        clear (before secrets were sealed) is sealed too."""
+        if not value.startswith(PREFIX):
+            return self.seal(value, context)
+        if self.key_of(value) == self.sealing:
+            return None
+        return self.seal(self.open(value, context), context)
+
     def open(self, sealed: str, context: str) -> str:
         key_id = self.key_of(sealed)
         opener = self._keys.get(key_id)

@@ -90,14 +90,13 @@ async def rotate(engine: AsyncEngine, sealer: Sealer, org_id: str, webhook_id: s
 
 
 async def reseal(engine: AsyncEngine, sealer: Sealer) -> int:
-    """Seals again with the first payload key every secret another key sealed, so that key
-    can leave PAYLOAD_KEYS; returns how many changed."""
+    """Seals again with the first payload key every secret another key sealed (so that key
+    can leave PAYLOAD_KEYS) or that is still in clear; returns how many changed."""
     changed = 0
     async with engine.begin() as conn:
         for webhook_id, org_id, sealed in await webhooks.secrets(conn):
-            if sealer.key_of(sealed) != sealer.sealing:
-                plain = sealer.open(sealed, sealing_context(webhook_id))
-                fresh = sealer.seal(plain, sealing_context(webhook_id))
+            fresh = sealer.reseal(sealed, sealing_context(webhook_id))
+            if fresh is not None:
                 changed += await webhooks.set_secret(conn, org_id, webhook_id, fresh)
     return changed
 

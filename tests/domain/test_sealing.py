@@ -31,3 +31,14 @@ def test_sealed_text_opens_only_as_it_was_sealed() -> None:
             after.open(bad, context)
     with pytest.raises(ValueError):
         Sealer(parse_keys(new)).open(sealed, "webhook:wh_1")
+
+
+def test_resealing_moves_values_onto_the_first_key() -> None:
+    old, new = new_key("old"), new_key("new")
+    sealed = Sealer(parse_keys(old)).seal("whsec_abc", "c")
+    after = Sealer(parse_keys(f"{new},{old}"))
+    moved = after.reseal(sealed, "c")
+    assert moved is not None and after.key_of(moved) == "new"
+    assert after.reseal(moved, "c") is None
+    clear = after.reseal("whsec_abc", "c")  # stored before secrets were sealed
+    assert clear is not None and after.open(clear, "c") == "whsec_abc"
