@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="Attempts after which a plan or effect failing for a reason other than an "
         "unavailable database gives up (the event ends failed, replayable).",
     )
+    backtest_heartbeat_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="How long a backtest may go without a heartbeat (one per page of 1,000 "
+        "actions) before Temporal takes its worker for dead and resumes it on another.",
+    )
     worker_slots: int = Field(
         default=16,
         ge=1,

@@ -44,7 +44,7 @@ def build_worker(
     starts = TemporalRuns(client, settings.task_queue)  # refund actions start reversals
     activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
-    backtesting = BacktestActivities(engine, settings.activity_max_attempts)
+    backtesting = BacktestActivities(engine, settings.activity_max_attempts, hooks)
     delivering = WebhookActivities(
         engine,
         Delivering(

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from src.domain import errors
 from src.domain.actions import ActionInput
+from src.domain.backtests import BacktestInput
 from src.domain.effects import ActionPlan, EffectRequest, EffectResult
 from src.domain.reversals import ReversalInput, ReversalResult
 from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED, settled
@@ -43,11 +44,13 @@ def about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
 @dataclass(frozen=True)
 class Hooks:
     """Fault injection for tests: fail a plan, or fail an effect's or a reversal's attempt
-    after its transaction committed, the cases exactly-once must survive."""
+    after its transaction committed, the cases exactly-once must survive; stop a backtest
+    after a page is saved, as a worker dying mid-run would."""
 
     before_plan: Callable[[ActionInput], Awaitable[None]] | None = None
     after_effect: Callable[[EffectRequest, EffectResult], Awaitable[None]] | None = None
     after_reversal: Callable[[ReversalInput, ReversalResult], Awaitable[None]] | None = None
+    after_backtest_page: Callable[[BacktestInput, int], Awaitable[None]] | None = None
 
 
 class ActionActivities:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from src.activities.actions import MAX_ATTEMPTS
+from src.activities.actions import MAX_ATTEMPTS, Hooks
 from src.activities.attempts import or_give_up
 from src.domain.backtests import BacktestInput
 from src.services import backtests
@@ -18,14 +18,22 @@ BACKTEST_ERROR = "backtest_error"
 
 
 class BacktestActivities:
-    def __init__(self, engine: AsyncEngine, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self, engine: AsyncEngine, max_attempts: int = MAX_ATTEMPTS, hooks: Hooks | None = None
+    ) -> None:
         self.engine = engine
         self.max_attempts = max_attempts
+        self.hooks = hooks or Hooks()
 
     @activity.defn(name="backtest_campaign")  # recorded in histories: never rename
     async def backtest_campaign(self, backtest: BacktestInput) -> dict[str, Any]:
+        async def beat(processed: int) -> None:
+            activity.heartbeat(processed)
+            if self.hooks.after_backtest_page is not None:
+                await self.hooks.after_backtest_page(backtest, processed)
+
         return await or_give_up(
-            lambda: backtests.run(self.engine, backtest, activity.heartbeat),
+            lambda: backtests.run(self.engine, backtest, beat),
             self.max_attempts,
             BACKTEST_ERROR,
             f"backtest {backtest.backtest_id}",

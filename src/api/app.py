@@ -68,7 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.rate_limiter = RateLimiter(settings.redis_url, settings.bulk_codes_per_minute)
         app.state.temporal = await connect(settings, lazy=True)
         app.state.ingest = Ingest(app.state.engine, app.state.trigger_cache)
-        app.state.runs = TemporalRuns(app.state.temporal, settings.task_queue)
+        app.state.runs = TemporalRuns(
+            app.state.temporal, settings.task_queue, settings.backtest_heartbeat_seconds
+        )
         app.state.sealer = settings.sealer()
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.freeze()

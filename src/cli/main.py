@@ -267,7 +267,9 @@ def campaigns_backtest(
     async def run() -> None:
         engine = make_engine(settings.require_database_url(), 2)
         try:
-            runs = TemporalRuns(await connect(settings), settings.task_queue)
+            runs = TemporalRuns(
+                await connect(settings), settings.task_queue, settings.backtest_heartbeat_seconds
+            )
             found = await backtests.request(
                 engine,
                 runs,

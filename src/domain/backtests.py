@@ -32,6 +32,8 @@ class BacktestInput(BaseModel):
 
     backtest_id: str
     org_id: str
+    # Silence after which the worker is taken for dead (a page takes well under a second).
+    heartbeat_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

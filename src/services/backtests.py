@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -122,7 +122,7 @@ async def get(engine: AsyncEngine, org_id: str, backtest_id: str) -> BacktestVie
 
 
 async def run(
-    engine: AsyncEngine, backtest: BacktestInput, beat: Callable[[int], None]
+    engine: AsyncEngine, backtest: BacktestInput, beat: Callable[[int], Awaitable[None]]
 ) -> dict[str, Any]:
     """Judge the window's actions page by page, saving the state after each, and finish;
     ``beat`` is told the count processed after every page (the activity's heartbeat)."""
@@ -164,7 +164,7 @@ async def run(
             )
             if last:
                 await backtests.finish(conn, backtest.backtest_id, "completed")
-        beat(tally.processed)
+        await beat(tally.processed)
         if last:
             return tally.result()
 

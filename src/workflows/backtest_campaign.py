@@ -14,8 +14,6 @@ with workflow.unsafe.imports_passed_through():
     from src.domain.backtests import BacktestInput
     from src.workflows.process_action import RETRY
 
-# A page takes well under a second: a silent minute means the worker is gone.
-HEARTBEAT_TIMEOUT = timedelta(seconds=60)
 RUN_TIMEOUT = timedelta(hours=6)
 
 
@@ -27,7 +25,7 @@ class BacktestCampaign:
             BacktestActivities.backtest_campaign,
             backtest,
             start_to_close_timeout=RUN_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=backtest.heartbeat_seconds),
             retry_policy=RETRY,
             priority=Priority(fairness_key=backtest.org_id),
             summary=f"backtest {backtest.backtest_id}",

@@ -93,6 +93,7 @@ class TemporalRuns:
 
     client: Client
     task_queue: str
+    backtest_heartbeat_seconds: float = 60.0
 
     async def running(self, event_id: str) -> bool:
         """No such workflow (never started there, or its history is gone) is not running;
@@ -159,7 +160,7 @@ class TemporalRuns:
     async def start_backtest(self, backtest: BacktestInput) -> None:
         await self.client.start_workflow(
             BacktestCampaign.run,
-            backtest,
+            backtest.model_copy(update={"heartbeat_seconds": self.backtest_heartbeat_seconds}),
             id=backtest.backtest_id,
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

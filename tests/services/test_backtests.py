@@ -3,13 +3,11 @@ simulated in timestamp order, nothing granted; a run cut off mid-way resumes whe
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.config import Settings
@@ -20,32 +18,12 @@ from src.store.tables import (
     Backtest,
     Balance,
     CampaignCounter,
-    Event,
     LedgerEntry,
     LimitReservation,
-    User,
 )
+from tests.backtesting import draft, finished, stored_visits
 from tests.guide import ok, post_action
 from tests.support import Tenant, run_cli, settings_env, wait_for_event
-
-
-async def draft(tenant: Tenant, limits: dict[str, Any] | None = None) -> str:
-    created = await ok(
-        await tenant.http.post(
-            "/v1/campaigns",
-            json={
-                "name": "visits pay",
-                "status": "draft",
-                "triggers": [{"type": "visit"}],
-                "effects": [
-                    {"type": "add_points", "config": {"amount": 10}},
-                    {"type": "allocate_code", "config": {"poolId": "welcome"}},
-                ],
-                **({"limits": limits} if limits else {}),
-            },
-        )
-    )
-    return str(created["id"])
 
 
 async def written(engine: AsyncEngine, org_id: str) -> list[int]:
@@ -55,15 +33,6 @@ async def written(engine: AsyncEngine, org_id: str) -> list[int]:
             int(await conn.scalar(select(func.count()).where(table.org_id == org_id)) or 0)
             for table in (LedgerEntry, Balance, CampaignCounter, LimitReservation)
         ]
-
-
-async def finished(tenant: Tenant, backtest_id: str) -> dict[str, Any]:
-    for _ in range(300):
-        found = (await tenant.http.get(f"/v1/backtests/{backtest_id}")).json()
-        if found["status"] != "running":
-            return dict(found)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"backtest {backtest_id} still running")
 
 
 async def test_a_draft_is_judged_over_stored_actions_granting_nothing(
@@ -129,28 +98,7 @@ async def test_a_run_cut_off_mid_way_resumes_where_it_saved(
     the next resumes there and ends with the result of a run that was never cut off."""
     campaign = await draft(tenant, {"maxPerUser": 3})
     start = datetime.now(UTC) - timedelta(hours=1)
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(User), [{"org_id": tenant.org_id, "id": f"u{i}"} for i in range(50)]
-        )
-        await conn.execute(
-            insert(Event),
-            [
-                {
-                    "id": f"evt_bt_{tenant.org_id[:8]}_{i:05d}",
-                    "org_id": tenant.org_id,
-                    "user_id": f"u{i % 50}",
-                    "resolved_user_id": f"u{i % 50}",
-                    "action": "visit",
-                    "occurred_at": start + timedelta(seconds=i),
-                    "data": {},
-                    "metadata": {},
-                    "fingerprint": "bt",
-                    "status": "processed",
-                }
-                for i in range(2500)
-            ],
-        )
+    await stored_visits(engine, tenant.org_id, start, 2500)
 
     async def new(backtest_id: str) -> BacktestInput:
         async with engine.begin() as conn:
@@ -170,18 +118,22 @@ async def test_a_run_cut_off_mid_way_resumes_where_it_saved(
             )
         return BacktestInput(backtest_id=backtest_id, org_id=tenant.org_id)
 
-    def crash(processed: int) -> None:
+    async def crash(processed: int) -> None:
         raise Crash(processed)
+
+    beats: list[int] = []
+
+    async def beat(processed: int) -> None:
+        beats.append(processed)
 
     cut = await new(f"bt_cut_{tenant.org_id[:8]}")
     with pytest.raises(Crash):
         await backtests.run(engine, cut, crash)
     saved = await backtests.get(engine, tenant.org_id, cut.backtest_id)
     assert saved.status == "running" and saved.processed == 1000
-    beats: list[int] = []
-    resumed = await backtests.run(engine, cut, beats.append)
+    resumed = await backtests.run(engine, cut, beat)
     assert beats == [2000, 2500]  # the first page was not read again
-    whole = await backtests.run(engine, await new(f"bt_whole_{tenant.org_id[:8]}"), print)
+    whole = await backtests.run(engine, await new(f"bt_whole_{tenant.org_id[:8]}"), beat)
     assert resumed == whole
     assert whole["fired"] == 150 and whole["refusals"] == {"maxPerUser": 2350}
 
