@@ -32,13 +32,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import bare, fairness
 from bench.load import closed_loop, open_loop
+from bench.receiver import receiver
 from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
 from src.domain.scopes import SCOPES
 from src.domain.sealing import new_key
+from src.domain.webhooks import EVENT_TYPES
 from src.store import campaigns, catalog, keys, orgs, users
 from src.store.db import make_engine, migrate
-from src.store.tables import Event, Product
+from src.store.tables import Event, Product, WebhookDelivery
 
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"
@@ -235,9 +237,11 @@ async def drain_with_worker(
     latency: bool = False,
 ) -> tuple[float, dict[str, Any] | None]:
     """Our drain on the Temporal server ``env`` names (and, if asked, the settle latency at
-    half of it), with a fresh worker process and an empty outbox."""
+    half of it), with a fresh worker process and an empty outbox; the worker stops only once
+    every webhook delivery the drain wrote is made."""
     async with engine.begin() as conn:  # only this drain's events from here on
         await conn.execute(delete(Event))
+        await conn.execute(delete(WebhookDelivery))
     async with engine.connect() as conn:  # as autovacuum would, after so many rows went
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await autocommit.execute(text("VACUUM ANALYZE events"))
@@ -248,7 +252,41 @@ async def drain_with_worker(
         settle = (
             await settle_latency(engine, http, base, ours / 2, LATENCY_SECONDS) if latency else None
         )
+        await all_delivered(engine)
     return ours, settle
+
+
+async def all_delivered(engine: AsyncEngine) -> None:
+    while True:
+        async with engine.connect() as conn:
+            waiting = await conn.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.status != "delivered")
+            )
+        if not waiting:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def drain_with_webhook(
+    engine: AsyncEngine, http: aiohttp.ClientSession, base: str, env: dict[str, str]
+) -> tuple[float, int]:
+    """Our drain with the org subscribed to every notification (a receiver answering 204):
+    actions/s, and the deliveries made."""
+    async with receiver(free_port()) as url:
+        async with http.post(
+            f"{base}/v1/webhooks", json={"url": url, "events": list(EVENT_TYPES)}
+        ) as r:
+            assert r.status == 201, await r.text()
+            hook = (await r.json())["id"]
+        allowed = {**env, "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"}
+        hooked, _ = await drain_with_worker(engine, http, base, allowed)
+        async with engine.connect() as conn:
+            sent = await conn.scalar(select(func.count()).select_from(WebhookDelivery))
+        async with http.delete(f"{base}/v1/webhooks/{hook}") as r:
+            assert r.status == 204, await r.text()
+    return hooked, int(sent or 0)
 
 
 @contextlib.asynccontextmanager
@@ -273,10 +311,18 @@ async def drains(
     in the best one."""
     async with temporal_server(db_file) as temporal:
         address = address_of(temporal)
-        ours, settle = await drain_with_worker(
-            engine, http, base, {**env, "TEMPORAL_ADDRESS": address}, latency=db_file is None
-        )
+        served = {**env, "TEMPORAL_ADDRESS": address}
+        ours, settle = await drain_with_worker(engine, http, base, served, latency=db_file is None)
         shapes = await history_shapes(engine, temporal.client)
+        if db_file is None:  # the notification outbox's cost, between two plain drains
+            hooked, sent = await drain_with_webhook(engine, http, base, served)
+            again, _ = await drain_with_worker(engine, http, base, served)
+            webhooks = {
+                "ours_per_second": round(hooked, 1),
+                "deliveries": sent,
+                "plain_after_per_second": round(again, 1),
+                "ratio_to_plain": round(hooked / statistics.mean([ours, again]), 2),
+            }
         same = await drain_bare(address, "same", DRAIN_EVENTS)
         best = await drain_bare(address, "best", DRAIN_EVENTS)
     return {
@@ -293,7 +339,7 @@ async def drains(
         "ratio_to_best": round(ours / best, 2),
         "latency": settle,
         "per_action": shapes,
-    }
+    } | ({"with_webhook": webhooks} if db_file is None else {})
 
 
 async def history_shapes(engine: AsyncEngine, client: Client) -> dict[str, dict[str, int]]:
@@ -396,6 +442,7 @@ async def main() -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     acc, drain, shape = report["acceptance"], report["drain"], report["per_action"]
     dev, lat = report["drain_dev"], report["latency"]
+    hook = drain["with_webhook"]
     fair = report["fairness"]
     lines = ["| measure | value | target |", "|---|---|---|"]
     for name, row in acc["single"].items():
@@ -415,6 +462,9 @@ def table(report: dict[str, Any]) -> str:
         f"| drain, `make dev` persistence (SQLite WAL) | {dev['ours_per_second']} actions/s | ≥ 60/s |",
         f"| bare best shape, same persistence | {dev['bare_best_shape_per_second']}/s | baseline |",
         f"| drain ÷ bare best shape, `make dev` persistence | {dev['ratio_to_best']} | ≥ 0.8 |",
+        f"| drain with a webhook on every notification ({hook['deliveries']} deliveries, "
+        f"204 at once) | {hook['ours_per_second']} actions/s | |",
+        f"| drain with a webhook ÷ plain drains before and after it | {hook['ratio_to_plain']} | |",
         f"| POST → settled at {lat['offered_per_second']}/s (half the drain), p50 / p99 | "
         f"{lat['p50_ms']} ms / {lat['p99_ms']} ms | |",
         f"| non-matching action | {shape['non_matching']['activities']} (local) activity, "
