@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.common import Priority, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from src.domain.webhooks import DeliveryInput
 from src.store import webhooks
 from src.workflows.deliver_webhook import DeliverWebhook
+from src.workflows.priorities import background
 from src.workflows.starter import START_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class WebhookRelay:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 rpc_timeout=START_TIMEOUT,
                 static_summary=f"webhook {delivery_id}",
-                priority=Priority(fairness_key=org_id),
+                priority=background(org_id),
+                request_eager_start=True,
             )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -12,20 +12,23 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from src.config import Settings
 from src.domain.sealing import Sealer, new_key, parse_keys
-from src.domain.webhooks import public
+from src.domain.webhooks import DeliveryInput, public
 from src.services.webhooks import DeliveryFailed, address_for, reseal, sealing_context
 from src.store.tables import Webhook, WebhookDelivery
+from src.workflows.deliver_webhook import DeliverWebhook
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import (
     ACTIONS,
     TEST_PAYLOAD_KEYS,
     Receiver,
     Tenant,
+    free_port,
     run_cli,
     until,
     wait_for_event,
@@ -206,4 +209,40 @@ async def test_signing_secrets_are_sealed_at_rest_and_rotate(
     back = await run_cli("reseal", env=env | {"PAYLOAD_KEYS": f"{TEST_PAYLOAD_KEYS},{fresh}"})
     assert int(back.rsplit(":", 1)[1]) >= 1
     assert keys.open(await stored(), sealing_context(hook["id"])) == rotated["secret"]
+    assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+
+
+async def test_a_delivery_that_never_succeeds_ends_failed(
+    tenant: Tenant, engine: AsyncEngine, client: Client, settings: Settings
+) -> None:
+    """Nothing listens at the target: attempts back off until the give-up time, then the run
+    marks the delivery failed (re-sendable) and says so."""
+    url = f"http://127.0.0.1:{free_port()}/nobody"
+    hook = await ok(
+        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
+    )
+    msg = f"msg_never_{tenant.org_id[:8]}"
+    async with engine.begin() as conn:  # started already: only this test's run delivers it
+        await conn.execute(
+            insert(WebhookDelivery).values(
+                id=msg,
+                org_id=tenant.org_id,
+                webhook_id=hook["id"],
+                type="event.skipped",
+                body="{}",
+                status="pending",
+                started_at=func.now(),
+            )
+        )
+    schedule = {"first_retry_seconds": 0.2, "max_retry_seconds": 0.5, "give_up_seconds": 3.0}
+    outcome = await client.execute_workflow(
+        DeliverWebhook.run,
+        DeliveryInput(delivery_id=msg, org_id=tenant.org_id, **schedule),
+        id=msg,
+        task_queue=settings.task_queue,
+    )
+    assert outcome == "failed"
+    (found,) = [d for d in await deliveries(tenant, hook["id"]) if d["id"] == msg]
+    assert found["status"] == "failed" and found["attempts"] >= 3, found
+    assert found["lastStatus"] is None and "Connect" in found["lastError"], found
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
