@@ -393,11 +393,15 @@ def reseal() -> None:
     before dropping the old key)."""
     from src.services import webhooks
 
-    async def run() -> int:
+    async def run() -> tuple[int, list[str]]:
         async with _engine() as engine:
             return await webhooks.reseal(engine, get_settings().sealer())
 
-    typer.echo(f"webhook secrets sealed again: {asyncio.run(run())}")
+    changed, unopened = asyncio.run(run())
+    typer.echo(f"webhook secrets sealed again: {changed}")
+    if unopened:
+        typer.echo(f"secrets no key in PAYLOAD_KEYS opens: {', '.join(unopened)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("codec-server")

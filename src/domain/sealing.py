@@ -24,7 +24,7 @@ PREFIX = "sealed:v1:"
 def parse_keys(text: str) -> list[tuple[str, bytes]]:
     """``id:base64key[,id:base64key…]``, the first sealing, all opening; a ValueError names
     what is wrong."""
-    keys = []
+    keys: list[tuple[str, bytes]] = []
     for entry in filter(None, (e.strip() for e in text.split(","))):
         key_id, _, encoded = entry.partition(":")
         try:
@@ -33,6 +33,8 @@ def parse_keys(text: str) -> list[tuple[str, bytes]]:
             raise ValueError(f"payload key '{key_id}' is not base64") from None
         if not key_id or len(key) != 32:
             raise ValueError(f"payload key '{key_id}' must be 'id:<32 bytes, base64>'")
+        if key_id in dict(keys):
+            raise ValueError(f"payload key '{key_id}' is listed twice")
         keys.append((key_id, key))
     if not keys:
         raise ValueError("no payload key given")
@@ -59,10 +61,16 @@ class Sealer:
         data = nonce + self._keys[self.sealing].encrypt(nonce, plain.encode(), aad)
         return f"{PREFIX}{self.sealing}:{base64.b64encode(data).decode()}"
 
-    def key_of(self, sealed: str) -> str:
-        if not sealed.startswith(PREFIX):
+    @staticmethod
+    def _parts(sealed: str) -> tuple[str, str]:
+        """``sealed:v1:<key id>:<base64>``, nothing else."""
+        parts = sealed.removeprefix(PREFIX).split(":")
+        if not sealed.startswith(PREFIX) or len(parts) != 2 or not all(parts):
             raise ValueError("value is not sealed")
-        return sealed.removeprefix(PREFIX).partition(":")[0]
+        return parts[0], parts[1]
+
+    def key_of(self, sealed: str) -> str:
+        return self._parts(sealed)[0]
 
     def reseal(self, value: str, context: str) -> str | None:
         """``value`` sealed with the first key, or None when it already is; a value stored in
@@ -74,12 +82,12 @@ class Sealer:
         return self.seal(self.open(value, context), context)
 
     def open(self, sealed: str, context: str) -> str:
-        key_id = self.key_of(sealed)
+        key_id, encoded = self._parts(sealed)
         opener = self._keys.get(key_id)
         if opener is None:
             raise ValueError(f"value sealed with unknown key '{key_id}'")
         try:
-            data = base64.b64decode(sealed.rpartition(":")[2], validate=True)
+            data = base64.b64decode(encoded, validate=True)
             aad = f"{key_id}|{context}".encode()
             return opener.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad).decode()
         except (binascii.Error, InvalidTag):

@@ -89,16 +89,24 @@ async def rotate(engine: AsyncEngine, sealer: Sealer, org_id: str, webhook_id: s
     return secret
 
 
-async def reseal(engine: AsyncEngine, sealer: Sealer) -> int:
+async def reseal(engine: AsyncEngine, sealer: Sealer) -> tuple[int, list[str]]:
     """Seals again with the first payload key every secret another key sealed (so that key
-    can leave PAYLOAD_KEYS) or that is still in clear; returns how many changed."""
-    changed = 0
-    async with engine.begin() as conn:
-        for webhook_id, org_id, sealed in await webhooks.secrets(conn):
+    can leave PAYLOAD_KEYS) or that is still in clear. Each is replaced only if unchanged
+    since it was read (no lock on the rows grants write notifications against). Returns how
+    many changed, and the webhooks whose secret opens with none of the keys."""
+    async with engine.connect() as conn:
+        stored = await webhooks.secrets(conn)
+    changed, unopened = 0, []
+    for webhook_id, sealed in stored:
+        try:
             fresh = sealer.reseal(sealed, sealing_context(webhook_id))
-            if fresh is not None:
-                changed += await webhooks.set_secret(conn, org_id, webhook_id, fresh)
-    return changed
+        except ValueError:
+            unopened.append(webhook_id)
+            continue
+        if fresh is not None:
+            async with engine.begin() as conn:
+                changed += await webhooks.replace_secret(conn, webhook_id, sealed, fresh)
+    return changed, unopened
 
 
 async def address_for(host: str, port: int, allow_private: bool) -> str:
@@ -127,7 +135,13 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
     if found.status != "pending":
         return str(found.status)
     timestamp = int(found.created_at.timestamp())
-    secret = how.sealer.open(found.secret, sealing_context(found.webhook_id))
+    try:
+        secret = how.sealer.open(found.secret, sealing_context(found.webhook_id))
+    except ValueError:
+        sealed = "the signing secret opens with no key in PAYLOAD_KEYS (run `loyalty reseal`)"
+        async with engine.begin() as conn:
+            await webhooks.attempted(conn, delivery_id, None, sealed, False)
+        raise DeliveryFailed(sealed) from None
     parts = urlsplit(found.url)
     host = str(parts.hostname)
     port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -436,8 +436,8 @@ class Backtest(Base):
 
 
 class Webhook(Base):
-    """An org's subscription: a URL, the notifications it wants and its signing secret (kept
-    to sign with, so stored as given; rotating replaces it)."""
+    """An org's subscription: a URL, the notifications it wants and its signing secret, sealed
+    with the payload keys and bound to the row (``domain.sealing``); rotating replaces it."""
 
     __tablename__ = "webhooks"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -71,11 +71,16 @@ async def set_secret(conn: AsyncConnection, org_id: str, webhook_id: str, secret
 
 
 async def secrets(conn: AsyncConnection) -> list[Any]:
-    """Every webhook's sealed secret, locked while they are sealed again."""
-    rows = await conn.execute(
-        select(Webhook.id, Webhook.org_id, Webhook.secret).order_by(Webhook.id).with_for_update()
+    """Every webhook's stored secret, by ID."""
+    return list(await conn.execute(select(Webhook.id, Webhook.secret).order_by(Webhook.id)))
+
+
+async def replace_secret(conn: AsyncConnection, webhook_id: str, old: str, new: str) -> int:
+    """Swap the stored secret if it is still ``old`` (a rotation meanwhile wins)."""
+    changed = await conn.execute(
+        update(Webhook).where(Webhook.id == webhook_id, Webhook.secret == old).values(secret=new)
     )
-    return list(rows)
+    return int(changed.rowcount)
 
 
 async def deliveries(conn: AsyncConnection, org_id: str, webhook_id: str, limit: int) -> list[Any]:

@@ -26,11 +26,14 @@ def test_sealed_text_opens_only_as_it_was_sealed() -> None:
         (sealed, "webhook:wh_2"),
         ("whsec_abc", "webhook:wh_1"),
         (sealed.rpartition(":")[0] + ":not base64!", "webhook:wh_1"),
+        (sealed.replace(":old:", ":old:junk:"), "webhook:wh_1"),
     ):
         with pytest.raises(ValueError):
             after.open(bad, context)
     with pytest.raises(ValueError):
         Sealer(parse_keys(new)).open(sealed, "webhook:wh_1")
+    with pytest.raises(ValueError, match="twice"):
+        parse_keys(f"{new},{new_key('new')}")
 
 
 def test_resealing_moves_values_onto_the_first_key() -> None:
