@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Attempts after which a plan or effect failing for a reason other than an "
         "unavailable database gives up (the event ends failed, replayable).",
     )
+    webhook_slots: int = Field(
+        default=8,
+        ge=1,
+        description="Webhook delivery attempts a worker process makes at once, on a task queue "
+        "of their own (TASK_QUEUE + '-webhooks'), so slow receivers never hold the slots "
+        "grants run in.",
+    )
     backtest_heartbeat_seconds: float = Field(
         default=60.0,
         ge=1,
@@ -173,6 +180,10 @@ class Settings(BaseSettings):
                 "clear. Make a key with `loyalty payload-key` and set PAYLOAD_KEYS=<it>"
             )
         return self.payload_keys
+
+    @property
+    def webhook_task_queue(self) -> str:
+        return f"{self.task_queue}-webhooks"
 
     def sealer(self) -> Sealer:
         """Seals secrets the service reads back (webhook signing secrets) with PAYLOAD_KEYS."""

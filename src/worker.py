@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -45,17 +46,11 @@ def build_worker(
     activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
     backtesting = BacktestActivities(engine, settings.activity_max_attempts, hooks)
-    delivering = WebhookActivities(
-        engine,
-        Delivering(
-            settings.webhooks_allow_private_targets,
-            settings.webhook_timeout_seconds,
-            settings.sealer(),
-        ),
-    )
+    delivering = webhook_activities(engine, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
+        # DeliverWebhook here only for runs 0.4.0 started on this queue (they end within 3 days).
         workflows=[ProcessAction, ReverseAction, BacktestCampaign, DeliverWebhook],
         activities=[
             activities.plan_action,
@@ -65,18 +60,49 @@ def build_worker(
             delivering.deliver_webhook,
             delivering.webhook_failed,
         ],
-        max_concurrent_activities=settings.worker_slots,
-        max_concurrent_local_activities=settings.worker_slots,
-        max_concurrent_workflow_tasks=settings.worker_slots,
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
-        # An activity handed to this worker eagerly, as it begins shutting down, is dropped and
+        **_running(settings, settings.worker_slots),
+    )
+
+
+def _running(settings: Settings, slots: int) -> dict[str, Any]:
+    """How a worker runs: ``slots`` of each kind, and the options every worker shares."""
+    return {
+        "max_concurrent_activities": slots,
+        "max_concurrent_local_activities": slots,
+        "max_concurrent_workflow_tasks": slots,
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_grace_seconds),
+        # An activity handed to a worker eagerly, as it begins shutting down, is dropped and
         # waits for its timeout; through the task queue it goes to a worker that runs it.
-        disable_eager_activity_execution=True,
-        # ProcessAction touches no clock, randomness or environment: the sandbox's per-run
+        "disable_eager_activity_execution": True,
+        # The workflows touch no clock, randomness or environment: the sandbox's per-run
         # re-import buys a runtime check the tests already make (replays, mocked runs).
-        workflow_runner=SandboxedWorkflowRunner()
+        "workflow_runner": SandboxedWorkflowRunner()
         if settings.workflow_sandbox
         else UnsandboxedWorkflowRunner(),
+    }
+
+
+def webhook_activities(engine: AsyncEngine, settings: Settings) -> WebhookActivities:
+    return WebhookActivities(
+        engine,
+        Delivering(
+            settings.webhooks_allow_private_targets,
+            settings.webhook_timeout_seconds,
+            settings.sealer(),
+        ),
+    )
+
+
+def build_webhook_worker(client: Client, engine: AsyncEngine, settings: Settings) -> Worker:
+    """Deliveries on a task queue and slots of their own: a receiver that answers slowly (or
+    never) holds these, never the slots grants run in."""
+    delivering = webhook_activities(engine, settings)
+    return Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        workflows=[DeliverWebhook],
+        activities=[delivering.deliver_webhook, delivering.webhook_failed],
+        **_running(settings, settings.webhook_slots),
     )
 
 
@@ -102,7 +128,11 @@ def build_webhook_relay(client: Client, engine: AsyncEngine, settings: Settings)
         give_up_seconds=settings.webhook_give_up_seconds,
     )
     return WebhookRelay(
-        client, engine, settings.task_queue, schedule, max(settings.relay_idle_seconds, 0.2)
+        client,
+        engine,
+        settings.webhook_task_queue,
+        schedule,
+        max(settings.relay_idle_seconds, 0.2),
     )
 
 
@@ -146,25 +176,27 @@ async def serve(
     """Run the worker, the relay and the reconciler until ``stop`` is set, then shut down in
     order: the relay and the reconciler finish their pass and claim nothing more, then the
     worker stops polling and lets in-flight activities finish within the grace period."""
-    worker = build_worker(client, engine, settings, hooks)
+    workers = [build_worker(client, engine, settings, hooks)]
+    workers.append(build_webhook_worker(client, engine, settings))
     sweeps = [
         build_relay(client, engine, settings).run(stop),
         build_reconciler(client, engine, settings).run(stop),
         build_webhook_relay(client, engine, settings).run(stop),
         sample_backlog(engine, stop),
     ]
-    polling = asyncio.create_task(worker.run(), name="worker")
+    polling = [asyncio.create_task(w.run(), name=w.task_queue) for w in workers]
     background = [asyncio.create_task(s) for s in sweeps]
     try:
         waiting = asyncio.create_task(stop.wait())
-        await asyncio.wait([polling, waiting, *background], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*polling, waiting, *background], return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
     finally:
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
-        if not polling.done():
-            await worker.shutdown()
-        await polling
+        await asyncio.gather(
+            *(w.shutdown() for w, p in zip(workers, polling, strict=True) if not p.done())
+        )
+        await asyncio.gather(*polling)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -172,7 +204,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     tracing.instrument_engine(engine, settings)
     client = await connect(settings, runtime=sdk_metrics_runtime(settings))
     await register_search_attributes(client)
-    log.info("worker polling task queue %s", settings.task_queue)
+    log.info("worker polling task queues %s, %s", settings.task_queue, settings.webhook_task_queue)
     try:
         await serve(client, engine, settings, stop)
     finally:

@@ -34,6 +34,8 @@ class DeliveryInput(BaseModel):
     first_retry_seconds: float
     max_retry_seconds: float
     give_up_seconds: float
+    # Runs 0.4.0 started (without it) retry one regular activity; later runs attempt locally.
+    local_attempts: bool = False
 
 
 def new_secret() -> str:

@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import Priority
 
 with workflow.unsafe.imports_passed_through():
     from src.activities.backtests import BacktestActivities
     from src.domain.backtests import BacktestInput
-    from src.workflows.priorities import background
     from src.workflows.process_action import RETRY
 
 RUN_TIMEOUT = timedelta(hours=6)
@@ -27,7 +27,7 @@ class BacktestCampaign:
             start_to_close_timeout=RUN_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=backtest.heartbeat_seconds),
             retry_policy=RETRY,
-            priority=background(backtest.org_id),
+            priority=Priority(fairness_key=backtest.org_id),
             summary=f"backtest {backtest.backtest_id}",
         )
         workflow.set_current_details(

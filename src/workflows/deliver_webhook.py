@@ -1,23 +1,23 @@
 """DeliverWebhook: one run per delivery (ID = the delivery's ``webhook-id``, and its resend
-count). Attempts back off exponentially from the input's first interval up to its cap, for
-up to the input's give-up time (3 days by default) from the run's start; then the delivery is
-marked failed, and may be re-sent.
+count), on the webhook task queue. Attempts back off exponentially from the input's first
+interval up to its cap, for up to the input's give-up time (3 days by default) from the run's
+start; then, or when an operator cancels the run, the delivery is marked failed, and may be
+re-sent.
 
-Each attempt is one local activity in a run started eagerly, and the run waits between
+Each attempt is one local activity of a run started eagerly, and the run waits between
 attempts on a durable timer: a delivery accepted at once costs one workflow task, half what a
 regular activity costs the Temporal server every org shares. The schedule is the workflow's
-own, not a local retry policy, so the give-up time holds exactly. Runs start at background
-priority (``priorities``): notifications wait behind grants, never the reverse.
+own, not a local retry policy, so the give-up time holds exactly.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as AttemptTimedOut
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from src.activities.webhooks import WebhookActivities
@@ -26,16 +26,13 @@ with workflow.unsafe.imports_passed_through():
 
 ATTEMPT_TIMEOUT = timedelta(seconds=30)  # beyond the deployment's request timeout (10 s)
 ONE_TRY = RetryPolicy(maximum_attempts=1)
-# Runs started by 0.4.0 workers retry one regular activity; they replay down that path, which
-# can go once no such run is open (3 days after the upgrade).
-LOCAL_ATTEMPTS = "deliver-in-local-attempts"
 
 
 @workflow.defn(name="DeliverWebhook")
 class DeliverWebhook:
     @workflow.run
     async def run(self, delivery: DeliveryInput) -> str:
-        if workflow.patched(LOCAL_ATTEMPTS):
+        if delivery.local_attempts:
             outcome = await self._attempts(delivery)
         else:
             outcome = await self._scheduled_activity(delivery)
@@ -43,8 +40,15 @@ class DeliverWebhook:
         return outcome
 
     async def _attempts(self, delivery: DeliveryInput) -> str:
-        give_up = workflow.info().start_time + timedelta(seconds=delivery.give_up_seconds)
-        wait = delivery.first_retry_seconds
+        try:
+            return await self._until_delivered(delivery)
+        except asyncio.CancelledError:  # cancelled by an operator: failed, so it can be re-sent
+            await self._failed(delivery)
+            raise
+
+    async def _until_delivered(self, delivery: DeliveryInput) -> str:
+        give_up = workflow.info().workflow_start_time + timedelta(seconds=delivery.give_up_seconds)
+        wait = min(delivery.first_retry_seconds, delivery.max_retry_seconds)
         while True:
             try:
                 outcome: str = await workflow.execute_local_activity_method(
@@ -54,20 +58,27 @@ class DeliverWebhook:
                     retry_policy=ONE_TRY,
                 )
                 return outcome
-            except (ActivityError, ApplicationError, AttemptTimedOut):  # a local one raises as is
+            # A local activity's own failure arrives as is; a timeout or cancel, wrapped.
+            except (ActivityError, ApplicationError) as err:
+                if isinstance(err.cause, CancelledError):
+                    raise asyncio.CancelledError from err
                 if workflow.now() + timedelta(seconds=wait) > give_up:
                     break
             await workflow.sleep(wait)
             wait = min(wait * 2, delivery.max_retry_seconds)
+        await self._failed(delivery)
+        return "failed"
+
+    async def _failed(self, delivery: DeliveryInput) -> None:
         await workflow.execute_local_activity_method(
             WebhookActivities.webhook_failed,
             delivery,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RETRY,
         )
-        return "failed"
 
     async def _scheduled_activity(self, delivery: DeliveryInput) -> str:
+        """Runs 0.4.0 started: one regular activity retried on the same schedule."""
         priority = Priority(fairness_key=delivery.org_id)
         try:
             outcome: str = await workflow.execute_activity_method(

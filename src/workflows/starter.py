@@ -26,7 +26,6 @@ from src.domain.errors import Conflict
 from src.domain.reversals import ReversalInput, workflow_id
 from src.workflows import search_attributes as sa
 from src.workflows.backtest_campaign import BacktestCampaign
-from src.workflows.priorities import background
 from src.workflows.process_action import LOCAL_THEN_REGULAR, ProcessAction
 from src.workflows.reverse_action import ReverseAction
 
@@ -170,5 +169,5 @@ class TemporalRuns:
                 [SearchAttributePair(sa.ORG_ID, backtest.org_id)]
             ),
             static_summary=f"backtest {backtest.backtest_id}",
-            priority=background(backtest.org_id),
+            priority=Priority(fairness_key=backtest.org_id),
         )

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import Priority, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from src.domain.webhooks import DeliveryInput
 from src.store import webhooks
 from src.workflows.deliver_webhook import DeliverWebhook
-from src.workflows.priorities import background
 from src.workflows.starter import START_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ class WebhookRelay:
             first_retry_seconds=self.schedule.first_retry_seconds,
             max_retry_seconds=self.schedule.max_retry_seconds,
             give_up_seconds=self.schedule.give_up_seconds,
+            local_attempts=True,
         )
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await self.client.start_workflow(
@@ -71,7 +71,7 @@ class WebhookRelay:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 rpc_timeout=START_TIMEOUT,
                 static_summary=f"webhook {delivery_id}",
-                priority=background(org_id),
+                priority=Priority(fairness_key=org_id),
                 request_eager_start=True,
             )
 

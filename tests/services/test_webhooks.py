@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from src.config import Settings
 from src.domain.sealing import Sealer, new_key, parse_keys
@@ -200,49 +200,101 @@ async def test_signing_secrets_are_sealed_at_rest_and_rotate(
 
     # A new payload key first: resealing moves every secret onto it; `loyalty reseal` back.
     fresh = new_key("fresh")
-    assert await reseal(engine, Sealer(parse_keys(f"{fresh},{TEST_PAYLOAD_KEYS}"))) >= 1
-    moved = await stored()
-    assert Sealer(parse_keys(fresh)).open(moved, sealing_context(hook["id"])) == rotated["secret"]
-    with pytest.raises(ValueError):
-        keys.open(moved, sealing_context(hook["id"]))
+    changed, unopened = await reseal(engine, Sealer(parse_keys(f"{fresh},{TEST_PAYLOAD_KEYS}")))
     env = {"DATABASE_URL": settings.require_database_url()}
-    back = await run_cli("reseal", env=env | {"PAYLOAD_KEYS": f"{TEST_PAYLOAD_KEYS},{fresh}"})
+    try:
+        assert changed >= 1 and unopened == []
+        moved = await stored()
+        opened = Sealer(parse_keys(fresh)).open(moved, sealing_context(hook["id"]))
+        assert opened == rotated["secret"]
+        with pytest.raises(ValueError):
+            keys.open(moved, sealing_context(hook["id"]))
+    finally:  # every webhook of the shared database back under the test key
+        back = await run_cli("reseal", env=env | {"PAYLOAD_KEYS": f"{TEST_PAYLOAD_KEYS},{fresh}"})
     assert int(back.rsplit(":", 1)[1]) >= 1
     assert keys.open(await stored(), sealing_context(hook["id"])) == rotated["secret"]
+
+    # A secret no key opens: each attempt says so, and `loyalty reseal` names the webhook.
+    lost = Sealer(parse_keys(new_key("lost"))).seal("whsec_x", sealing_context(hook["id"]))
+    async with engine.begin() as conn:
+        await conn.execute(update(Webhook).where(Webhook.id == hook["id"]).values(secret=lost))
+    await wait_for_event(tenant, await post_action(tenant, {**FLOW_ACTION, "userId": "ghost"}))
+
+    async def said_why() -> bool:
+        return any(
+            "loyalty reseal" in (d["lastError"] or "") for d in await deliveries(tenant, hook["id"])
+        )
+
+    await until(said_why, within=30)
+    named = await run_cli("reseal", env=env | {"PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}, exit_code=1)
+    assert "sealed again: 0" in named
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
 
 
 async def test_a_delivery_that_never_succeeds_ends_failed(
     tenant: Tenant, engine: AsyncEngine, client: Client, settings: Settings
 ) -> None:
-    """Nothing listens at the target: attempts back off until the give-up time, then the run
-    marks the delivery failed (re-sendable) and says so."""
+    """Nothing listens at the target: attempts wait 0.2 s, then twice as long each time up to
+    0.5 s, until the next would start after the give-up time; then the run marks the delivery
+    failed (re-sendable). A run an operator cancels marks it failed too."""
     url = f"http://127.0.0.1:{free_port()}/nobody"
     hook = await ok(
         await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
     )
-    msg = f"msg_never_{tenant.org_id[:8]}"
-    async with engine.begin() as conn:  # started already: only this test's run delivers it
-        await conn.execute(
-            insert(WebhookDelivery).values(
-                id=msg,
-                org_id=tenant.org_id,
-                webhook_id=hook["id"],
-                type="event.skipped",
-                body="{}",
-                status="pending",
-                started_at=func.now(),
+
+    async def run(msg: str, give_up: float) -> WorkflowHandle[Any, str]:
+        async with engine.begin() as conn:  # started already: only this test's run delivers it
+            await conn.execute(
+                insert(WebhookDelivery).values(
+                    id=msg,
+                    org_id=tenant.org_id,
+                    webhook_id=hook["id"],
+                    type="event.skipped",
+                    body="{}",
+                    status="pending",
+                    started_at=func.now(),
+                )
             )
+        schedule = {"first_retry_seconds": 0.2, "max_retry_seconds": 0.5}
+        return await client.start_workflow(
+            DeliverWebhook.run,
+            DeliveryInput(
+                delivery_id=msg,
+                org_id=tenant.org_id,
+                give_up_seconds=give_up,
+                local_attempts=True,
+                **schedule,
+            ),
+            id=msg,
+            task_queue=settings.webhook_task_queue,
         )
-    schedule = {"first_retry_seconds": 0.2, "max_retry_seconds": 0.5, "give_up_seconds": 3.0}
-    outcome = await client.execute_workflow(
-        DeliverWebhook.run,
-        DeliveryInput(delivery_id=msg, org_id=tenant.org_id, **schedule),
-        id=msg,
-        task_queue=settings.task_queue,
-    )
-    assert outcome == "failed"
-    (found,) = [d for d in await deliveries(tenant, hook["id"]) if d["id"] == msg]
-    assert found["status"] == "failed" and found["attempts"] >= 3, found
+
+    async def delivery(msg: str) -> dict[str, Any]:
+        (found,) = [d for d in await deliveries(tenant, hook["id"]) if d["id"] == msg]
+        return found
+
+    never = await run(f"msg_never_{tenant.org_id[:8]}", give_up=3.0)
+    assert await never.result() == "failed"
+    history = await never.fetch_history()
+    waits = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert waits[:3] == [0.2, 0.4, 0.5] and set(waits[2:]) == {0.5}, waits
+    assert sum(waits) <= 3.0, waits  # no wait planned past the give-up
+    found = await delivery(never.id)
+    assert found["status"] == "failed" and found["attempts"] == len(waits) + 1, found
     assert found["lastStatus"] is None and "Connect" in found["lastError"], found
+
+    cancelled = await run(f"msg_cancelled_{tenant.org_id[:8]}", give_up=600.0)
+
+    async def attempted() -> bool:
+        return (await delivery(cancelled.id))["attempts"] >= 1
+
+    await until(attempted, within=30)
+    await cancelled.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await cancelled.result()
+    assert (await delivery(cancelled.id))["status"] == "failed"
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
