@@ -3,8 +3,6 @@ skipped events, delivered at least once with the same ``webhook-id``, body and s
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Query, Response
 
 from src.api.deps import Admin, EngineDep, SealerDep
@@ -97,14 +95,7 @@ async def list_deliveries(
         if await webhooks.get(conn, principal.org_id, webhook_id) is None:
             raise NotFound(f"webhook '{webhook_id}' not found")
         rows = await webhooks.deliveries(conn, principal.org_id, webhook_id, limit)
-    return Page[DeliveryOut](
-        data=[
-            DeliveryOut.model_validate(
-                {**r._mapping, "body": json.loads(r.body)}, from_attributes=False
-            )
-            for r in rows
-        ]
-    )
+    return Page[DeliveryOut](data=[DeliveryOut.of(r) for r in rows])
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field
@@ -50,3 +51,8 @@ class DeliveryOut(Schema):
     created_at: Instant
     delivered_at: Instant | None
     body: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Any) -> DeliveryOut:
+        """A stored delivery, its body (kept as the exact bytes sent) parsed for the reply."""
+        return cls.model_validate({**row._mapping, "body": json.loads(row.body)})
