@@ -20,7 +20,7 @@ from src.activities.backtests import BacktestActivities
 from src.activities.reversals import ReversalActivities
 from src.activities.webhooks import WebhookActivities
 from src.config import Settings
-from src.services.webhooks import Delivering
+from src.services.webhooks import Delivering, Resolver
 from src.store import events, status
 from src.store.db import make_engine
 from src.workflows.backtest_campaign import BacktestCampaign
@@ -89,6 +89,7 @@ def webhook_activities(engine: AsyncEngine, settings: Settings) -> WebhookActivi
             settings.webhooks_allow_private_targets,
             settings.webhook_timeout_seconds,
             settings.sealer(),
+            resolver=Resolver(settings.webhook_timeout_seconds),
         ),
     )
 

@@ -1,6 +1,8 @@
 """Webhooks: subscriptions, and delivering one notification (an attempt of a DeliverWebhook
 run). Every attempt connects only to the address it checked (so a name that resolves to a
-private address between check and connect cannot reach it) and sends the same signed bytes."""
+private address between check and connect cannot reach it) and sends the same signed bytes.
+A receiver is an org's own server: whatever it answers, an attempt costs the worker at most
+its timeout (DNS included) and a few KiB of reply."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiodns
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,10 +26,39 @@ from src.store import webhooks
 
 MAX_PER_ORG = 20
 MAX_URL = 2048
+MAX_REPLY_BYTES = 4096  # of a reply's body, read raw: only its status code is kept
 
 
 class DeliveryFailed(Exception):
     """An attempt that did not end in a 2xx reply: retried on the run's schedule."""
+
+
+class Resolver:
+    """Names resolved on the event loop (c-ares), never in the loop's thread pool: a name
+    whose servers never answer would hold a thread that cannot be cancelled, and a few such
+    threads stall every org's deliveries. c-ares gives each query up to ``timeout`` seconds,
+    so nothing outlives the attempt that asked. One channel per event loop, made on first
+    use (it binds to the loop that runs it)."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._bound: tuple[asyncio.AbstractEventLoop, aiodns.DNSResolver] | None = None
+
+    def _channel(self) -> aiodns.DNSResolver:
+        loop = asyncio.get_running_loop()
+        if self._bound is None or self._bound[0] is not loop:
+            self._bound = (loop, aiodns.DNSResolver(loop=loop, timeout=self.timeout, tries=1))
+        return self._bound[1]
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        try:
+            found = await self._channel().getaddrinfo(host, port=port, type=socket.SOCK_STREAM)
+        except aiodns.error.DNSError as exc:
+            raise DeliveryFailed(f"{host} does not resolve: {exc.args[-1]}") from None
+        return [
+            addr.decode() if isinstance(addr, bytes) else str(addr)
+            for addr in (node.addr[0] for node in found.nodes)
+        ]
 
 
 @dataclass(frozen=True)
@@ -39,6 +71,7 @@ class Delivering:
     timeout_seconds: float
     sealer: Sealer
     tls: ssl.SSLContext = field(default_factory=httpx.create_ssl_context)
+    resolver: Resolver = field(default_factory=Resolver)
 
 
 def check_url(url: str) -> str:
@@ -113,15 +146,16 @@ async def reseal(engine: AsyncEngine, sealer: Sealer) -> tuple[int, list[str]]:
     return changed, unopened
 
 
-async def address_for(host: str, port: int, allow_private: bool) -> str:
+async def address_for(
+    host: str, port: int, allow_private: bool, resolver: Resolver | None = None
+) -> str:
     """The address this attempt connects to: the first the name resolves to, refused when it
     is not public (unless the deployment allows private targets)."""
     try:
         ipaddress.ip_address(host)
         found = [host]
     except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        found = [str(info[4][0]) for info in infos]
+        found = await (resolver or Resolver()).addresses(host, port)
     if not found:
         raise DeliveryFailed(f"{host} does not resolve")
     if not allow_private and not public(found[0]):
@@ -156,22 +190,15 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature(secret, found.id, timestamp, found.body),
         "host": parts.netloc,
+        "accept-encoding": "identity",
     }
     status_code, error = None, None
     try:
-        address = await address_for(host, port, how.allow_private_targets)
-        shown = f"[{address}]" if ":" in address else address
-        url = urlunsplit((parts.scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
-        async with httpx.AsyncClient(
-            timeout=how.timeout_seconds, follow_redirects=False, verify=how.tls
-        ) as http:
-            reply = await http.post(
-                url,
-                content=found.body.encode(),
-                headers=headers,
-                extensions={"sni_hostname": host},
-            )
-        status_code = reply.status_code
+        async with asyncio.timeout(how.timeout_seconds):  # the whole exchange, DNS included
+            address = await address_for(host, port, how.allow_private_targets, how.resolver)
+            status_code = await post(how, parts, address, port, found.body.encode(), headers)
+    except TimeoutError:
+        error = f"no reply within {how.timeout_seconds:g} s"
     except (httpx.HTTPError, OSError, DeliveryFailed) as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     delivered = status_code is not None and 200 <= status_code < 300
@@ -180,6 +207,34 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
     if not delivered:
         raise DeliveryFailed(error or f"HTTP {status_code}")
     return "delivered"
+
+
+async def post(
+    how: Delivering, parts: Any, address: str, port: int, body: bytes, headers: dict[str, str]
+) -> int:
+    """Sends the notification to the checked address and returns the reply's status code.
+    The reply is streamed and read raw (never decoded, whatever its Content-Encoding says),
+    at most MAX_REPLY_BYTES of it; the headers are bounded by the HTTP/1.1 parser (100 KiB)."""
+    shown = f"[{address}]" if ":" in address else address
+    url = urlunsplit((parts.scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
+    async with (
+        httpx.AsyncClient(
+            timeout=how.timeout_seconds, follow_redirects=False, verify=how.tls
+        ) as http,
+        http.stream(
+            "POST",
+            url,
+            content=body,
+            headers=headers,
+            extensions={"sni_hostname": parts.hostname},
+        ) as reply,
+    ):
+        read = 0
+        async for chunk in reply.aiter_raw():
+            read += len(chunk)
+            if read >= MAX_REPLY_BYTES:
+                break
+        return reply.status_code
 
 
 async def give_up(engine: AsyncEngine, delivery_id: str) -> None:

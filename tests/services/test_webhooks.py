@@ -6,12 +6,16 @@ allows them."""
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
+import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -298,3 +302,61 @@ async def test_a_delivery_that_never_succeeds_ends_failed(
         await cancelled.result()
     assert (await delivery(cancelled.id))["status"] == "failed"
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body of ``inflated`` zero bytes: about a thousandth of that on the wire."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 20)
+    parts = [squeeze.compress(block) for _ in range(inflated >> 20)]
+    return b"".join(parts) + squeeze.flush()
+
+
+def resident_kib(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
+
+
+async def test_a_receiver_that_answers_a_gzip_bomb_costs_the_worker_nothing(
+    tenant: Tenant,
+) -> None:
+    """The receiver answers 200 with ~1 MB of gzip that inflates to 1 GiB. The worker runs in
+    this process: its peak resident memory (VmHWM, reset first) stays within 50 MB of where
+    it was, and the delivery is recorded by its status code."""
+    bomb = gzip_bomb(1 << 30)
+    assert len(bomb) < 4 << 20
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(
+            status=200, body=bomb, headers={"Content-Encoding": "gzip"}, content_type="text/plain"
+        )
+
+    app = web.Application()
+    app.router.add_post("/bomb", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        url = f"http://127.0.0.1:{port}/bomb"
+        hook = await ok(
+            await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
+        )
+        await setup_guide(tenant, codes=1)
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        before = resident_kib("VmRSS:")
+        await wait_for_event(tenant, await post_action(tenant, {**FLOW_ACTION, "userId": "ghost"}))
+
+        async def delivered() -> bool:
+            found = await deliveries(tenant, hook["id"])
+            return len(found) == 1 and found[0]["status"] == "delivered"
+
+        await until(delivered, within=30)
+        peak = resident_kib("VmHWM:")
+    finally:
+        await runner.cleanup()
+    (found,) = await deliveries(tenant, hook["id"])
+    assert found["lastStatus"] == 200 and found["attempts"] == 1
+    assert peak - before < 50 * 1024, f"peak {peak - before} KiB above the start"
