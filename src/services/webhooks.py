@@ -1,6 +1,7 @@
 """Webhooks: subscriptions, and delivering one notification (an attempt of a DeliverWebhook
 run). Every attempt connects only to the address it checked (so a name that resolves to a
-private address between check and connect cannot reach it) and sends the same signed bytes.
+private address between check and connect cannot reach it) and sends the same bytes, signed with
+the attempt's own timestamp (a Standard Webhooks verifier refuses one over 5 minutes old).
 A receiver is an org's own server: whatever it answers, an attempt costs the worker at most
 its timeout (DNS included) and a few KiB of reply."""
 
@@ -11,6 +12,7 @@ import ipaddress
 import secrets
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,8 +55,8 @@ class Resolver:
     async def addresses(self, host: str, port: int) -> list[str]:
         try:
             found = await self._channel().getaddrinfo(host, port=port, type=socket.SOCK_STREAM)
-        except aiodns.error.DNSError as exc:
-            raise DeliveryFailed(f"{host} does not resolve: {exc.args[-1]}") from None
+        except aiodns.error.DNSError:
+            raise DeliveryFailed(unreachable(host)) from None
         return [
             addr.decode() if isinstance(addr, bytes) else str(addr)
             for addr in (node.addr[0] for node in found.nodes)
@@ -146,6 +148,12 @@ async def reseal(engine: AsyncEngine, sealer: Sealer) -> tuple[int, list[str]]:
     return changed, unopened
 
 
+def unreachable(host: str) -> str:
+    """One message whether the name does not resolve or resolves to an address refused: an
+    org must not learn from ``lastError`` which names exist inside our network."""
+    return f"{host}: no public address to deliver to"
+
+
 async def address_for(
     host: str, port: int, allow_private: bool, resolver: Resolver | None = None
 ) -> str:
@@ -156,10 +164,8 @@ async def address_for(
         found = [host]
     except ValueError:
         found = await (resolver or Resolver()).addresses(host, port)
-    if not found:
-        raise DeliveryFailed(f"{host} does not resolve")
-    if not allow_private and not public(found[0]):
-        raise DeliveryFailed(f"{host} resolves to a non-public address: refused")
+    if not found or (not allow_private and not public(found[0])):
+        raise DeliveryFailed(unreachable(host))
     return found[0]
 
 
@@ -172,7 +178,7 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
         return "gone"
     if found.status != "pending":
         return str(found.status)
-    timestamp = int(found.created_at.timestamp())
+    timestamp = int(time.time())  # each attempt's own: receivers reject stale timestamps
     try:
         secret = how.sealer.open(found.secret, sealing_context(found.webhook_id))
     except ValueError:
