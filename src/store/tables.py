@@ -396,7 +396,8 @@ class Reversal(Base):
         Uuid(as_uuid=False), ForeignKey("orgs.id", ondelete="CASCADE")
     )
     event_id: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(255))
+    # ``key:`` + a client's Idempotency-Key (up to 255), or a key the engine makes.
+    key: Mapped[str] = mapped_column(String(300))
     amount: Mapped[Decimal | None]  # None: in full
     reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # queued | completed | failed

@@ -108,8 +108,10 @@ async def test_partial_reversals_never_take_back_more_than_was_granted(
         headers={"Idempotency-Key": "refund-a"},
     )
     assert clash.status_code == 409
-    b = await reverse(tenant, event_id, {"amount": 60}, key="refund-b")
+    longest = "b" * 255  # the longest Idempotency-Key there is: stored with its prefix
+    b = await reverse(tenant, event_id, {"amount": 60}, key=longest)
     assert (await completed(tenant, event_id, b["id"]))["takenBack"]["full"] is False
+    assert (await reverse(tenant, event_id, {"amount": 60}, key=longest))["id"] == b["id"]
     user = await holdings(tenant)
     assert user["balances"] == {"points": 100}  # the badge and the code stay with part refunds
     assert len(user["products"]) == 1 and len(user["codes"]) == 1
