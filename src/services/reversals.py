@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
+from src.domain.campaigns import AllocateCodeConfig
 from src.domain.errors import Conflict, DomainError, NotFound
 from src.domain.reversals import (
     FULL,
@@ -31,7 +32,7 @@ from src.domain.reversals import (
     take_back,
 )
 from src.domain.settings import ReversalRule
-from src.store import ledger, limits, reversals, users, webhooks
+from src.store import campaigns, ledger, limits, reversals, users, webhooks
 
 log = logging.getLogger(__name__)
 NOT_SETTLED = "not_settled"
@@ -92,6 +93,18 @@ async def request(
         return next(r for r in await reversals.of_event(conn, org_id, event_id) if r.id == rid)
 
 
+async def _pool_of(conn: AsyncConnection, org_id: str, row: Any) -> str | None:
+    """The pool a code grant drew from, as its campaign version's effect names it."""
+    if row.campaign_id is None or row.campaign_version is None or row.effect_index is None:
+        return None
+    (version,) = await campaigns.versions_for(
+        conn, org_id, [(row.campaign_id, row.campaign_version)]
+    )
+    effects = version.definition.effects
+    config = effects[row.effect_index].parsed() if row.effect_index < len(effects) else None
+    return config.poolId if isinstance(config, AllocateCodeConfig) else None
+
+
 async def _check(
     conn: AsyncConnection,
     event: Any,
@@ -150,7 +163,8 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             elif grant.type == "product":
                 products += int(quantity)
             else:
-                await reversals.revoke_code(conn, reversal.org_id, row.code, row.user_id)
+                pool = await _pool_of(conn, reversal.org_id, row)
+                await reversals.revoke_code(conn, reversal.org_id, pool, row.code, row.user_id)
                 codes += 1
             values = reversals.entry(
                 reversal.org_id, reversal.event_id, reversal.reversal_id, row, quantity, balance

@@ -118,12 +118,15 @@ async def grants(conn: AsyncConnection, org_id: str, event_id: str) -> list[tupl
     return [(Grant(r.id, r.type, r.amount, r.taken_back), r) for r in rows]
 
 
-async def revoke_code(conn: AsyncConnection, org_id: str, code: str, user_id: str) -> None:
-    await conn.execute(
-        update(Code)
-        .where(Code.org_id == org_id, Code.code == code, Code.user_id == user_id)
-        .values(revoked_at=func.now())
-    )
+async def revoke_code(
+    conn: AsyncConnection, org_id: str, pool_id: str | None, code: str, user_id: str
+) -> None:
+    """Revokes the user's code in the pool it came from (the same string may be a code of
+    another pool too); a grant whose pool is unknown revokes it in every pool."""
+    query = update(Code).where(Code.org_id == org_id, Code.code == code, Code.user_id == user_id)
+    if pool_id is not None:
+        query = query.where(Code.pool_id == pool_id)
+    await conn.execute(query.values(revoked_at=func.now()))
 
 
 async def finish(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from src.store.tables import Code
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.services.test_limits import limited_campaign
 from tests.support import (
@@ -92,6 +94,41 @@ async def test_a_full_reversal_takes_everything_back_once(
     partial = await tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 10})
     assert partial.status_code == 409
     await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_a_reversed_code_is_revoked_in_its_own_pool_only(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    event_id = await processed_flow(tenant)
+    await ok(await tenant.http.post("/v1/code-pools", json={"id": "pool_other", "name": "Other"}))
+    async with engine.begin() as conn:  # the same string, given to the same user by another pool
+        mine = (
+            await conn.execute(
+                select(Code).where(Code.org_id == tenant.org_id, Code.user_id.is_not(None))
+            )
+        ).one()
+        await conn.execute(
+            insert(Code).values(
+                org_id=tenant.org_id,
+                pool_id="pool_other",
+                code=mine.code,
+                user_id=mine.user_id,
+                allocated_at=func.now(),
+            )
+        )
+    done = await completed(tenant, event_id, (await reverse(tenant, event_id))["id"])
+    assert done["takenBack"]["codes"] == 1
+    async with engine.connect() as conn:
+        revoked = dict(
+            (
+                await conn.execute(
+                    select(Code.pool_id, Code.revoked_at.is_not(None)).where(
+                        Code.org_id == tenant.org_id, Code.code == mine.code
+                    )
+                )
+            ).all()
+        )
+    assert revoked == {mine.pool_id: True, "pool_other": False}
 
 
 async def test_partial_reversals_never_take_back_more_than_was_granted(
