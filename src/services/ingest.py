@@ -27,11 +27,13 @@ class Outcome:
     error: DomainError | None = None
 
 
-def conflict(key: str | None, event_id: str) -> Conflict:
+def conflict(key: str | None, event_id: str | None) -> Conflict:
+    """Names the first event only when given it: to a key that may read events."""
+    named = f" (event {event_id})" if event_id else ""
     return Conflict(
-        f"Idempotency-Key '{key}' was already used with a different body "
-        f"(event {event_id}); use a new key for a new action",
-        {"eventId": event_id},
+        f"Idempotency-Key '{key}' was already used with a different body{named}; "
+        "use a new key for a new action",
+        {"eventId": event_id} if event_id else None,
         IDEMPOTENCY_CONFLICT,
     )
 
@@ -72,14 +74,18 @@ class Ingest:
         items: Sequence[tuple[ActionRequest, str | None]],
         now: datetime,
         trace_parent: str | None = None,
+        reveal_events: bool = True,
     ) -> list[Outcome]:
         """Commit the admitted actions, each with its idempotency key, in one statement; a key
-        reused with a different body is a Conflict naming the first event. ``trace_parent``
-        (the request's trace) is kept with them for the workflows to continue."""
+        reused with a different body is a Conflict, naming the first event if
+        ``reveal_events`` (the key may read events). ``trace_parent`` (the request's trace) is
+        kept with them for the workflows to continue."""
         async with self.autocommit.connect() as conn:
             accepted = await events.accept_many(conn, org_id, items, now, trace_parent)
         return [
-            Outcome(error=conflict(key, a.event_id)) if a.conflict else Outcome(a.event_id)
+            Outcome(error=conflict(key, a.event_id if reveal_events else None))
+            if a.conflict
+            else Outcome(a.event_id)
             for (_, key), a in zip(items, accepted, strict=True)
         ]
 

@@ -52,3 +52,27 @@ async def test_a_key_cannot_revoke_itself(tenant: Tenant) -> None:
     reply = await tenant.http.delete(f"/v1/api-keys/{tenant.key_id}")
     assert reply.status_code == 409 and error_of(reply)["code"] == "key_in_use"
     assert (await tenant.http.get("/v1/api-keys")).status_code == 200
+
+
+async def test_an_idempotency_clash_names_the_event_only_to_readers(tenant: Tenant) -> None:
+    created = await ok(
+        await tenant.http.post("/v1/api-keys", json={"name": "pos", "scopes": ["actions:write"]})
+    )
+    first = await ok(
+        await tenant.http.post(
+            ACTIONS, json={"userId": "u", "action": "store_visit"}, headers={"Idempotency-Key": "k"}
+        ),
+        202,
+    )
+    other = {"userId": "u2", "action": "store_visit"}
+    async with client_for(tenant, created["secret"]) as pos:
+        clash = await pos.post(ACTIONS, json=other, headers={"Idempotency-Key": "k"})
+        items = {"actions": [{**other, "idempotencyKey": "k"}]}
+        batch = await pos.post(f"{ACTIONS}/batch", json=items)
+    assert clash.status_code == 409 and first["eventId"] not in clash.text
+    assert clash.json()["error"]["code"] == "idempotency_conflict"
+    assert batch.json()["results"][0]["error"]["code"] == "idempotency_conflict"
+    assert first["eventId"] not in batch.text
+    admin = await tenant.http.post(ACTIONS, json=other, headers={"Idempotency-Key": "k"})
+    assert admin.status_code == 409
+    assert admin.json()["error"]["details"] == {"eventId": first["eventId"]}

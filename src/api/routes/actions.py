@@ -89,7 +89,11 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
     await ingest.admit(principal.org_id, action, now)
     key = _idempotency_key(request, action)
     (outcome,) = await ingest.accept(
-        principal.org_id, [(action, key)], now, tracing.current_parent()
+        principal.org_id,
+        [(action, key)],
+        now,
+        tracing.current_parent(),
+        reveal_events=principal.holds("actions:read"),
     )
     if outcome.error is not None:
         raise outcome.error
@@ -158,6 +162,7 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
             [(action, key) for _, action, key in valid],
             now,
             tracing.current_parent(),
+            reveal_events=principal.holds("actions:read"),
         )
         for (index, _, _), outcome in zip(valid, outcomes, strict=True):
             if outcome.error is not None:
