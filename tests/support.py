@@ -78,12 +78,13 @@ class Receiver:
 @dataclass
 class Faults:
     """Test-only faults, by org: fail an effect's or a reversal's first attempt *after* its
-    transaction committed, hold an effect's attempt open, or fail every plan."""
+    transaction committed, hold an effect's attempt open, or fail every plan or reversal."""
 
     fail_after_commit: set[str] = field(default_factory=set)
     hold_failed_effects: dict[str, float] = field(default_factory=dict)  # org -> seconds
     fail_plans: set[str] = field(default_factory=set)
     fail_reversals_after_commit: set[str] = field(default_factory=set)
+    fail_reversals: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
 
     async def after_effect(self, request: EffectRequest, result: EffectResult) -> None:
@@ -98,6 +99,10 @@ class Faults:
         if action.org_id in self.fail_plans:
             raise RuntimeError(f"injected planning fault in {action.event_id}")
 
+    async def before_reversal(self, reversal: ReversalInput) -> None:
+        if reversal.org_id in self.fail_reversals:
+            raise RuntimeError(f"injected reversal fault in {reversal.reversal_id}")
+
     async def after_reversal(self, reversal: ReversalInput, result: ReversalResult) -> None:
         key = reversal.reversal_id
         self.attempts[key] = self.attempts.get(key, 0) + 1
@@ -108,6 +113,7 @@ class Faults:
     def hooks(self) -> Hooks:
         return Hooks(
             before_plan=self.before_plan,
+            before_reversal=self.before_reversal,
             after_effect=self.after_effect,
             after_reversal=self.after_reversal,
         )

@@ -43,11 +43,12 @@ def about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
 
 @dataclass(frozen=True)
 class Hooks:
-    """Fault injection for tests: fail a plan, or fail an effect's or a reversal's attempt
-    after its transaction committed, the cases exactly-once must survive; stop a backtest
-    after a page is saved, as a worker dying mid-run would."""
+    """Fault injection for tests: fail a plan or a reversal, or fail an effect's or a
+    reversal's attempt after its transaction committed, the cases exactly-once must survive;
+    stop a backtest after a page is saved, as a worker dying mid-run would."""
 
     before_plan: Callable[[ActionInput], Awaitable[None]] | None = None
+    before_reversal: Callable[[ReversalInput], Awaitable[None]] | None = None
     after_effect: Callable[[EffectRequest, EffectResult], Awaitable[None]] | None = None
     after_reversal: Callable[[ReversalInput, ReversalResult], Awaitable[None]] | None = None
     after_backtest_page: Callable[[BacktestInput, int], Awaitable[None]] | None = None
@@ -69,10 +70,9 @@ class ActionActivities:
         self.max_attempts = max_attempts
 
     def _gives_up(self, exc: Exception) -> bool:
-        """An outage (or a pool whose codes are all being claimed, or a refund waiting for the
-        purchase it reverses to settle) is retried for as long as it lasts; any other failure
-        only ``max_attempts`` times."""
-        if is_transient(exc) or isinstance(exc, grants.PoolContended | reversals.OriginalUnsettled):
+        """An outage (or a pool whose codes are all being claimed) is retried for as long as
+        it lasts; any other failure only ``max_attempts`` times."""
+        if is_transient(exc) or isinstance(exc, grants.PoolContended):
             return False
         return activity.info().attempt >= self.max_attempts
 
@@ -103,7 +103,7 @@ class ActionActivities:
             ) from None
         log.info("planned: %s, %d effects", plan.status, len(plan.effects))
         PLANNED.labels(plan.status, plan.reason or "").inc()
-        if plan.status != "processing":  # settled by the plan: nothing to grant
+        if plan.status in ("processed", "skipped"):  # settled by the plan: nothing to grant
             settled(plan.status, plan.reason)
         for limited in plan.limited:
             LIMIT_REFUSALS.labels(limited.reason).inc()

@@ -33,7 +33,7 @@ class ReversalActivities:
     async def reverse_action(self, reversal: ReversalInput) -> ReversalResult:
         with about(reversal.org_id, reversal.event_id):
             result = await or_give_up(
-                lambda: reversals.apply(self.engine, reversal),
+                lambda: self._apply(reversal),
                 self.max_attempts,
                 REVERSAL_ERROR,
                 f"reversal {reversal.reversal_id}",
@@ -45,3 +45,8 @@ class ReversalActivities:
             if self.hooks.after_reversal is not None:
                 await self.hooks.after_reversal(reversal, result)
             return result
+
+    async def _apply(self, reversal: ReversalInput) -> ReversalResult:
+        if self.hooks.before_reversal is not None:
+            await self.hooks.before_reversal(reversal)
+        return await reversals.apply(self.engine, reversal)

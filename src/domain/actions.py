@@ -30,6 +30,9 @@ MAX_FUTURE = timedelta(minutes=5)
 class EventStatus(StrEnum):
     queued = "queued"
     processing = "processing"
+    # A refund action (``reversalActions``) whose purchase is accepted but not settled yet: its
+    # run waits on a durable timer, outside the relay's in-flight window.
+    waiting = "waiting"
     processed = "processed"
     skipped = "skipped"
     failed = "failed"
@@ -108,6 +111,9 @@ class ActionInput(BaseModel):
     # choosing it costs a run nothing; a patch marker would cost an event and a search
     # attribute update (TemporalChangeVersion) per run. None before release 0.3.0.
     workflow_shape: Literal["local-then-regular"] | None = None
+    # Set by the run on a refund's last plan after waiting its bound for the purchase it
+    # reverses: planned without waiting again (skipped if the purchase has still not settled).
+    waited_out: bool = False
 
     @property
     def accepted(self) -> datetime:

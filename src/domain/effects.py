@@ -59,7 +59,9 @@ class LimitedCampaign(BaseModel):
 class ActionPlan(BaseModel):
     """Result of the plan activity: who the user is and which effects to grant, in order."""
 
-    status: Literal["processing", "processed", "skipped"]
+    # ``waiting``: a refund action whose purchase has not settled; nothing is stored, the run
+    # plans again after a timer.
+    status: Literal["processing", "processed", "skipped", "waiting"]
     user_id: str | None
     reason: str | None = None
     campaign_ids: list[str] = []

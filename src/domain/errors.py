@@ -83,7 +83,10 @@ PLAN_ERROR = "plan_error"
 EFFECT_ERROR = "effect_error"
 # Restarted by the reconciler again and again without settling.
 STRANDED = "stranded"
-START_REJECTED = "start_rejected"
+START_REJECTED = "start_rejected"  # Temporal refused the start for good (see the relay)
 # A refund action (org setting reversalActions) whose reversal cannot be made:
-# reversal_refused:<why> (not_found, ambiguous, no_amount, reversed_in_full, validation_failed…).
-REVERSAL_REFUSED = "reversal_refused"  # Temporal refused the start for good (see the relay)
+# reversal_refused:<why> (not_found, ambiguous, user_mismatch, no_amount, reversed_in_full,
+# not_settled, validation_failed…).
+REVERSAL_REFUSED = "reversal_refused"
+# A waiting refund action's reason: waiting_for:<eventId of the purchase it reverses>.
+WAITING_FOR = "waiting_for"

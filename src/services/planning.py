@@ -43,9 +43,19 @@ class Planner:
             versions = await campaigns.versions_for(conn, action.org_id, context.active)
             user, settings = context.found.user, context.found.settings
             rule = settings.reversalActions.get(action.action)
-            if rule is not None and context.stored is None and self.starts is not None:
-                why = await reversals.request_for_action(self.engine, self.starts, action, rule)
-                if why is not None:
+            # Asked again with a stored plan too (a replay): the same request, so a reversal
+            # of it that failed is tried again; the stored plan stays what it was.
+            if rule is not None and self.starts is not None:
+                owner = None if user is None else user["id"]
+                try:
+                    why = await reversals.request_for_action(
+                        self.engine, self.starts, action, rule, owner
+                    )
+                except reversals.OriginalUnsettled as unsettled:
+                    if context.stored is None and not action.waited_out:
+                        return await self._wait(action, unsettled.event_id)
+                    why = f"{errors.REVERSAL_REFUSED}:{reversals.NOT_SETTLED}"
+                if why is not None and context.stored is None:
                     refused = ActionPlan(status="skipped", user_id=None, reason=why)
             enroll = user is None and enrollable(action.user_id, settings)
             if refused is None and context.stored is None and not enroll:
@@ -77,6 +87,14 @@ class Planner:
                 skipped = {"eventId": action.event_id, "status": "skipped", "reason": result.reason}
                 await webhooks.notify(conn, action.org_id, "event.skipped", skipped)
             return result
+
+    async def _wait(self, action: ActionInput, original: str) -> ActionPlan:
+        """A refund action whose purchase is not settled yet: the event shows it waits (and
+        leaves the relay's window), and the run plans again after a timer."""
+        reason = f"{errors.WAITING_FOR}:{original}"
+        async with self.engine.begin() as conn:
+            await events.wait(conn, action.event_id, reason)
+        return ActionPlan(status="waiting", user_id=None, reason=reason)
 
     async def give_up(self, action: ActionInput) -> None:
         """End an event whose planning keeps failing as ``plan_error`` (replayable)."""

@@ -19,7 +19,7 @@ from src.domain.errors import Conflict, NotFound
 from src.store import events, reversals, webhooks
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
-UNSETTLED = frozenset({EventStatus.queued, EventStatus.processing})
+UNSETTLED = frozenset(events.UNSETTLED)
 # A settled event's run still closes after its last transaction: wait that long for it.
 CLOSING = timedelta(seconds=10)
 

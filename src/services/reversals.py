@@ -36,8 +36,9 @@ from src.store import campaigns, ledger, limits, reversals, users, webhooks
 
 log = logging.getLogger(__name__)
 NOT_SETTLED = "not_settled"
+USER_MISMATCH = "user_mismatch"
 MAX_REFERENCE = 255  # longest event or order ID a refund action may name
-MAX_PER_EVENT = 100  # reversals of one event (each is listed with the event)
+MAX_PER_EVENT = 100  # partial reversals of one event (each is listed with the event)
 MAX_AMOUNT = Decimal(10**15)  # the largest refund amount, as the API takes it
 SETTLED = (EventStatus.processed, EventStatus.failed, EventStatus.skipped)
 
@@ -74,17 +75,23 @@ async def request(
             raise NotFound(f"event '{event_id}' not found")
         earlier = await reversals.of_event(conn, org_id, event_id)
         same = next((r for r in earlier if r.id == rid), None)
-        if same is not None:
-            if same.amount != amount:
-                raise Conflict(
-                    f"this Idempotency-Key was used for reversal '{rid}' with another amount"
-                )
-        else:
+        start = same is None or same.status == "queued"
+        if same is None:
             await _check(conn, event, event_id, amount, earlier)
             await reversals.create(conn, rid, org_id, event_id, key, amount, reason)
-            same = None
+        elif same.amount != amount:
+            raise Conflict(
+                f"this Idempotency-Key was used for reversal '{rid}' with another amount"
+            )
+        elif same.status == "failed" and own_key is not None:
+            # A replayed refund action tries its failed reversal again: a failed one wrote
+            # nothing, so it is queued again under its own key (a client's key keeps its
+            # outcome for ever; a new key makes a new request).
+            await _check(conn, event, event_id, amount, [r for r in earlier if r.id != rid])
+            await reversals.requeue(conn, rid)
+            start = True
     reversal = ReversalInput(reversal_id=rid, org_id=org_id, event_id=event_id)
-    if same is None or same.status == "queued":
+    if start:
         try:
             await starts.start_reversal(reversal)
         except Exception as exc:  # recorded: the reconciler starts it once Temporal answers
@@ -112,9 +119,11 @@ async def _check(
     amount: Decimal | None,
     earlier: list[ReversalView],
 ) -> None:
-    if len(earlier) >= MAX_PER_EVENT:
+    # Failed reversals took nothing and do not count; a reversal in full is always taken.
+    live = [r for r in earlier if r.status != "failed"]
+    if amount is not None and len(live) >= MAX_PER_EVENT:
         raise Conflict(
-            f"event '{event_id}' has {MAX_PER_EVENT} reversals; no more are taken",
+            f"event '{event_id}' has {MAX_PER_EVENT} partial reversals; reverse the rest in full",
             code="too_many_reversals",
         )
     if event.status not in SETTLED:
@@ -122,7 +131,7 @@ async def _check(
             f"event '{event_id}' is still being processed; reverse it once settled",
             code=NOT_SETTLED,
         )
-    if any(r.amount is None and r.status != "failed" for r in earlier):
+    if any(r.amount is None for r in live):
         raise Conflict(f"event '{event_id}' is reversed in full already", code="reversed_in_full")
     if amount is not None:
         original = refundable(event.data)
@@ -192,16 +201,23 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
 
 
 class OriginalUnsettled(Exception):
-    """A refund action names an event still being processed: its planning is retried until
-    that event settles."""
+    """A refund action names an event still being processed: the refund waits for it."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
 
 
 async def request_for_action(
-    engine: AsyncEngine, starts: Starts, action: ActionInput, rule: ReversalRule
+    engine: AsyncEngine, starts: Starts, action: ActionInput, rule: ReversalRule, user: str | None
 ) -> str | None:
     """A refund action the org maps (``reversalActions``) asks to reverse the action it names,
     keyed by its own event ID, so each retry or replay is the same request. Returns why it
-    cannot (the refund event is then skipped with that reason), or None."""
+    cannot (the refund event is then skipped with that reason), or None. Raises
+    ``OriginalUnsettled`` while that action is being processed.
+
+    Only an action of the refund's own (resolved) ``user`` is reversed: an order ID that
+    names another user's purchase takes nothing from them."""
     source = action.data if rule.match.startswith("data.") else action.metadata
     value = source.get(rule.match.split(".", 1)[1])
     if isinstance(value, int) and not isinstance(value, bool):
@@ -212,6 +228,11 @@ async def request_for_action(
         found = await reversals.originals(conn, action.org_id, rule.reverses, rule.match, value)
     if len(found) != 1:
         return f"{errors.REVERSAL_REFUSED}:" + ("not_found" if not found else "ambiguous")
+    (original,) = found
+    if original.status not in SETTLED:
+        raise OriginalUnsettled(original.id)
+    if user is None or original.resolved_user_id != user:
+        return f"{errors.REVERSAL_REFUSED}:{USER_MISMATCH}"
     amount = None
     if rule.amount is not None:
         amount = refundable(action.data)
@@ -224,7 +245,7 @@ async def request_for_action(
             engine,
             starts,
             action.org_id,
-            found[0],
+            original.id,
             amount,
             f"action {action.event_id}",
             None,
@@ -232,7 +253,7 @@ async def request_for_action(
         )
     except Conflict as exc:
         if exc.code == NOT_SETTLED:
-            raise OriginalUnsettled(found[0]) from exc
+            raise OriginalUnsettled(original.id) from exc
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"
     except DomainError as exc:
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"

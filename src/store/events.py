@@ -19,7 +19,7 @@ from src.domain.effects import ActionPlan
 from src.domain.events import EffectView, EventView
 from src.store.tables import EffectResult, Event
 
-UNSETTLED = (EventStatus.queued, EventStatus.processing)
+UNSETTLED = (EventStatus.queued, EventStatus.processing, EventStatus.waiting)
 
 
 def new_event_id() -> str:
@@ -111,6 +111,8 @@ def to_input(row: Row[Any]) -> ActionInput:
 
 
 # One relay claims at a time, so the per-org and global windows it computes hold exactly.
+# Waiting refund actions are not counted: their runs sleep on timers, and the purchases they
+# wait for must be able to start.
 _RELAY_LOCK = 7_243_002
 _IN_FLIGHT = text(
     """
@@ -295,7 +297,8 @@ async def stale_in_flight(
             """
                 UPDATE events SET checked_at = now() WHERE id IN (
                     SELECT id FROM events
-                    WHERE started_at IS NOT NULL AND status IN ('queued', 'processing')
+                    WHERE started_at IS NOT NULL
+                      AND status IN ('queued', 'processing', 'waiting')
                       AND started_at < now() - make_interval(secs => :age)
                       AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => :age))
                     ORDER BY COALESCE(checked_at, started_at) LIMIT :limit
@@ -398,6 +401,19 @@ _REOPEN = text(
     """
 )
 _LOCK_PLAN = text("SELECT plan FROM events WHERE id = :event_id FOR UPDATE")
+
+
+_WAIT = text(
+    """
+    UPDATE events SET status = 'waiting', reason = :reason, updated_at = now()
+    WHERE id = :event_id AND plan IS NULL AND status IN ('queued', 'processing', 'waiting')
+    """
+)
+
+
+async def wait(conn: AsyncConnection, event_id: str, reason: str) -> None:
+    """The event waits for another to settle: out of the relay's window until it is planned."""
+    await conn.execute(_WAIT, {"event_id": event_id, "reason": reason})
 
 
 async def save_plan(conn: AsyncConnection, event_id: str, plan: ActionPlan) -> bool:

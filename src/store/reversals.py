@@ -6,7 +6,7 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,17 +53,20 @@ async def resolved_user(conn: AsyncConnection, org_id: str, event_id: str) -> st
 
 async def originals(
     conn: AsyncConnection, org_id: str, action: str, field: str, value: str
-) -> list[str]:
-    """Up to two events of type ``action`` that ``field`` (``data.originalEventId``,
-    ``data.orderId`` or ``metadata.orderId``) names by ``value``; each way has its index."""
-    query = select(Event.id).where(Event.org_id == org_id, Event.action == action)
+) -> list[Any]:
+    """(id, status, resolved user) of up to two events of type ``action`` that ``field``
+    (``data.originalEventId``, ``data.orderId`` or ``metadata.orderId``) names by ``value``:
+    two index entries at most, never a sort of all the actions carrying one order ID."""
+    query = select(Event.id, Event.status, Event.resolved_user_id).where(
+        Event.org_id == org_id, Event.action == action
+    )
     if field == "data.originalEventId":
         query = query.where(Event.id == value)
     elif field == "data.orderId":  # the key test matches the partial index's predicate
         query = query.where(Event.data.has_key("orderId"), Event.data["orderId"].astext == value)
     else:
         query = query.where(Event.meta.has_key("orderId"), Event.meta["orderId"].astext == value)
-    return list(await conn.scalars(query.order_by(Event.created_at).limit(2)))
+    return list(await conn.execute(query.limit(2)))
 
 
 async def of_event(conn: AsyncConnection, org_id: str, event_id: str) -> list[ReversalView]:
@@ -136,6 +139,15 @@ async def finish(
         update(Reversal)
         .where(Reversal.id == reversal_id)
         .values(status=status, result=result, completed_at=func.now(), updated_at=func.now())
+    )
+
+
+async def requeue(conn: AsyncConnection, reversal_id: str) -> None:
+    """A failed reversal (which wrote nothing) is to be applied again."""
+    await conn.execute(
+        update(Reversal)
+        .where(Reversal.id == reversal_id, Reversal.status == "failed")
+        .values(status="queued", result=null(), completed_at=None, updated_at=func.now())
     )
 
 

@@ -19,7 +19,7 @@ _BACKLOG = text(
         (SELECT count(*) FROM events WHERE started_at IS NULL
            AND (CAST(:org AS uuid) IS NULL OR org_id = CAST(:org AS uuid))) AS unstarted,
         (SELECT count(*) FROM events WHERE started_at IS NOT NULL
-           AND status IN ('queued', 'processing')
+           AND status IN ('queued', 'processing', 'waiting')
            AND (CAST(:org AS uuid) IS NULL OR org_id = CAST(:org AS uuid))) AS in_flight,
         (SELECT extract(epoch FROM now() - min(created_at)) FROM events
            WHERE started_at IS NULL
@@ -47,7 +47,7 @@ _BUSIEST = text(
     """
     SELECT org_id::text AS org, count(*) AS n FROM events
     WHERE started_at IS NULL
-       OR (started_at IS NOT NULL AND status IN ('queued', 'processing'))
+       OR (started_at IS NOT NULL AND status IN ('queued', 'processing', 'waiting'))
     GROUP BY org_id ORDER BY n DESC, org_id LIMIT :top
     """
 )

@@ -304,12 +304,15 @@ class Event(Base):
             "created_at",
             postgresql_where=text("started_at IS NULL"),
         ),
-        # Started and not settled: what each org has in Temporal now (the relay's window).
+        # Started and not settled: what each org has in Temporal now (the relay's window
+        # counts all but the waiting ones; the reconciler looks at all).
         Index(
-            "ix_events_in_flight",
+            "ix_events_started_unsettled",
             "org_id",
             "started_at",
-            postgresql_where=text("started_at IS NOT NULL AND status IN ('queued', 'processing')"),
+            postgresql_where=text(
+                "started_at IS NOT NULL AND status IN ('queued', 'processing', 'waiting')"
+            ),
         ),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
         # Backtests page through an org's actions of one type in timestamp order.

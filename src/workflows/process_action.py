@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from src.activities.actions import ActionActivities
     from src.domain.actions import ActionInput
-    from src.domain.effects import EffectRequest
+    from src.domain.effects import ActionPlan, EffectRequest
     from src.workflows import search_attributes as sa
 
 RETRY = RetryPolicy(
@@ -45,6 +45,13 @@ LOCAL_THEN_REGULAR: Final = "local-then-regular"
 LOCAL_ACTIVITIES = "local-activities"
 REGULAR = "regular"
 
+# A refund action waiting for its purchase to settle (since 0.6.0; a patch marker says so)
+# plans again after 1 s, 2 s, 4 s … at most WAIT_STEP apart, for WAIT_BOUND in all.
+WAITS: Final = "refund-waits-on-a-timer"
+WAIT_FIRST = timedelta(seconds=1)
+WAIT_STEP = timedelta(minutes=5)
+WAIT_BOUND = timedelta(days=1)
+
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
@@ -55,9 +62,9 @@ class ProcessAction:
     async def run(self, action: ActionInput) -> str:
         shape = _shape(action)
         try:
-            plan = await _execute(
-                shape, action, ActionActivities.plan_action, action, f"plan {action.action}"
-            )
+            plan = await _plan(shape, action)
+            if plan.status == "waiting" and workflow.patched(WAITS):
+                plan = await _wait_for_original(shape, action, plan)
         except (ActivityError, ApplicationError) as err:
             reason = _permanent(err)  # the activity recorded the event failed (plan_error)
             workflow.set_current_details(f"**failed**: {reason} (planning gave up; replayable)")
@@ -97,6 +104,29 @@ class ProcessAction:
             updates.append(sa.USER_ID.value_set(plan.user_id))
         workflow.upsert_search_attributes(updates)
         return outcome
+
+
+async def _plan(shape: str, action: ActionInput) -> ActionPlan:
+    return await _execute(
+        shape, action, ActionActivities.plan_action, action, f"plan {action.action}"
+    )
+
+
+async def _wait_for_original(shape: str, action: ActionInput, plan: ActionPlan) -> ActionPlan:
+    """A refund action whose purchase is still being processed: its event shows ``waiting``
+    (outside the relay's window, so the purchase can start) while the run sleeps on durable
+    timers, planning again after each, backing off to WAIT_STEP; after WAIT_BOUND it is planned
+    a last time without waiting (skipped ``reversal_refused:not_settled``, replayable)."""
+    delay, waited = WAIT_FIRST, timedelta(0)
+    while plan.status == "waiting" and waited < WAIT_BOUND:
+        workflow.set_current_details(f"**waiting**: {plan.reason} (planned again in {delay})")
+        await workflow.sleep(delay, summary="wait for the action it reverses to settle")
+        waited += delay
+        delay = min(delay * 2, WAIT_STEP)
+        plan = await _plan(shape, action)
+    if plan.status == "waiting":
+        plan = await _plan(shape, action.model_copy(update={"waited_out": True}))
+    return plan
 
 
 def _shape(action: ActionInput) -> str:

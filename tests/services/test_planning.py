@@ -9,20 +9,26 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from src.domain.actions import ActionInput, ActionRequest
 from src.services.planning import Planner
 from src.store import events
-from src.store.tables import CampaignCounter, User
+from src.store.tables import CampaignCounter, Event, User
+from src.workflows.starter import TemporalRuns
 from tests.guide import ok, post_action
 from tests.support import ACTIONS, Tenant, wait_for_event
 
 
 async def unstarted(
-    tenant: Tenant, engine: AsyncEngine, action: str, user: str = "u"
+    tenant: Tenant,
+    engine: AsyncEngine,
+    action: str,
+    user: str = "u",
+    data: dict[str, Any] | None = None,
 ) -> ActionInput:
     """An accepted event the relay leaves alone (marked started): the test runs its plan."""
-    request = ActionRequest(userId=user, action=action)
+    request = ActionRequest(userId=user, action=action, data=data or {})
     async with engine.begin() as conn:
         (accepted,) = await events.accept_many(
             conn, tenant.org_id, [(request, None)], datetime.now(UTC)
@@ -200,3 +206,25 @@ async def test_absurd_numbers_never_leave_an_event_stuck(tenant: Tenant) -> None
         },
     )
     assert too_big.status_code == 422
+
+
+async def test_a_refund_waits_outside_the_window_then_gives_up_once_waited_out(
+    tenant: Tenant, engine: AsyncEngine, client: Client
+) -> None:
+    """A refund whose purchase is accepted but unsettled is planned ``waiting`` (stored on the
+    event, not counted by the relay's window, no plan kept); planned as waited out, skipped."""
+    refunds = {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.orderId"}}
+    await ok(await tenant.http.patch("/v1/org/settings", json={"reversalActions": refunds}), 200)
+    order = {"orderId": "ORD-9"}
+    purchase = await unstarted(tenant, engine, "purchase_completed", data=order)
+    refund = await unstarted(tenant, engine, "purchase_refunded", data=order)
+    planner = Planner(engine, TemporalRuns(client, "unused"))
+    waiting = await planner.plan(refund)
+    assert (waiting.status, waiting.reason) == ("waiting", f"waiting_for:{purchase.event_id}")
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Event).where(Event.id == refund.event_id))).one()
+        in_flight = await conn.execute(events._IN_FLIGHT)
+    assert (row.status, row.reason, row.plan) == ("waiting", waiting.reason, None)
+    assert {str(r.org_id): r.n for r in in_flight}.get(tenant.org_id) == 1  # the purchase only
+    last = await planner.plan(refund.model_copy(update={"waited_out": True}))
+    assert (last.status, last.reason) == ("skipped", "reversal_refused:not_settled")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from src.store.tables import Code
+from src.services import reversals as reversals_service
+from src.store.tables import Code, Reversal
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.services.test_limits import limited_campaign
 from tests.support import (
@@ -286,3 +288,75 @@ async def test_refund_mappings_are_checked(tenant: Tenant) -> None:
         await tenant.http.patch("/v1/org/settings", json={"reversalActions": REFUNDS}), 200
     )
     assert shown["reversalActions"]["order_cancelled"]["amount"] is None
+
+
+async def mapped_purchase(tenant: Tenant, order_id: str = "ORD-1") -> str:
+    await setup_guide(tenant)
+    await ok(await tenant.http.patch("/v1/org/settings", json={"reversalActions": REFUNDS}), 200)
+    order = {**FLOW_ACTION, "data": {"amount": 150, "currency": "USD", "orderId": order_id}}
+    purchase = await post_action(tenant, order)
+    assert (await wait_for_event(tenant, purchase))["status"] == "processed"
+    return purchase
+
+
+async def test_a_refund_action_reverses_only_its_own_users_purchase(tenant: Tenant) -> None:
+    purchase = await mapped_purchase(tenant)
+    await ok(await tenant.http.post("/v1/users", json={"id": "someone_else"}))
+    refund = {"userId": "someone_else", "action": "purchase_refunded", "data": {"orderId": "ORD-1"}}
+    skipped = await wait_for_event(tenant, await post_action(tenant, refund))
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "reversal_refused:user_mismatch")
+    unknown = await wait_for_event(
+        tenant, await post_action(tenant, {**refund, "userId": "nobody"})
+    )
+    assert unknown["reason"] == "reversal_refused:user_mismatch"
+    assert (await tenant.http.get(f"{ACTIONS}/{purchase}")).json()["reversals"] == []
+    assert (await holdings(tenant))["balances"] == {"points": 500}
+
+
+async def test_a_replayed_refund_tries_its_failed_reversal_again(
+    tenant: Tenant, faults: Faults, engine: AsyncEngine
+) -> None:
+    purchase = await mapped_purchase(tenant)
+    refund = {"userId": "user_123", "action": "order_cancelled"}
+    faults.fail_reversals.add(tenant.org_id)
+    try:
+        event_id = await post_action(tenant, {**refund, "data": {"originalEventId": purchase}})
+        assert (await wait_for_event(tenant, event_id))["status"] == "processed"
+        (reversal,) = (await tenant.http.get(f"{ACTIONS}/{purchase}")).json()["reversals"]
+        assert (await completed(tenant, purchase, reversal["id"]))["status"] == "failed"
+    finally:
+        faults.fail_reversals.discard(tenant.org_id)
+    await ok(await tenant.http.post(f"{ACTIONS}/{event_id}/replay"), 202)
+    assert (await wait_for_event(tenant, event_id))["status"] == "processed"
+    done = await completed(tenant, purchase, reversal["id"])
+    assert (done["status"], done["takenBack"]["full"]) == ("completed", True)
+    assert (await holdings(tenant))["balances"] == {"points": 0}
+    await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_failed_reversals_do_not_count_and_a_full_one_is_always_taken(
+    tenant: Tenant, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reversals_service, "MAX_PER_EVENT", 2)
+    event_id = await processed_flow(tenant)
+    async with engine.begin() as conn:  # one that failed (and took nothing)
+        await conn.execute(
+            insert(Reversal).values(
+                id="rev_failed",
+                org_id=tenant.org_id,
+                event_id=event_id,
+                key="key:failed",
+                amount=10,
+                status="failed",
+                result={"error": "RuntimeError"},
+            )
+        )
+    for key in ("a", "b"):
+        done = await reverse(tenant, event_id, {"amount": 10}, key=key)
+        await completed(tenant, event_id, done["id"])
+    third = await tenant.http.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 10})
+    assert third.status_code == 409 and error_of(third)["code"] == "too_many_reversals"
+    full = await reverse(tenant, event_id)
+    assert (await completed(tenant, event_id, full["id"]))["takenBack"]["full"] is True
+    assert (await holdings(tenant))["balances"] == {"points": 0}
+    await ledger_consistent(engine, tenant.org_id)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from src.config import Settings
 from src.store import events, orgs
 from src.store.db import make_engine
-from src.store.tables import Event
+from src.store.tables import Event, Reversal
 from tests.guide import ok, post_action
 from tests.support import (
     ACTIONS,
@@ -27,6 +27,7 @@ from tests.support import (
     api_server,
     make_tenant,
     settled_count,
+    until,
     wait_for_events,
     worker_and_relay,
     worker_process,
@@ -92,6 +93,33 @@ async def points_campaign(tenant: Tenant, action: str) -> None:
     )
 
 
+async def busy_and_quiet(stack: Stack, action: str) -> tuple[Tenant, Tenant]:
+    """Two orgs with a points campaign on ``action`` and users u0…u19; the first, which
+    will have a backlog, without a rate limit in its way."""
+    a = await make_tenant(stack.engine, stack.base_url)
+    b = await make_tenant(stack.engine, stack.base_url)
+    async with stack.engine.begin() as conn:
+        await orgs.set_rate_limit(conn, a.org_id, 100_000, 100_000)
+    for tenant in (a, b):
+        await points_campaign(tenant, action)
+        for i in range(20):
+            await ok(await tenant.http.post("/v1/users", json={"id": f"u{i}"}))
+    return a, b
+
+
+async def neighbour_latency(stack: Stack, tenant: Tenant, action: str) -> float:
+    """Seconds from accepting one action of ``tenant`` to its settling."""
+    event_id = await post_action(tenant, {"userId": "u0", "action": action})
+    await wait_for_events(stack.engine, [event_id], within=30)
+    async with stack.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(Event.created_at, Event.updated_at).where(Event.id == event_id)
+            )
+        ).one()
+    return float((row.updated_at - row.created_at).total_seconds())
+
+
 async def test_poison_rows_fail_alone(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:
@@ -147,31 +175,88 @@ async def test_one_org_backlog_does_not_delay_another(
     """Org A queues 3,000 actions, then org B posts one: B's action settles within 2 s."""
     fair = isolated_stack(fresh_database, settings, client, "loyalty-fair-test", own_process=True)
     async with fair as stack:
-        a = await make_tenant(stack.engine, stack.base_url)
-        b = await make_tenant(stack.engine, stack.base_url)
-        async with stack.engine.begin() as conn:
-            await orgs.set_rate_limit(conn, a.org_id, 100_000, 100_000)
-        for tenant in (a, b):
-            await points_campaign(tenant, "visit")
-            for i in range(20):
-                await ok(await tenant.http.post("/v1/users", json={"id": f"u{i}"}))
+        a, b = await busy_and_quiet(stack, "visit")
         for start in range(0, 3000, 100):
             batch = [{"userId": f"u{i % 20}", "action": "visit"} for i in range(start, start + 100)]
             await ok(await a.http.post(f"{ACTIONS}/batch", json={"actions": batch}), 202)
         await asyncio.sleep(1)  # A's first workflows are running, its backlog is queued
-        b_event = await post_action(b, {"userId": "u0", "action": "visit"})
-        await wait_for_events(stack.engine, [b_event], within=30)
+        latency = await neighbour_latency(stack, b, "visit")
         async with stack.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(Event.created_at, Event.updated_at).where(Event.id == b_event)
-                )
-            ).one()
             a_left = await conn.scalar(
                 select(Event.id).where(Event.org_id == a.org_id, Event.status == "queued").limit(1)
             )
         for tenant in (a, b):
             await tenant.http.aclose()
-    latency = (row.updated_at - row.created_at).total_seconds()
     assert a_left is not None, "A's backlog was gone before B posted: the test proves nothing"
     assert latency < 2, f"B's action took {latency:.2f}s behind A's backlog"
+
+
+REFUND = {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.orderId"}}
+
+
+def orders(action: str, numbers: range) -> list[dict[str, Any]]:
+    return [
+        {"userId": f"u{n % 20}", "action": action, "data": {"orderId": f"ORD-{n}"}} for n in numbers
+    ]
+
+
+async def test_refunds_waiting_for_their_purchases_hold_no_slot(
+    fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
+) -> None:
+    """Behind a backlog, 70 refunds accepted before their 70 purchases (more than the org's
+    window of 32), then 50 refunds and their 50 purchases in one batch (one ``created_at``):
+    every purchase is processed and reversed, every refund processed, and another org's
+    action settles within 2 s while the refunds wait."""
+    narrow = settings.model_copy(update={"relay_window_per_org": 32})
+    async with isolated_stack(fresh_database, narrow, client, "loyalty-refunds-test") as stack:
+        a, b = await busy_and_quiet(stack, "purchase_completed")
+        await ok(await a.http.patch("/v1/org/settings", json={"reversalActions": REFUND}), 200)
+
+        async def batch(actions: list[dict[str, Any]]) -> list[str]:
+            reply = await ok(await a.http.post(f"{ACTIONS}/batch", json={"actions": actions}), 202)
+            return [item["eventId"] for item in reply["results"]]
+
+        backlog = [{"userId": f"u{i % 20}", "action": "visit"} for i in range(100)]
+        for _ in range(3):
+            await batch(backlog)
+        refunds = await batch(orders("purchase_refunded", range(70)))
+        purchases = await batch(orders("purchase_completed", range(70)))
+        together = await batch(
+            orders("purchase_refunded", range(70, 120))
+            + orders("purchase_completed", range(70, 120))
+        )
+        refunds, purchases = refunds + together[:50], purchases + together[50:]
+
+        async def waiting() -> bool:
+            async with stack.engine.connect() as conn:
+                return bool(await conn.scalar(select(Event.id).where(Event.status == "waiting")))
+
+        await until(waiting, within=60)
+        latency = await neighbour_latency(stack, b, "purchase_completed")
+        statuses = await wait_for_events(stack.engine, refunds + purchases, within=240)
+
+        async def all_reversed() -> bool:  # each refund's reversal runs once it is requested
+            async with stack.engine.connect() as conn:
+                done = await conn.scalar(
+                    select(func.count()).where(
+                        Reversal.event_id.in_(purchases), Reversal.status != "queued"
+                    )
+                )
+            return done == len(purchases)
+
+        await until(all_reversed, within=60)
+        async with stack.engine.connect() as conn:
+            reversed_ = set(
+                await conn.scalars(select(Reversal.status).where(Reversal.event_id.in_(purchases)))
+            )
+        balances = [
+            (await a.http.get(f"/v1/users/u{i}")).json()["balances"].get("points", 0)
+            for i in range(20)
+        ]
+        for tenant in (a, b):
+            await tenant.http.aclose()
+    assert {statuses[p] for p in purchases} == {"processed"}
+    assert {statuses[r] for r in refunds} == {"processed"}
+    assert reversed_ == {"completed"}
+    assert set(balances) == {0}
+    assert latency < 2, f"B's action took {latency:.2f}s while A's refunds waited"

@@ -175,7 +175,7 @@ class EventOut(Schema):
 
     event_id: str
     workflow_id: str
-    status: Literal["queued", "processing", "processed", "skipped", "failed"]
+    status: Literal["queued", "processing", "waiting", "processed", "skipped", "failed"]
     reason: str | None
     user_id: str | None
     resolved_user_id: str | None
