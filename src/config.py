@@ -168,6 +168,16 @@ class Settings(BaseSettings):
         description="If set, codec callers must send 'Authorization: Bearer <token>'.",
         repr=False,
     )
+    codec_allow_unauthenticated: bool = Field(
+        default=False,
+        description="Serve the codec endpoint without CODEC_TOKEN: only where nobody but "
+        "operators can reach it (`loyalty dev` does, on loopback).",
+    )
+    codec_allowed_hosts: list[str] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description="Host header values the codec endpoint answers (a page on another name "
+        "rebinding to it is refused).",
+    )
     codec_cors_origins: list[str] = Field(
         default=["http://localhost:8233", "http://127.0.0.1:8233"],
         description="Origins of the Temporal UI allowed to call the codec endpoint.",

@@ -322,8 +322,11 @@ async def _dev(settings: Settings, data: Path) -> None:
 
     if not settings.payload_keys:
         settings = settings.model_copy(update={"payload_keys": _dev_payload_keys(data)})
-    # Everything under `make dev` is local, webhook receivers too.
-    settings = settings.model_copy(update={"webhooks_allow_private_targets": True})
+    # Everything under `make dev` is local, webhook receivers too, and the codec endpoint
+    # listens on loopback for the dev server's UI, which cannot send a token.
+    settings = settings.model_copy(
+        update={"webhooks_allow_private_targets": True, "codec_allow_unauthenticated": True}
+    )
     codec = f"http://{settings.codec_host}:{settings.codec_port}"
     env = None
     if not settings.temporal_address:
@@ -408,7 +411,13 @@ def reseal() -> None:
 def codec_server() -> None:
     """Serve the codec endpoint that lets the Temporal UI show sealed payloads decoded."""
     from src.cli import processes
+    from src.workflows.codec_server import check_guard
 
     settings = get_settings()
+    try:
+        check_guard(settings)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     _logging(settings)
     _serve(processes.run(settings, api=False, worker=False, codec=True))

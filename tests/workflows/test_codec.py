@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -96,8 +97,9 @@ async def test_history_holds_no_code_or_email(
     raw_failure = (await client.get_workflow_handle(failed).fetch_history()).to_json()
     assert "Encoded failure" in raw_failure and "allocate_code failed" not in raw_failure
 
+    open_codec = settings.model_copy(update={"codec_allow_unauthenticated": True})
     codec = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=codec_app(settings)), base_url="http://codec"
+        transport=httpx.ASGITransport(app=codec_app(open_codec)), base_url="http://localhost"
     )
     async with codec:
         reply = await codec.post("/decode", json={"payloads": ours})
@@ -109,12 +111,24 @@ async def test_history_holds_no_code_or_email(
 async def test_codec_endpoint_guard_and_cors(settings: Settings) -> None:
     guarded = settings.model_copy(update={"codec_token": "operator-secret"})
     transport = httpx.ASGITransport(app=codec_app(guarded))
-    async with httpx.AsyncClient(transport=transport, base_url="http://codec") as codec:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8089") as codec:
         body = {"payloads": []}
         assert (await codec.post("/decode", json=body)).status_code == 401
         key = {"Authorization": "Bearer operator-secret"}
         assert (await codec.post("/decode", json=body, headers=key)).status_code == 200
         assert (await codec.post("/decode", content=b"{", headers=key)).status_code == 400
+        # Sealing a payload of one's choosing is not offered.
+        assert (await codec.post("/encode", json=body, headers=key)).status_code == 404
+        # A page on another name that rebinds to the endpoint reaches nothing.
+        rebound = {**key, "Host": "attacker.example:8089"}
+        assert (await codec.post("/decode", json=body, headers=rebound)).status_code == 400
+
+        async def endless() -> AsyncIterator[bytes]:  # no Content-Length: capped as it is read
+            while True:
+                yield b" " * 65536
+
+        huge = await codec.post("/decode", content=endless(), headers=key)
+        assert huge.status_code == 413
         preflight = await codec.options(
             "/decode",
             headers={
@@ -129,3 +143,10 @@ async def test_codec_endpoint_guard_and_cors(settings: Settings) -> None:
             headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
         )
         assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_the_codec_endpoint_needs_a_token_or_an_explicit_choice(settings: Settings) -> None:
+    with pytest.raises(RuntimeError, match="CODEC_TOKEN is not set"):
+        codec_app(settings)
+    codec_app(settings.model_copy(update={"codec_allow_unauthenticated": True}))
+    codec_app(settings.model_copy(update={"codec_token": "operator-secret"}))
