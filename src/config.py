@@ -78,6 +78,25 @@ class Settings(BaseSettings):
         "of their own (TASK_QUEUE + '-webhooks'), so slow receivers never hold the slots "
         "grants run in.",
     )
+    webhook_window_per_org: int = Field(
+        default=4,
+        ge=1,
+        description="Started, undelivered webhook deliveries per org (the rest wait in the "
+        "outbox, taken round-robin): what an org's receivers that never answer can hold of "
+        "WEBHOOK_SLOTS; keep it below WEBHOOK_SLOTS.",
+    )
+    webhook_window_per_hook: int = Field(
+        default=2,
+        ge=1,
+        description="Started, undelivered deliveries per webhook, within its org's window: a "
+        "dead receiver holds its own share only.",
+    )
+    webhook_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Delivered and failed webhook deliveries are deleted this long after their "
+        "last change (in batches; pending ones are kept).",
+    )
     backtest_heartbeat_seconds: float = Field(
         default=60.0,
         ge=1,

@@ -21,7 +21,7 @@ from src.activities.reversals import ReversalActivities
 from src.activities.webhooks import WebhookActivities
 from src.config import Settings
 from src.services.webhooks import Delivering, Resolver
-from src.store import events, status
+from src.store import events, status, webhooks
 from src.store.db import make_engine
 from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.client import connect, register_search_attributes, sdk_metrics_runtime
@@ -128,12 +128,19 @@ def build_webhook_relay(client: Client, engine: AsyncEngine, settings: Settings)
         max_retry_seconds=settings.webhook_max_retry_seconds,
         give_up_seconds=settings.webhook_give_up_seconds,
     )
+    window = webhooks.Window(
+        per_hook=min(settings.webhook_window_per_hook, settings.webhook_window_per_org),
+        per_org=settings.webhook_window_per_org,
+        batch=settings.relay_batch,
+    )
     return WebhookRelay(
         client,
         engine,
         settings.webhook_task_queue,
         schedule,
         max(settings.relay_idle_seconds, 0.2),
+        window,
+        settings.webhook_retention_days * 86400,
     )
 
 

@@ -76,3 +76,26 @@ def public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)) is not None:
         judged.append(inner)
     return all(one.is_global and not one.is_multicast for one in judged)
+
+
+def deal(
+    waiting: list[tuple[str, str]],
+    busy_hooks: dict[str, int],
+    busy_orgs: dict[str, int],
+    per_hook: int,
+    per_org: int,
+    room: int,
+) -> dict[str, int]:
+    """How many deliveries each waiting webhook (``(webhook, org)``, in round-robin order)
+    may start: ``room`` in all, none past its webhook's window or its org's. A receiver that
+    never answers holds its own window, never its org's other webhooks' nor another org's."""
+    dealt_orgs: dict[str, int] = {}
+    shares: dict[str, int] = {}
+    for hook, org in waiting:
+        org_room = per_org - busy_orgs.get(org, 0) - dealt_orgs.get(org, 0)
+        n = min(per_hook - busy_hooks.get(hook, 0), org_room, room)
+        if n > 0:
+            shares[hook] = n
+            dealt_orgs[org] = dealt_orgs.get(org, 0) + n
+            room -= n
+    return shares

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain.errors import Invalid, NotFound
 from src.domain.sealing import Sealer
 from src.domain.webhooks import EVENT_TYPES, new_secret, public, signature
-from src.store import webhooks
+from src.store import orgs, webhooks
 
 MAX_PER_ORG = 20
 MAX_URL = 2048
@@ -111,6 +111,7 @@ async def create(
         "secret": sealer.seal(secret, sealing_context(webhook_id)),
     }
     async with engine.begin() as conn:
+        await orgs.lock(conn, org_id)  # concurrent creates count in turn: the cap holds
         if len(await webhooks.of_org(conn, org_id)) >= MAX_PER_ORG:
             raise Invalid.field("url", f"an org has at most {MAX_PER_ORG} webhooks")
         await webhooks.create(conn, values)

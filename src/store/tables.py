@@ -479,9 +479,24 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (
         Index("ix_webhook_deliveries_hook", "webhook_id", "created_at"),
+        # The outbox, per webhook (the relay takes webhooks round-robin, oldest first).
         Index(
-            "ix_webhook_deliveries_unstarted",
+            "ix_webhook_deliveries_unstarted_hook",
+            "webhook_id",
             "created_at",
             postgresql_where=text("started_at IS NULL"),
+        ),
+        # Started, not delivered yet: each webhook's and org's window.
+        Index(
+            "ix_webhook_deliveries_in_flight",
+            "org_id",
+            "webhook_id",
+            postgresql_where=text("started_at IS NOT NULL AND status = 'pending'"),
+        ),
+        # Delivered or failed, by age: what retention deletes.
+        Index(
+            "ix_webhook_deliveries_settled",
+            "updated_at",
+            postgresql_where=text("status <> 'pending'"),
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.webhooks import deal
 from src.store.tables import Webhook, WebhookDelivery
 
 # One statement per notification, a no-op for an org without a subscriber to its type.
@@ -93,16 +95,102 @@ async def deliveries(conn: AsyncConnection, org_id: str, webhook_id: str, limit:
     return list(rows)
 
 
-async def claim(conn: AsyncConnection, limit: int) -> list[Any]:
-    """Deliveries no run has started for, oldest first, locked for this relay's pass."""
-    rows = await conn.execute(
-        select(WebhookDelivery.id, WebhookDelivery.org_id, WebhookDelivery.resends)
-        .where(WebhookDelivery.started_at.is_(None))
-        .order_by(WebhookDelivery.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+# One relay claims at a time, so the windows it computes hold exactly.
+_RELAY_LOCK = 7_243_003
+_IN_FLIGHT = text(
+    """
+    SELECT org_id, webhook_id, count(*) AS n FROM webhook_deliveries
+    WHERE started_at IS NOT NULL AND status = 'pending'
+    GROUP BY org_id, webhook_id
+    """
+)
+# Webhooks with deliveries to start, in ID order from ``after``, but those whose window is
+# full: a loose index scan, one probe per webhook however long its backlog.
+_WAITING_HOOKS = text(
+    """
+    WITH RECURSIVE waiting(webhook_id) AS (
+        (SELECT webhook_id FROM webhook_deliveries
+         WHERE started_at IS NULL AND webhook_id > :after ORDER BY webhook_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.webhook_id FROM webhook_deliveries d
+                WHERE d.started_at IS NULL AND d.webhook_id > w.webhook_id
+                ORDER BY d.webhook_id LIMIT 1)
+        FROM waiting w WHERE w.webhook_id IS NOT NULL
     )
-    return list(rows)
+    SELECT w.webhook_id, h.org_id::text AS org_id FROM waiting w
+    JOIN webhooks h ON h.id = w.webhook_id
+    WHERE w.webhook_id <> ALL(CAST(:full AS text[]))
+      AND h.org_id::text <> ALL(CAST(:full_orgs AS text[]))
+    LIMIT :limit
+    """
+)
+# Each chosen webhook's oldest deliveries, as many as its share.
+_CLAIM = text(
+    """
+    SELECT d.id, d.org_id, d.resends
+    FROM unnest(CAST(:hooks AS text[]), CAST(:shares AS integer[])) AS w(webhook_id, n)
+    CROSS JOIN LATERAL (
+        SELECT id, org_id, resends FROM webhook_deliveries d
+        WHERE d.webhook_id = w.webhook_id AND d.started_at IS NULL
+        ORDER BY d.created_at LIMIT w.n
+        FOR UPDATE SKIP LOCKED
+    ) d
+    """
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Started, undelivered deliveries allowed per webhook and per org, and starts per pass."""
+
+    per_hook: int
+    per_org: int
+    batch: int
+
+
+async def claim(
+    conn: AsyncConnection, window: Window, after: str | None
+) -> tuple[list[Any], str | None]:
+    """Lock deliveries for one relay pass, webhooks taken round-robin from ``after``, each
+    within its own window and its org's (``domain.webhooks.deal``); nothing while another
+    relay holds the claim. Returns the rows and the cursor for the next pass."""
+    if not await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}):
+        return [], after
+    busy_hooks: dict[str, int] = {}
+    busy_orgs: dict[str, int] = {}
+    for row in await conn.execute(_IN_FLIGHT):
+        busy_hooks[row.webhook_id] = int(row.n)
+        busy_orgs[str(row.org_id)] = busy_orgs.get(str(row.org_id), 0) + int(row.n)
+    full = [hook for hook, n in busy_hooks.items() if n >= window.per_hook]
+    full_orgs = [org for org, n in busy_orgs.items() if n >= window.per_org]
+    params = {"after": after or "", "limit": window.batch, "full": full, "full_orgs": full_orgs}
+    waiting = [(r.webhook_id, r.org_id) for r in await conn.execute(_WAITING_HOOKS, params)]
+    if len(waiting) < window.batch and after:  # wrap round to the webhooks before the cursor
+        seen = {hook for hook, _ in waiting}
+        wrapped = await conn.execute(_WAITING_HOOKS, {**params, "after": ""})
+        waiting += [(r.webhook_id, r.org_id) for r in wrapped if r.webhook_id not in seen]
+    shares = deal(waiting, busy_hooks, busy_orgs, window.per_hook, window.per_org, window.batch)
+    if not shares:
+        return [], (waiting[-1][0] if waiting else after)
+    rows = await conn.execute(_CLAIM, {"hooks": list(shares), "shares": list(shares.values())})
+    return list(rows), list(shares)[-1]
+
+
+async def purge(conn: AsyncConnection, older_than_seconds: float, limit: int) -> int:
+    """Delete up to ``limit`` delivered or failed deliveries last changed ``older_than_seconds``
+    ago (a bounded batch: the next pass takes the next)."""
+    gone = await conn.execute(
+        text(
+            """
+            DELETE FROM webhook_deliveries WHERE id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE status <> 'pending' AND updated_at < now() - make_interval(secs => :age)
+                LIMIT :limit FOR UPDATE SKIP LOCKED)
+            """
+        ),
+        {"age": older_than_seconds, "limit": limit},
+    )
+    return int(gone.rowcount)
 
 
 async def mark_started(conn: AsyncConnection, ids: list[str]) -> None:

@@ -1,6 +1,11 @@
 """The webhook outbox's relay: starts a DeliverWebhook run for each delivery written (in the
 transaction of what it announces) and not started yet. Starts are idempotent (the run's ID is
-the delivery's), so a pass that dies before marking them started only starts them again."""
+the delivery's), so a pass that dies before marking them started only starts them again.
+
+Fair like the action relay: webhooks are taken round-robin, each within a window of started,
+undelivered deliveries of its own and of its org (``store.webhooks.claim``), so receivers that
+never answer hold a few runs (and so a few of WEBHOOK_SLOTS) while the rest of their backlog
+waits in PostgreSQL. It also deletes old delivered and failed rows, a bounded batch a minute."""
 
 from __future__ import annotations
 
@@ -31,6 +36,10 @@ class Schedule:
     give_up_seconds: float
 
 
+PURGE_EVERY = 60.0  # seconds between retention batches
+PURGE_BATCH = 1000
+
+
 @dataclass(frozen=True)
 class WebhookRelay:
     client: Client
@@ -38,11 +47,13 @@ class WebhookRelay:
     task_queue: str
     schedule: Schedule
     idle_seconds: float
-    batch: int = 100
+    window: webhooks.Window
+    retention_seconds: float
 
-    async def relay_once(self) -> int:
+    async def relay_once(self, after: str | None = None) -> tuple[int, str | None]:
+        """One pass: (runs started, round-robin cursor for the next pass)."""
         async with self.engine.begin() as conn:
-            claimed = await webhooks.claim(conn, self.batch)
+            claimed, after = await webhooks.claim(conn, self.window, after)
             outcomes = await asyncio.gather(
                 *(self._start(r.id, str(r.org_id), r.resends) for r in claimed),
                 return_exceptions=True,
@@ -51,7 +62,11 @@ class WebhookRelay:
             await webhooks.mark_started(conn, started)
         if len(started) < len(claimed):
             log.warning("webhook relay could not start %d runs yet", len(claimed) - len(started))
-        return len(started)
+        return len(started), after
+
+    async def purge_once(self) -> int:
+        async with self.engine.begin() as conn:
+            return await webhooks.purge(conn, self.retention_seconds, PURGE_BATCH)
 
     async def _start(self, delivery_id: str, org_id: str, resends: int) -> None:
         delivery = DeliveryInput(
@@ -76,10 +91,15 @@ class WebhookRelay:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll the outbox until ``stop`` is set."""
+        """Poll the outbox until ``stop`` is set; purge now and then."""
+        after, purged_at = None, 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                started = await self.relay_once()
+                if loop.time() - purged_at >= PURGE_EVERY:
+                    purged_at = loop.time()
+                    await self.purge_once()
+                started, after = await self.relay_once(after)
             except Exception:
                 log.warning("webhook relay pass failed; retrying", exc_info=True)
                 started = 0

@@ -5,6 +5,7 @@ allows them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import hashlib
@@ -33,6 +34,7 @@ from src.services.webhooks import (
     sealing_context,
 )
 from src.store.tables import Webhook, WebhookDelivery
+from src.worker import build_webhook_relay
 from src.workflows.deliver_webhook import DeliverWebhook
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.support import (
@@ -392,3 +394,58 @@ async def test_a_receiver_that_answers_a_gzip_bomb_costs_the_worker_nothing(
     (found,) = await deliveries(tenant, hook["id"])
     assert found["lastStatus"] == 200 and found["attempts"] == 1
     assert peak - before < 50 * 1024, f"peak {peak - before} KiB above the start"
+
+
+async def test_the_webhook_cap_holds_under_concurrent_creates(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    async def create(i: int) -> int:
+        body = {"url": f"https://hooks.example.com/{i}", "events": ["event.failed"]}
+        return (await tenant.http.post("/v1/webhooks", json=body)).status_code
+
+    codes = await asyncio.gather(*(create(i) for i in range(30)))
+    assert sorted(codes) == [201] * 20 + [422] * 10
+    async with engine.connect() as conn:
+        kept = await conn.scalar(
+            select(func.count()).select_from(Webhook).where(Webhook.org_id == tenant.org_id)
+        )
+    assert kept == 20
+
+
+async def test_old_delivered_and_failed_deliveries_are_deleted_in_batches(
+    tenant: Tenant, engine: AsyncEngine, client: Client, settings: Settings
+) -> None:
+    hook = await ok(
+        await tenant.http.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/old", "events": ["event.failed"]},
+        )
+    )
+    rows = [
+        {
+            "id": f"msg_{status}_{age}_{hook['id']}",
+            "org_id": tenant.org_id,
+            "webhook_id": hook["id"],
+            "type": "event.failed",
+            "body": "{}",
+            "status": status,
+            "started_at": func.now(),
+            "updated_at": func.now() - timedelta(days=age),
+        }
+        for status in ("delivered", "failed", "pending")
+        for age in (40, 1)
+    ]
+    async with engine.begin() as conn:
+        for row in rows:
+            await conn.execute(insert(WebhookDelivery).values(**row))
+    relay = build_webhook_relay(client, engine, settings)
+    while await relay.purge_once():
+        pass
+    async with engine.connect() as conn:
+        left = set(
+            await conn.scalars(
+                select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == hook["id"])
+            )
+        )
+    kept = {r["id"] for r in rows if r["status"] == "pending" or "_1_" in r["id"]}
+    assert left == kept

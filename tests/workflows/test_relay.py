@@ -12,19 +12,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from src.config import Settings
-from src.store import events, orgs
+from src.domain.webhooks import EVENT_TYPES
+from src.store import events, orgs, webhooks
 from src.store.db import make_engine
-from src.store.tables import Event, Reversal
+from src.store.tables import Event, Reversal, WebhookDelivery
 from tests.guide import ok, post_action
 from tests.support import (
     ACTIONS,
     Tenant,
     api_server,
+    free_port,
     make_tenant,
     settled_count,
     until,
@@ -191,6 +194,7 @@ async def test_one_org_backlog_does_not_delay_another(
     assert latency < 2, f"B's action took {latency:.2f}s behind A's backlog"
 
 
+EVENTS = list(EVENT_TYPES)
 REFUND = {"purchase_refunded": {"reverses": "purchase_completed", "match": "data.orderId"}}
 
 
@@ -260,3 +264,83 @@ async def test_refunds_waiting_for_their_purchases_hold_no_slot(
     assert reversed_ == {"completed"}
     assert set(balances) == {0}
     assert latency < 2, f"B's action took {latency:.2f}s while A's refunds waited"
+
+
+@contextlib.asynccontextmanager
+async def receiver(handle: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
+    """A webhook receiver on loopback; yields its URL."""
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_receiver_that_never_answers_holds_only_its_own_window(
+    fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
+) -> None:
+    """Org A's receiver never answers (each attempt waits the deployment's 10 s timeout) and
+    1,000 of its deliveries are due; org B's notification is delivered within 2 s, and A has
+    no more runs started than its window."""
+
+    async def never(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response(status=204)
+
+    async def at_once(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    deployed = settings.model_copy(update={"webhook_timeout_seconds": 10.0})
+    queue = "loyalty-webhook-fair-test"
+    async with (
+        isolated_stack(fresh_database, deployed, client, queue) as stack,
+        receiver(never) as dead,
+        receiver(at_once) as alive,
+    ):
+        a = await make_tenant(stack.engine, stack.base_url)
+        b = await make_tenant(stack.engine, stack.base_url)
+        hooks = {}
+        for tenant, url in ((a, dead), (b, alive)):
+            made = await tenant.http.post("/v1/webhooks", json={"url": url, "events": EVENTS})
+            hooks[tenant.org_id] = (await ok(made))["id"]
+            await tenant.http.aclose()
+        async with stack.engine.begin() as conn:
+            await conn.execute(
+                insert(WebhookDelivery),
+                [
+                    {
+                        "id": f"msg_dead{i}",
+                        "org_id": a.org_id,
+                        "webhook_id": hooks[a.org_id],
+                        "type": "event.skipped",
+                        "body": "{}",
+                        "status": "pending",
+                    }
+                    for i in range(1000)
+                ],
+            )
+        await asyncio.sleep(2)  # A's first attempts are waiting on its receiver
+        async with stack.engine.begin() as conn:
+            await webhooks.notify(conn, b.org_id, "event.skipped", {"eventId": "evt_b"})
+        query = select(WebhookDelivery).where(WebhookDelivery.org_id == b.org_id)
+
+        async def delivered() -> bool:
+            async with stack.engine.connect() as conn:
+                return (await conn.execute(query)).one().status == "delivered"
+
+        await until(delivered, within=30)
+        async with stack.engine.connect() as conn:
+            row = (await conn.execute(query)).one()
+            a_started = await conn.scalar(
+                select(func.count()).where(
+                    WebhookDelivery.org_id == a.org_id, WebhookDelivery.started_at.is_not(None)
+                )
+            )
+    latency = (row.delivered_at - row.created_at).total_seconds()
+    assert latency < 2, f"B's notification took {latency:.2f}s behind A's dead receiver"
+    assert a_started == deployed.webhook_window_per_hook
