@@ -35,6 +35,7 @@ class Principal:
     scopes: frozenset[str]
     rate: Rate  # the org's budget
     key_rate: Rate  # this key's, within the org's
+    lineage: str = ""  # the key's rotation chain: events it posts are its own to reverse
 
     def holds(self, scope: str) -> bool:
         return holds(self.scopes, scope)
@@ -115,6 +116,7 @@ async def authenticate(request: Request) -> Principal:
         scopes=record.scopes,
         rate=org_rate,
         key_rate=_rate(record.key_rate_limit, org_rate),
+        lineage=record.lineage,
     )
 
 

@@ -45,6 +45,8 @@ REPLY_FIELDS: dict[str, dict[str, Guard]] = {
         "userId": Guard(ACTION_DATA),
         "data": Guard(ACTION_DATA),
         "metadata": Guard(ACTION_DATA),
+        # A refund's reason is the client's text (or names the refund action's event).
+        "reversals[].reason": Guard(ACTION_DATA),
     },
     "transaction": {"code": Guard(USER_DATA)},
     "transactions": {"data[].code": Guard(USER_DATA)},

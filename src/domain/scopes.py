@@ -5,6 +5,7 @@ from __future__ import annotations
 SCOPES: dict[str, str] = {
     "actions:write": "post actions and see how they were processed",
     "actions:read": "see what an action carried (its userId, data and metadata)",
+    "actions:reverse": "reverse any action of the org, not only those this key posted",
     "users:read": "see users' personal data, balances, products and codes",
     "users:write": "create and edit users and their external IDs",
     "users:admin": "merge and erase users",

@@ -75,13 +75,15 @@ class Ingest:
         now: datetime,
         trace_parent: str | None = None,
         reveal_events: bool = True,
+        key_lineage: str | None = None,
     ) -> list[Outcome]:
         """Commit the admitted actions, each with its idempotency key, in one statement; a key
         reused with a different body is a Conflict, naming the first event if
         ``reveal_events`` (the key may read events). ``trace_parent`` (the request's trace) is
-        kept with them for the workflows to continue."""
+        kept with them for the workflows to continue, ``key_lineage`` (the posting key's) to
+        say who may reverse them."""
         async with self.autocommit.connect() as conn:
-            accepted = await events.accept_many(conn, org_id, items, now, trace_parent)
+            accepted = await events.accept_many(conn, org_id, items, now, trace_parent, key_lineage)
         return [
             Outcome(error=conflict(key, a.event_id if reveal_events else None))
             if a.conflict

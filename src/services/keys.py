@@ -65,7 +65,7 @@ async def rotate(engine: AsyncEngine, org_id: str, key_id: str, grace_seconds: i
                 )
             raise Conflict(f"API key '{key_id}' is revoked or expired; create a new key instead")
         _, secret = await keys.create(
-            conn, org_id, old.name, list(old.scopes), successor, old.rate_limit
+            conn, org_id, old.name, list(old.scopes), successor, old.rate_limit, old.lineage
         )
         await changes.announce(conn, "keys")
     return Rotated(successor, secret, key_id, old.expires_at)

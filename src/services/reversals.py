@@ -59,19 +59,21 @@ async def request(
     reason: str | None,
     key: str | None,
     own_key: str | None = None,
+    poster: str | None = None,
 ) -> ReversalView:
     """Record the reversal (or find the one ``key`` made) and start its run.
 
     Without ``key``, a reversal in full is keyed ``full`` (asking twice is one reversal) and a
     partial one is new each time, as a refund is: send an Idempotency-Key to retry safely.
     ``own_key`` is a key the engine makes (a refund action's), apart from clients' keys.
+    With ``poster`` (an API key's lineage) only the events that key posted are found.
     """
     # A client's key never meets the ones made here (``full``, ``auto:…``, ``action:…``).
     key = own_key or (f"key:{key}" if key else (FULL if amount is None else f"auto:{uuid.uuid4()}"))
     rid = reversal_id(org_id, event_id, key)
     async with engine.begin() as conn:
         event = await reversals.lock_event(conn, org_id, event_id)
-        if event is None:
+        if event is None or (poster is not None and event.key_lineage != poster):
             raise NotFound(f"event '{event_id}' not found")
         earlier = await reversals.of_event(conn, org_id, event_id)
         same = next((r for r in earlier if r.id == rid), None)

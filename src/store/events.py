@@ -30,10 +30,10 @@ def new_event_id() -> str:
 _INSERT_EVENTS = text(
     """
     INSERT INTO events (id, org_id, user_id, action, occurred_at, data, metadata,
-                        idempotency_key, fingerprint, status, trace_parent)
+                        idempotency_key, fingerprint, status, trace_parent, key_lineage)
     SELECT e.id, CAST(:org_id AS uuid), e.user_id, e.action, e.occurred_at, e.data::jsonb,
            e.metadata::jsonb, e.idempotency_key, e.fingerprint, 'queued',
-           CAST(:trace_parent AS text)
+           CAST(:trace_parent AS text), CAST(:key_lineage AS text)
     FROM unnest(CAST(:id AS text[]), CAST(:user_id AS text[]), CAST(:action AS text[]),
                 CAST(:occurred_at AS timestamptz[]), CAST(:data AS text[]),
                 CAST(:metadata AS text[]), CAST(:idempotency_key AS text[]),
@@ -57,10 +57,12 @@ async def accept_many(
     items: Sequence[tuple[ActionRequest, str | None]],
     now: datetime,
     trace_parent: str | None = None,
+    key_lineage: str | None = None,
 ) -> list[Accepted]:
     """Insert events in one statement; an idempotency key already used maps to its event.
 
     Each item is (request, idempotency key); results come back in the same order.
+    ``key_lineage`` is the posting key's (``ApiKey.lineage``).
     """
     rows: list[dict[str, Any]] = [
         {
@@ -76,7 +78,8 @@ async def accept_many(
         for request, key in items
     ]
     columns = {name: [row[name] for row in rows] for name in rows[0]}
-    params = {"org_id": org_id, "trace_parent": trace_parent, **columns}
+    params: dict[str, Any] = {"org_id": org_id, "trace_parent": trace_parent}
+    params |= {"key_lineage": key_lineage, **columns}
     created = set(await conn.scalars(_INSERT_EVENTS, params))
     reused = {r["idempotency_key"] for r in rows if r["id"] not in created}
     earlier: dict[str, tuple[str, str]] = {}

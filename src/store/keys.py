@@ -31,6 +31,7 @@ class KeyRecord:
     expires_at: datetime | None
     rate_limit: dict[str, int] | None  # the org's override of the default rate limit
     key_rate_limit: dict[str, int] | None  # this key's own budget, if it has one
+    lineage: str = ""  # the first key of its rotation chain
 
 
 def digest(secret: str) -> str:
@@ -57,8 +58,10 @@ async def create(
     scopes: list[str],
     key_id: str | None = None,
     rate_limit: dict[str, int] | None = None,
+    lineage: str | None = None,
 ) -> tuple[str, str]:
-    """Returns (key ID, secret); the secret is shown once and never stored."""
+    """Returns (key ID, secret); the secret is shown once and never stored. ``lineage``: the
+    chain a rotated key's successor continues (a new key starts its own)."""
     key_id = key_id or new_id()
     secret = f"lsk_{key_id[4:]}_{secrets.token_urlsafe(32)}"
     await conn.execute(
@@ -69,6 +72,7 @@ async def create(
             secret_hash=digest(secret),
             scopes=scopes,
             rate_limit=rate_limit,
+            lineage=lineage or key_id,
         )
     )
     return key_id, secret
@@ -85,6 +89,7 @@ async def find(conn: AsyncConnection, secret: str) -> KeyRecord | None:
                 ApiKey.expires_at,
                 Org.settings["rateLimit"].label("rate_limit"),
                 ApiKey.rate_limit.label("key_rate_limit"),
+                ApiKey.lineage,
             )
             .join(Org, Org.id == ApiKey.org_id)
             .where(ApiKey.secret_hash == digest(secret), *_LIVE)
@@ -99,6 +104,7 @@ async def find(conn: AsyncConnection, secret: str) -> KeyRecord | None:
         expires_at=row.expires_at,
         rate_limit=row.rate_limit,
         key_rate_limit=row.key_rate_limit,
+        lineage=row.lineage,
     )
 
 

@@ -38,7 +38,7 @@ async def lock_event(conn: AsyncConnection, org_id: str, event_id: str) -> Any:
     its replays take turns."""
     return (
         await conn.execute(
-            select(Event.status, Event.data, Event.resolved_user_id)
+            select(Event.status, Event.data, Event.resolved_user_id, Event.key_lineage)
             .where(Event.org_id == org_id, Event.id == event_id)
             .with_for_update()
         )

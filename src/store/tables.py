@@ -66,6 +66,8 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     replaced_by: Mapped[str | None] = mapped_column(String(64))  # set when rotated
+    # The first key of its rotation chain: a key and the ones rotated from it are one poster.
+    lineage: Mapped[str] = mapped_column(String(64))
     rate_limit: Mapped[dict[str, Any] | None]  # the key's own budget, within the org's
 
 
@@ -287,6 +289,8 @@ class Event(Base):
     # The accepting request's W3C traceparent when traced: the relay's start continues it.
     trace_parent: Mapped[str | None] = mapped_column(String(64))
     restarts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The lineage of the API key that posted it (None before 0.6.0): who may reverse it.
+    key_lineage: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (

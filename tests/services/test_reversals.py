@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -360,3 +361,48 @@ async def test_failed_reversals_do_not_count_and_a_full_one_is_always_taken(
     assert (await completed(tenant, event_id, full["id"]))["takenBack"]["full"] is True
     assert (await holdings(tenant))["balances"] == {"points": 0}
     await ledger_consistent(engine, tenant.org_id)
+
+
+async def test_a_key_reverses_only_what_it_or_its_rotation_posted(tenant: Tenant) -> None:
+    await setup_guide(tenant)
+
+    async def key(name: str, scopes: list[str]) -> httpx.AsyncClient:
+        made = await ok(
+            await tenant.http.post("/v1/api-keys", json={"name": name, "scopes": scopes})
+        )
+        headers = {"Authorization": f"Bearer {made['secret']}", "X-Monterosa-Org-ID": tenant.org_id}
+        return httpx.AsyncClient(base_url=str(tenant.http.base_url), headers=headers)
+
+    pos = await key("pos", ["actions:write"])
+    other = await key("other", ["actions:write"])
+    refunds = await key("refunds", ["actions:write", "actions:reverse"])
+    posted = await ok(await pos.post(ACTIONS, json=FLOW_ACTION), 202)
+    event_id = posted["eventId"]
+    assert (await wait_for_event(tenant, event_id))["status"] == "processed"
+    refused = await other.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 10})
+    assert refused.status_code == 404 and error_of(refused)["code"] == "not_found"
+
+    pos_id = (await tenant.http.get("/v1/api-keys")).json()["data"]
+    pos_id = next(k["id"] for k in pos_id if k["name"] == "pos")
+    rotated = await ok(
+        await tenant.http.post(f"/v1/api-keys/{pos_id}/rotate", json={"graceSeconds": 60})
+    )
+    successor = httpx.AsyncClient(
+        base_url=str(tenant.http.base_url),
+        headers={
+            "Authorization": f"Bearer {rotated['secret']}",
+            "X-Monterosa-Org-ID": tenant.org_id,
+        },
+    )
+    body = {"amount": 10, "reason": "damaged in transit"}
+    mine = await successor.post(f"{ACTIONS}/{event_id}/reverse", json=body)
+    assert mine.status_code == 202, mine.text
+    anyone = await refunds.post(f"{ACTIONS}/{event_id}/reverse", json={"amount": 10})
+    assert anyone.status_code == 202, anyone.text
+
+    shown = (await pos.get(f"{ACTIONS}/{event_id}")).json()["reversals"]
+    assert [r["reason"] for r in shown] == [None, None]  # no actions:read
+    read = (await tenant.http.get(f"{ACTIONS}/{event_id}")).json()["reversals"]
+    assert {r["reason"] for r in read} == {"damaged in transit", None}
+    for client in (pos, other, refunds, successor):
+        await client.aclose()

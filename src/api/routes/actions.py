@@ -94,6 +94,7 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
         now,
         tracing.current_parent(),
         reveal_events=principal.holds("actions:read"),
+        key_lineage=principal.lineage,
     )
     if outcome.error is not None:
         raise outcome.error
@@ -163,6 +164,7 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
             now,
             tracing.current_parent(),
             reveal_events=principal.holds("actions:read"),
+            key_lineage=principal.lineage,
         )
         for (index, _, _), outcome in zip(valid, outcomes, strict=True):
             if outcome.error is not None:
@@ -226,7 +228,9 @@ async def reverse_action(
     """Take back what the event granted (a refund): points, products and codes, exactly once,
     by a ReverseAction workflow; in part with ``amount`` (its share of the action's
     ``data.amount`` of each points grant). Send an ``Idempotency-Key`` to retry a partial
-    reversal safely; a reversal in full is one reversal however often it is asked for."""
+    reversal safely; a reversal in full is one reversal however often it is asked for. Only
+    events this key (or the key it was rotated from) posted are found, unless it holds
+    ``actions:reverse``."""
     wanted = body or ReverseBody()
     found = await reversals.request(
         engine,
@@ -236,5 +240,6 @@ async def reverse_action(
         wanted.amount,
         wanted.reason,
         _header_key(request),
+        poster=None if principal.holds("actions:reverse") else principal.lineage,
     )
     return ReversalOut.of(found)
