@@ -110,6 +110,14 @@ class Stored(BaseModel):
     user: dict[str, Any] | None  # the platform user it resolved to, if it still exists
 
 
+def impersonal(stored: Stored) -> Stored:
+    """The action as a key without ``users:read`` may judge it: its user's email and phone
+    are absent (as in a simulation), so a backtest cannot probe them condition by condition."""
+    if stored.user is None:
+        return stored
+    return stored.model_copy(update={"user": {**stored.user, "email": None, "phone": None}})
+
+
 def step(
     tally: Tally,
     stored: Stored,

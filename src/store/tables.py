@@ -437,6 +437,8 @@ class Backtest(Base):
     processed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
+    # Whether the requesting key may read users: else email and phone conditions see nothing.
+    personal: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     started_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     completed_at: Mapped[datetime | None]

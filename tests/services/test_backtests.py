@@ -14,6 +14,7 @@ from src.config import Settings
 from src.domain.backtests import BacktestInput
 from src.services import backtests
 from src.store import backtests as store
+from src.store import keys
 from src.store.tables import (
     Backtest,
     Balance,
@@ -191,3 +192,41 @@ async def test_an_org_runs_two_backtests_at_a_time(tenant: Tenant, engine: Async
             .values(updated_at=now - timedelta(hours=1))
         )
     await ok(await tenant.http.post(f"/v1/campaigns/{campaign}/backtest", json=window), 202)
+
+
+async def test_a_backtest_sees_no_email_or_phone_without_users_read(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """As a simulation: a key that may not read users cannot learn, condition by condition,
+    which users' emails match."""
+    await ok(await tenant.http.post("/v1/users", json={"id": "u-mail", "email": "a@shop.test"}))
+    await wait_for_event(tenant, await post_action(tenant, {"userId": "u-mail", "action": "visit"}))
+    campaign = await ok(
+        await tenant.http.post(
+            "/v1/campaigns",
+            json={
+                "name": "shop staff",
+                "status": "draft",
+                "triggers": [
+                    {
+                        "type": "visit",
+                        "conditions": [
+                            {"field": "user.email", "operator": "ends_with", "value": "@shop.test"}
+                        ],
+                    }
+                ],
+                "effects": [{"type": "add_points", "config": {"amount": 1}}],
+            },
+        )
+    )
+    async with engine.begin() as conn:
+        _, secret = await keys.create(conn, tenant.org_id, "marketing", ["campaigns:write"])
+    narrow = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": tenant.org_id}
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
+    url = f"/v1/campaigns/{campaign['id']}/backtest"
+    matched = []
+    for auth in (narrow, tenant.headers):
+        started = await ok(await tenant.http.post(url, json=window, headers=auth), 202)
+        matched.append((await finished(tenant, started["id"]))["result"]["matched"])
+    assert matched == [0, 1]

@@ -12,6 +12,7 @@ from src.api.deps import CampaignsRead, CampaignsWrite, EngineDep, RunsDep
 from src.api.errors import ApiError
 from src.api.schemas.backtests import BacktestBody, BacktestOut
 from src.api.schemas.common import errors
+from src.api.scopes import USER_DATA
 from src.services import backtests
 
 router = APIRouter(tags=["campaigns"])
@@ -34,10 +35,17 @@ async def backtest_campaign(
     """Judge the campaign's current version over the org's stored actions of its trigger
     types whose timestamps fall in ``[from, to)`` (at most 366 days), limits simulated in
     timestamp order; nothing is granted, counted or reserved. Follow it at ``GET
-    /v1/backtests/{id}``."""
+    /v1/backtests/{id}``. A key without ``users:read`` backtests with its users' email and
+    phone absent, as it simulates."""
     try:
         found = await backtests.request(
-            engine, runs, principal.org_id, campaign_id, body.start, body.end
+            engine,
+            runs,
+            principal.org_id,
+            campaign_id,
+            body.start,
+            body.end,
+            principal.holds(USER_DATA),
         )
     except RPCError as exc:
         raise ApiError(503, "temporal_unavailable", f"Temporal did not answer: {exc}") from exc
