@@ -47,7 +47,9 @@ REPLY_FIELDS: dict[str, dict[str, Guard]] = {
         "metadata": Guard(ACTION_DATA),
         # A refund's reason is the client's text (or names the refund action's event).
         "reversals[].reason": Guard(ACTION_DATA),
+        "reversals[].takenBack.revokedCodes": Guard(USER_DATA),
     },
+    "reversal": {"takenBack.revokedCodes": Guard(USER_DATA)},
     "transaction": {"code": Guard(USER_DATA)},
     "transactions": {"data[].code": Guard(USER_DATA)},
     "simulation": {

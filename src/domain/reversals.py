@@ -42,6 +42,9 @@ class ReversalResult(BaseModel):
     products: int
     codes: int
     full: bool  # everything the event granted is now taken back, its limits released
+    # Which (empty in results recorded before 0.6.0): a product ID per unit, each code.
+    product_ids: list[str] = []
+    revoked_codes: list[str] = []
 
 
 @dataclass(frozen=True)

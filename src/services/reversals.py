@@ -160,7 +160,9 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
         completed = await reversals.refunded(conn, reversal.event_id, True)
         part = share(found.amount, refundable(event.data), completed)
         points: dict[str, Decimal] = {}
-        products = codes = entries = 0
+        product_ids: list[str] = []
+        revoked_codes: list[str] = []
+        entries = 0
         granted = await reversals.grants(conn, reversal.org_id, reversal.event_id)
         rows = {grant.ledger_id: row for grant, row in granted}
         for grant, quantity in take_back([g for g, _ in granted], part):
@@ -172,11 +174,11 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
                 )
                 points[row.currency] = points.get(row.currency, Decimal(0)) + quantity
             elif grant.type == "product":
-                products += int(quantity)
+                product_ids += [row.product_id] * int(quantity)
             else:
                 pool = await _pool_of(conn, reversal.org_id, row)
                 await reversals.revoke_code(conn, reversal.org_id, pool, row.code, row.user_id)
-                codes += 1
+                revoked_codes.append(row.code)
             values = reversals.entry(
                 reversal.org_id, reversal.event_id, reversal.reversal_id, row, quantity, balance
             )
@@ -189,15 +191,25 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             reversal_id=reversal.reversal_id,
             entries=entries,
             points=points,
-            products=products,
-            codes=codes,
+            products=len(product_ids),
+            codes=len(revoked_codes),
             full=part is None,
+            product_ids=product_ids,
+            revoked_codes=revoked_codes,
         )
         await reversals.finish(
             conn, reversal.reversal_id, "completed", result.model_dump(mode="json")
         )
-        taken = result.model_dump(mode="json", exclude={"reversal_id"})
-        announced = {"eventId": reversal.event_id, "reversalId": reversal.reversal_id, **taken}
+        taken = result.model_dump(
+            mode="json", exclude={"reversal_id", "product_ids", "revoked_codes"}
+        )
+        announced = {
+            "eventId": reversal.event_id,
+            "reversalId": reversal.reversal_id,
+            **taken,
+            "productIds": result.product_ids,
+            "revokedCodes": result.revoked_codes,  # the org's own receiver, as reward.granted
+        }
         await webhooks.notify(conn, reversal.org_id, "reward.reversed", announced)
         return result
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from src.services import reversals as reversals_service
+from src.store import keys
 from src.store.tables import Code, Reversal
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
 from tests.services.test_limits import limited_campaign
@@ -77,7 +78,15 @@ async def test_a_full_reversal_takes_everything_back_once(
         "products": 1,
         "codes": 1,
         "full": True,
+        "productIds": ["prod_vip_badge"],
+        "revokedCodes": [code],
     }
+    async with engine.begin() as conn:  # a key that may not read users sees no code
+        _, secret = await keys.create(conn, tenant.org_id, "pos", ["actions:write"])
+    narrow = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": tenant.org_id}
+    shown = (await tenant.http.get(f"{ACTIONS}/{event_id}", headers=narrow)).json()
+    assert shown["reversals"][0]["takenBack"]["revokedCodes"] is None
+    assert shown["reversals"][0]["takenBack"]["productIds"] == ["prod_vip_badge"]
     user = await holdings(tenant)
     assert user["balances"] == {"points": 0} and user["products"] == [] and user["codes"] == []
     rows = await event_rows(tenant, event_id)
@@ -167,6 +176,8 @@ async def test_partial_reversals_never_take_back_more_than_was_granted(
         "products": 1,
         "codes": 1,
         "full": True,
+        "productIds": ["prod_vip_badge"],
+        "revokedCodes": user["codes"],
     }
     user = await holdings(tenant)
     assert user["balances"] == {"points": 0} and user["products"] == [] and user["codes"] == []

@@ -104,6 +104,12 @@ async def test_signed_retried_deliveries_hold_exactly_what_was_written(
         if json.loads(next(iter(b)))["data"].get("type") == "allocate_code"
     ]
     assert codes == ["CODE-00000"]
+    (reversed_,) = [
+        json.loads(next(iter(b)))["data"]
+        for b in by_id.values()
+        if json.loads(next(iter(b)))["type"] == "reward.reversed"
+    ]
+    assert (reversed_["productIds"], reversed_["revokedCodes"]) == (["prod_vip_badge"], codes)
 
     # A failed delivery is re-sent as it was: same webhook-id, body and signature.
     msg = next(iter(written))

@@ -224,7 +224,7 @@ async def reverse_action(
     engine: EngineDep,
     runs: RunsDep,
     body: Annotated[ReverseBody | None, Body()] = None,
-) -> ReversalOut:
+) -> dict[str, Any]:
     """Take back what the event granted (a refund): points, products and codes, exactly once,
     by a ReverseAction workflow; in part with ``amount`` (its share of the action's
     ``data.amount`` of each points grant). Send an ``Idempotency-Key`` to retry a partial
@@ -242,4 +242,4 @@ async def reverse_action(
         _header_key(request),
         poster=None if principal.holds("actions:reverse") else principal.lineage,
     )
-    return ReversalOut.of(found)
+    return visible(principal, "reversal", ReversalOut.of(found))

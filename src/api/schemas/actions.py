@@ -141,11 +141,16 @@ class ReverseBody(BaseModel):
 
 
 class TakenBackOut(Schema):
+    """What a reversal took: ``productIds`` (one per unit) and ``revokedCodes`` name them (the
+    codes need ``users:read``; both empty for reversals made before 0.6.0)."""
+
     entries: int
     points: dict[str, Amount]
     products: int
     codes: int
     full: bool
+    product_ids: list[str] = []
+    revoked_codes: list[str] | None = []
 
 
 class ReversalOut(Schema):
