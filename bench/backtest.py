@@ -1,12 +1,16 @@
-"""Backtest throughput: 100,000 stored actions judged against a campaign with conditions and a
-per-user limit, against the baseline of reading the same pages without judging them, in one
-run on one database. Writes bench/results/backtest.json.
+"""Backtest throughput: 100,000 stored actions of 100,000 distinct users judged against a
+campaign with conditions and a per-user limit, against the baseline of reading the same pages
+without judging them, in one run on one database; and what a page costs in memory (the peak
+Python allocation while judging, traced in a run of its own) and in the row it rewrites (the
+saved state's size), neither of which may grow with the users seen. Writes
+bench/results/backtest.json.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.run import RESULTS, fresh_database, postgres_server
-from src.domain.backtests import PAGE, BacktestInput
+from src.domain.backtests import PAGE, PAGE_BYTES, BacktestInput
 from src.domain.campaigns import CampaignDefinition
 from src.services import backtests
 from src.store import backtests as store
@@ -23,7 +27,7 @@ from src.store import campaigns, orgs
 from src.store.db import make_engine
 
 EVENTS = 100_000
-USERS = 5_000
+USERS = 100_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=90)
 
@@ -73,14 +77,19 @@ async def read_only(engine: AsyncEngine, org_id: str) -> float:
     started, after, read = time.perf_counter(), None, 0
     while True:
         async with engine.connect() as conn:
-            page = await store.page(conn, org_id, ["purchase_completed"], START, END, after, PAGE)
+            page, last = await store.page(
+                conn, org_id, ["purchase_completed"], START, END, after, PAGE, PAGE_BYTES
+            )
         read += len(page)
-        if len(page) < PAGE:
+        if last:
             return read / (time.perf_counter() - started)
         after = (page[-1].occurred_at, page[-1].event_id)
 
 
-async def judged(engine: AsyncEngine, org_id: str, campaign_id: str) -> tuple[float, Any]:
+async def judged(
+    engine: AsyncEngine, org_id: str, campaign_id: str, traced: bool = False
+) -> tuple[float, Any, int, int]:
+    """(actions judged a second, result, peak traced bytes, bytes of the saved state)."""
     backtest_id = f"bt_bench_{int(time.time() * 1000)}"
     async with engine.begin() as conn:
         await store.create(
@@ -101,11 +110,23 @@ async def judged(engine: AsyncEngine, org_id: str, campaign_id: str) -> tuple[fl
     async def beat(_: int) -> None:
         """The activity's heartbeat, which a run outside Temporal has no use for."""
 
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     result = await backtests.run(
         engine, BacktestInput(backtest_id=backtest_id, org_id=org_id), beat
     )
-    return EVENTS / (time.perf_counter() - started), result
+    rate = EVENTS / (time.perf_counter() - started)
+    peak = 0
+    if traced:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    async with engine.connect() as conn:
+        state = await conn.scalar(
+            text("SELECT octet_length(state::text) FROM backtests WHERE id = :id"),
+            {"id": backtest_id},
+        )
+    return rate, result, peak, int(state or 0)
 
 
 async def main() -> dict[str, Any]:
@@ -116,7 +137,8 @@ async def main() -> dict[str, Any]:
             org_id, campaign_id = await seed(engine)
             await read_only(engine, org_id)  # warm the cache for both
             baseline = await read_only(engine, org_id)
-            rate, result = await judged(engine, org_id, campaign_id)
+            rate, result, _, state = await judged(engine, org_id, campaign_id)
+            _, _, peak, _ = await judged(engine, org_id, campaign_id, traced=True)
         finally:
             await engine.dispose()
     return {
@@ -125,7 +147,10 @@ async def main() -> dict[str, Any]:
         "read_events_per_second": round(baseline),
         "backtest_vs_read": round(rate / baseline, 2),
         "fired": result["fired"],
+        "distinct_users": result["distinct_users"],
         "refusals": result["refusals"],
+        "page_peak_kib": round(peak / 1024),
+        "state_bytes_per_page": state,
     }
 
 
@@ -142,3 +167,11 @@ if __name__ == "__main__":
         f"| the same pages read, not judged | {report['read_events_per_second']:,} events/s | baseline |"
     )
     print(f"| backtest ÷ read | {report['backtest_vs_read']} | |")
+    print(
+        f"| memory of a page, {report['distinct_users']:,} distinct users rewarded "
+        f"| {report['page_peak_kib']:,} KiB traced peak | flat in users seen |"
+    )
+    print(
+        f"| state rewritten per page | {report['state_bytes_per_page']:,} bytes "
+        "| flat in users seen |"
+    )

@@ -65,3 +65,20 @@ async def finished(tenant: Tenant, backtest_id: str) -> dict[str, Any]:
             return dict(found)
         await asyncio.sleep(0.1)
     raise AssertionError(f"backtest {backtest_id} still running")
+
+
+def backtest_row(
+    org_id: str, campaign_id: str, backtest_id: str, start: datetime, end: datetime, total: int
+) -> dict[str, Any]:
+    """A running backtest's row over ``visit`` actions, as a request writes it."""
+    return {
+        "id": backtest_id,
+        "org_id": org_id,
+        "campaign_id": campaign_id,
+        "campaign_version": 1,
+        "actions": ["visit"],
+        "window_start": start,
+        "window_end": end,
+        "status": "running",
+        "total": total,
+    }

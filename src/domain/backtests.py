@@ -2,8 +2,10 @@
 
 Each stored action is judged as planning judges it (``domain.planning.plan``: the same
 conditions, windows and effects) and its firing checked against the campaign's limits with the
-one limit rule (``Counter.admits``), on counters held here in memory and started empty, in
-timestamp order. Nothing is written anywhere but the backtest's own progress.
+one limit rule (``Counter.admits``), on counters started empty, in timestamp order. A page
+is judged with the counters and rewarded users its actions touch, loaded for it and written
+back after it, so what a page holds and rewrites does not grow with the users seen so far.
+Nothing is written anywhere but the backtest's own rows.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from src.domain.limits import counters
 from src.domain.planning import plan
 
 MAX_WINDOW = timedelta(days=366)
-PAGE = 1000  # stored actions read (and progress saved) at a time
+PAGE = 1000  # stored actions read (and progress saved) at a time, at most
+PAGE_BYTES = 8 * 1024 * 1024  # and at most about this much of their data and metadata
 
 
 class BacktestInput(BaseModel):
@@ -71,31 +74,32 @@ class DayTally(BaseModel):
 
 
 class Tally(BaseModel):
-    """A backtest's running state: results so far, the in-memory limit counters and where
-    it stopped (saved with each page, so a restarted run resumes where the last one saved)."""
+    """A backtest's running state: results so far and where it stopped (saved with each
+    page, so a restarted run resumes where the last one saved); ``counters`` holds the page's
+    own, loaded and written beside it, never saved in the state."""
 
     after: tuple[datetime, str] | None = None  # (timestamp, event ID) of the last action read
     processed: int = 0
     matched: int = 0
     fired: int = 0
     unknown_users: int = 0
-    users: list[str] = Field(default_factory=list)  # distinct users rewarded, first seen order
+    distinct_users: int = 0  # users rewarded (each one a ``backtest_users`` row: exact)
     points: dict[str, Decimal] = Field(default_factory=dict)
     products: dict[str, int] = Field(default_factory=dict)
     codes: dict[str, int] = Field(default_factory=dict)  # codes needed, by pool
     refusals: dict[str, int] = Field(default_factory=dict)  # by the limit that refused
-    counters: dict[str, tuple[int, Decimal]] = Field(default_factory=dict)
+    counters: dict[str, tuple[int, Decimal]] = Field(default_factory=dict, exclude=True)
     days: dict[str, DayTally] = Field(default_factory=dict)
     available: dict[str, int] = Field(default_factory=dict)  # each pool's free codes at the end
 
     def result(self) -> dict[str, Any]:
         """The figures a finished backtest reports (without its working state)."""
-        shown = self.model_dump(mode="json", exclude={"after", "counters", "users", "codes"})
+        shown = self.model_dump(mode="json", exclude={"after", "codes"})
         pools = {
             pool: {"needed": needed, "available": self.available.get(pool, 0)}
             for pool, needed in self.codes.items()
         }
-        return shown | {"distinct_users": len(self.users), "codes": pools}
+        return shown | {"codes": pools}
 
 
 class Stored(BaseModel):
@@ -108,6 +112,19 @@ class Stored(BaseModel):
     data: dict[str, Any]
     metadata: dict[str, Any]
     user: dict[str, Any] | None  # the platform user it resolved to, if it still exists
+
+
+def scopes(version: CampaignVersion, page: list[Stored], zone: ZoneInfo) -> set[str]:
+    """The limit counters the page's actions could take: the ones to load before judging."""
+    rules = version.definition.limits
+    if rules is None:
+        return set()
+    return {
+        counter.scope(str(stored.user["id"]))
+        for stored in page
+        if stored.user is not None
+        for counter in counters(rules, stored.accepted_at, zone)
+    }
 
 
 def impersonal(stored: Stored) -> Stored:
@@ -126,8 +143,8 @@ def step(
     max_age: timedelta,
     seen: set[str],
 ) -> None:
-    """Judge one stored action and add what it would have done to ``tally``; ``seen`` mirrors
-    ``tally.users`` for constant-time membership."""
+    """Judge one stored action and add what it would have done to ``tally``; ``seen`` holds
+    the page's users rewarded so far (in this page or before it)."""
     tally.processed += 1
     tally.after = (stored.occurred_at, stored.event_id)
     moment = judged_at(stored.occurred_at, stored.accepted_at, max_age)
@@ -164,7 +181,7 @@ def step(
     day.fired += 1
     if user_id not in seen:
         seen.add(user_id)
-        tally.users.append(user_id)
+        tally.distinct_users += 1
     for effect in effects:
         if effect.type == "add_points":
             assert effect.amount is not None and effect.currency is not None

@@ -19,13 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain.backtests import (
     MAX_WINDOW,
     PAGE,
+    PAGE_BYTES,
     BacktestInput,
     BacktestView,
     Tally,
     impersonal,
+    scopes,
     step,
 )
 from src.domain.errors import Conflict, Invalid, NotFound
+from src.services.replay import Runs
 from src.store import backtests, campaigns, catalog, orgs
 
 # Backtests an org, and all orgs together, may run at once: each holds a worker's activity slot
@@ -78,7 +81,9 @@ async def request(
     if end - start > MAX_WINDOW:
         raise Invalid.field("to", f"the window is at most {MAX_WINDOW.days} days")
     async with engine.begin() as conn:
-        await orgs.lock(conn, org_id)  # one request at a time per org counts what runs
+        # One request at a time, service-wide, counts what runs: both caps hold under
+        # concurrent starts (a rare, operator-paced request).
+        await backtests.lock_requests(conn)
         if await backtests.running(conn, org_id, LIVE_SECONDS) >= MAX_RUNNING:
             raise Conflict(
                 f"{MAX_RUNNING} backtests of this org are running; start another when one ends",
@@ -142,10 +147,11 @@ async def run(
             conn, backtest.org_id, [(row.campaign_id, row.campaign_version)]
         )
         settings = await orgs.get_settings(conn, backtest.org_id)
-    seen = set(tally.users)
+    if row.state and "users" in row.state:
+        await _adopt(engine, backtest.backtest_id, row.state["users"], tally)
     while True:
         async with engine.connect() as conn:
-            stored = await backtests.page(
+            stored, last = await backtests.page(
                 conn,
                 backtest.org_id,
                 row.actions,
@@ -153,19 +159,28 @@ async def run(
                 row.window_end,
                 tally.after,
                 PAGE,
+                PAGE_BYTES,
             )
-        for n, action in enumerate(stored, 1):
             if not row.personal:
-                action = impersonal(action)
+                stored = [impersonal(action) for action in stored]
+            users = {str(a.user["id"]) for a in stored if a.user is not None}
+            rewarded = await backtests.known_users(conn, backtest.backtest_id, users)
+            tally.counters = await backtests.counters(
+                conn, backtest.backtest_id, scopes(version, stored, settings.zone)
+            )
+        loaded, seen = dict(tally.counters), set(rewarded)
+        for n, action in enumerate(stored, 1):
             step(tally, action, version, settings.zone, settings.maxEventAge, seen)
             if n % YIELD_EVERY == 0:  # judging is CPU work on the loop other activities share
                 await asyncio.sleep(0)
-        last = len(stored) < PAGE
+        changed = {s: v for s, v in tally.counters.items() if loaded.get(s) != v}
         async with engine.begin() as conn:
             if last:
                 for pool in tally.codes:
                     found = await catalog.get_pool(conn, backtest.org_id, pool)
                     tally.available[pool] = found.available if found else 0
+            await backtests.add_users(conn, backtest.backtest_id, seen - rewarded)
+            await backtests.save_counters(conn, backtest.backtest_id, changed)
             await backtests.save(
                 conn, backtest.backtest_id, tally.processed, tally.model_dump(mode="json")
             )
@@ -174,6 +189,29 @@ async def run(
         await beat(tally.processed)
         if last:
             return tally.result()
+
+
+async def _adopt(engine: AsyncEngine, backtest_id: str, users: list[str], tally: Tally) -> None:
+    """A state saved before 0.6.0 held its users and counters: they become rows, once."""
+    tally.distinct_users = len(users)
+    async with engine.begin() as conn:
+        await backtests.add_users(conn, backtest_id, set(users))
+        await backtests.save_counters(conn, backtest_id, tally.counters)
+        await backtests.save(conn, backtest_id, tally.processed, tally.model_dump(mode="json"))
+
+
+async def abandoned(runs: Runs, engine: AsyncEngine, older_than: float, limit: int) -> int:
+    """End ``failed`` the running backtests whose run is gone (terminated, timed out, failed
+    past its attempts, or never found) and whose row was not saved for ``older_than``
+    seconds; a run still open is left alone. Returns how many."""
+    async with engine.connect() as conn:
+        stale = await backtests.stale(conn, older_than, limit)
+    ended = 0
+    for backtest_id in stale:
+        if not await runs.running(backtest_id):
+            await fail(engine, backtest_id, "its run ended without finishing")
+            ended += 1
+    return ended
 
 
 async def fail(engine: AsyncEngine, backtest_id: str, error: str) -> None:

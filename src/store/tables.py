@@ -420,7 +420,8 @@ class Reversal(Base):
 
 class Backtest(Base):
     """A campaign version replayed over stored actions: its window, progress and, saved with
-    each page, its running state (results, in-memory limit counters, where it stopped)."""
+    each page, its running state (aggregates and where it stopped: a size that does not grow
+    with the users seen; those and the limit counters are rows of their own)."""
 
     __tablename__ = "backtests"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -443,6 +444,31 @@ class Backtest(Base):
     updated_at: Mapped[datetime] = _now()
     completed_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_backtests_org", "org_id", "started_at"),)
+
+
+def _backtest() -> Mapped[str]:
+    return mapped_column(
+        String(64), ForeignKey("backtests.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class BacktestUser(Base):
+    """A user a backtest would have rewarded: ``distinctUsers`` counts these, exactly."""
+
+    __tablename__ = "backtest_users"
+    backtest_id: Mapped[str] = _backtest()
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class BacktestCounter(Base):
+    """A backtest's simulated limit counter (as ``campaign_counters``, started empty),
+    written per page for the scopes that page touched."""
+
+    __tablename__ = "backtest_counters"
+    backtest_id: Mapped[str] = _backtest()
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[Decimal]
 
 
 class Webhook(Base):

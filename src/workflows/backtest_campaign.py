@@ -4,10 +4,10 @@ through the stored actions, heartbeating each page; the run's details say how fa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from temporalio import workflow
-from temporalio.common import Priority
+from temporalio.common import Priority, RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from src.activities.backtests import BacktestActivities
@@ -15,6 +15,16 @@ with workflow.unsafe.imports_passed_through():
     from src.workflows.process_action import RETRY
 
 RUN_TIMEOUT = timedelta(hours=6)
+# Since 0.6.0 (a patch marker says so) a backtest gets this many attempts in all, a worker
+# that dies mid-run included (each resumes from the last saved page); then the run fails and
+# the reconciler ends its row ``failed``. Before, attempts went on as long as they failed.
+BOUNDED: Final = "backtest-attempts-bounded"
+ATTEMPTS = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
 
 
 @workflow.defn(name="BacktestCampaign")
@@ -26,7 +36,7 @@ class BacktestCampaign:
             backtest,
             start_to_close_timeout=RUN_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=backtest.heartbeat_seconds),
-            retry_policy=RETRY,
+            retry_policy=ATTEMPTS if workflow.patched(BOUNDED) else RETRY,
             priority=Priority(fairness_key=backtest.org_id),
             summary=f"backtest {backtest.backtest_id}",
         )

@@ -21,6 +21,7 @@ from src.domain import errors
 from src.domain.errors import DomainError
 from src.domain.reversals import ReversalInput
 from src.metrics import settled
+from src.services import backtests
 from src.services.replay import UNSETTLED, Stranded, restart
 from src.store import events, reversals
 from src.workflows.starter import TemporalRuns
@@ -87,12 +88,18 @@ class Reconciler:
                 log.warning("reversal %s not started yet: %s", reversal_id, type(exc).__name__)
         return started
 
+    async def end_abandoned_backtests(self) -> int:
+        """A backtest whose run is gone (terminated, or failed past its attempts) ends
+        ``failed``, so it neither shows ``running`` nor holds a place under the caps."""
+        return await backtests.abandoned(self.runs, self.engine, self.after_seconds, self.batch)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep every ``every_seconds`` until ``stop`` is set."""
         while not stop.is_set():
             try:
                 await self.reconcile_once()
                 await self.start_queued_reversals()
+                await self.end_abandoned_backtests()
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
             with contextlib.suppress(TimeoutError):

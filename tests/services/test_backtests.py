@@ -3,28 +3,36 @@ simulated in timestamp order, nothing granted; a run cut off mid-way resumes whe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from src.config import Settings
 from src.domain.backtests import BacktestInput
+from src.domain.campaigns import CampaignDefinition
+from src.domain.errors import Conflict
 from src.services import backtests
 from src.store import backtests as store
+from src.store import campaigns as campaign_store
 from src.store import keys
 from src.store.tables import (
     Backtest,
     Balance,
     CampaignCounter,
+    Event,
     LedgerEntry,
     LimitReservation,
 )
-from tests.backtesting import draft, finished, stored_visits
+from src.workflows.backtest_campaign import BacktestCampaign
+from src.workflows.starter import TemporalRuns
+from tests.backtesting import backtest_row, draft, finished, stored_visits
 from tests.guide import ok, post_action
-from tests.support import Tenant, run_cli, settings_env, wait_for_event
+from tests.support import Tenant, make_tenant, run_cli, settings_env, wait_for_event
 
 
 async def written(engine: AsyncEngine, org_id: str) -> list[int]:
@@ -105,17 +113,9 @@ async def test_a_run_cut_off_mid_way_resumes_where_it_saved(
         async with engine.begin() as conn:
             await store.create(
                 conn,
-                {
-                    "id": backtest_id,
-                    "org_id": tenant.org_id,
-                    "campaign_id": campaign,
-                    "campaign_version": 1,
-                    "actions": ["visit"],
-                    "window_start": start,
-                    "window_end": start + timedelta(hours=1),
-                    "status": "running",
-                    "total": 2500,
-                },
+                backtest_row(
+                    tenant.org_id, campaign, backtest_id, start, start + timedelta(hours=1), 2500
+                ),
             )
         return BacktestInput(backtest_id=backtest_id, org_id=tenant.org_id)
 
@@ -168,19 +168,9 @@ async def test_an_org_runs_two_backtests_at_a_time(tenant: Tenant, engine: Async
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         for i in range(2):
+            busy = f"bt_busy_{i}_{tenant.org_id[:8]}"
             await store.create(
-                conn,
-                {
-                    "id": f"bt_busy_{i}_{tenant.org_id[:8]}",
-                    "org_id": tenant.org_id,
-                    "campaign_id": campaign,
-                    "campaign_version": 1,
-                    "actions": ["visit"],
-                    "window_start": now - timedelta(days=1),
-                    "window_end": now,
-                    "status": "running",
-                    "total": 0,
-                },
+                conn, backtest_row(tenant.org_id, campaign, busy, now - timedelta(days=1), now, 0)
             )
     window = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
     third = await tenant.http.post(f"/v1/campaigns/{campaign}/backtest", json=window)
@@ -230,3 +220,122 @@ async def test_a_backtest_sees_no_email_or_phone_without_users_read(
         started = await ok(await tenant.http.post(url, json=window, headers=auth), 202)
         matched.append((await finished(tenant, started["id"]))["result"]["matched"])
     assert matched == [0, 1]
+
+
+async def test_a_page_is_bounded_by_bytes_across_every_trigger_type(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    """20 action types of 10 actions with 64 KiB bodies each: a page under a 1 MiB budget
+    holds 16 of them, and paging reads all 200 once, in (timestamp, ID) order."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    types = [f"t{i}" for i in range(20)]
+    body = {"blob": "x" * 65_536}
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(Event),
+            [
+                {
+                    "id": f"evt_big_{tenant.org_id[:8]}_{n:03d}",
+                    "org_id": tenant.org_id,
+                    "user_id": "u",
+                    "action": types[n % 20],
+                    "occurred_at": start + timedelta(seconds=n),
+                    "data": body,
+                    "metadata": {},
+                    "fingerprint": "big",
+                    "status": "processed",
+                }
+                for n in range(200)
+            ],
+        )
+    seen: list[str] = []
+    sizes: list[int] = []
+    after, last = None, False
+    while not last:
+        async with engine.connect() as conn:
+            page, last = await store.page(
+                conn, tenant.org_id, types, start, start + timedelta(hours=1), after, 1000, 2**20
+            )
+        sizes.append(len(page))
+        seen += [s.event_id for s in page]
+        if page:
+            after = (page[-1].occurred_at, page[-1].event_id)
+    assert seen == [f"evt_big_{tenant.org_id[:8]}_{n:03d}" for n in range(200)]
+    assert max(sizes) == 16  # 16 x 64 KiB = 1 MiB: the page stops there
+
+
+async def test_the_service_wide_cap_holds_under_concurrent_starts(
+    engine: AsyncEngine, settings: Settings, client: Client
+) -> None:
+    """Eight orgs start a backtest at once (runs on a queue no worker serves, so each stays
+    running): four start, four are told the service is busy."""
+    tenants = [await make_tenant(engine, "http://unused") for _ in range(8)]
+    campaigns = []
+    async with engine.begin() as conn:
+        for tenant in tenants:
+            definition = CampaignDefinition.model_validate(
+                {
+                    "name": "c",
+                    "triggers": [{"type": "visit"}],
+                    "effects": [{"type": "add_points", "config": {"amount": 1}}],
+                }
+            )
+            campaigns.append(await campaign_store.create(conn, tenant.org_id, definition, "draft"))
+    runs = TemporalRuns(client, "loyalty-no-worker")
+    now = datetime.now(UTC)
+
+    async def start(tenant: Tenant, campaign: str) -> str:
+        try:
+            found = await backtests.request(
+                engine, runs, tenant.org_id, campaign, now - timedelta(days=1), now, True
+            )
+        except Conflict as exc:
+            return exc.code or ""
+        return found.id
+
+    outcomes = await asyncio.gather(*(start(t, c) for t, c in zip(tenants, campaigns, strict=True)))
+    started = [o for o in outcomes if o.startswith("bt_")]
+    try:
+        assert len(started) == backtests.MAX_RUNNING_ALL
+        assert sorted(set(outcomes) - set(started)) == ["backtests_busy"]
+    finally:
+        async with engine.begin() as conn:  # leave the cap to the other tests
+            await conn.execute(
+                update(Backtest).where(Backtest.id.in_(started)).values(status="failed")
+            )
+        for backtest_id in started:
+            await client.get_workflow_handle(backtest_id).terminate()
+        for tenant in tenants:
+            await tenant.http.aclose()
+
+
+async def test_a_backtest_whose_run_is_gone_ends_failed(
+    tenant: Tenant, engine: AsyncEngine, client: Client
+) -> None:
+    """Terminated, or never started: the row ends ``failed``; an open run's row is kept."""
+    campaign = await draft(tenant)
+    now = datetime.now(UTC)
+    ids = {name: f"bt_{name}_{tenant.org_id[:8]}" for name in ("terminated", "lost", "open")}
+    async with engine.begin() as conn:
+        for backtest_id in ids.values():
+            await store.create(
+                conn, backtest_row(tenant.org_id, campaign, backtest_id, now, now, 0)
+            )
+    for name in ("terminated", "open"):
+        await client.start_workflow(
+            BacktestCampaign.run,
+            BacktestInput(backtest_id=ids[name], org_id=tenant.org_id),
+            id=ids[name],
+            task_queue="loyalty-no-worker",
+        )
+    await client.get_workflow_handle(ids["terminated"]).terminate()
+    runs = TemporalRuns(client, "loyalty-no-worker")
+    await backtests.abandoned(runs, engine, 0, 1000)
+    try:
+        statuses = {
+            name: (await backtests.get(engine, tenant.org_id, i)).status for name, i in ids.items()
+        }
+        assert statuses == {"terminated": "failed", "lost": "failed", "open": "running"}
+    finally:
+        await client.get_workflow_handle(ids["open"]).terminate()
+        await backtests.fail(engine, ids["open"], "test over")
