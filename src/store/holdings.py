@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.limits import PERIOD_SCOPE_PREFIX, user_scope
 from src.store import limits
 from src.store.tables import Balance, Code, LedgerEntry, User, UserIdentity
 
@@ -92,8 +93,9 @@ async def create_tombstone(conn: AsyncConnection, org_id: str, anonymous: str) -
 async def forget(
     conn: AsyncConnection, org_id: str, user_id: str, names: list[str], anonymous: str
 ) -> None:
-    """The erased user's events (and their plans) name the tombstone, merge rows stop naming
-    merged users, and the user, its aliases and its external IDs are gone."""
+    """The erased user's events (and their plans) and webhook notifications (pending or kept)
+    name the tombstone, merge rows stop naming merged users, backtests forget it (their
+    aggregates stay), and the user, its aliases and its external IDs are gone."""
     await conn.execute(
         update(LedgerEntry)
         .where(
@@ -104,6 +106,18 @@ async def forget(
         .values(reason="merged user (erased)")
     )
     await conn.execute(_SCRUB_EVENTS, {"org": org_id, "names": names, "anonymous": anonymous})
+    scrub = {"org": org_id, "names": names, "anonymous": anonymous}
+    await conn.execute(_SCRUB_DELIVERIES, scrub)
+    await conn.execute(_FORGET_BACKTEST_USERS, {"org": org_id, "names": names})
+    await conn.execute(
+        _FORGET_BACKTEST_COUNTERS,
+        {
+            "org": org_id,
+            "names": names,
+            "lifetimes": [user_scope(n) for n in names],
+            "prefix": PERIOD_SCOPE_PREFIX,
+        },
+    )
     await conn.execute(
         delete(UserIdentity).where(UserIdentity.org_id == org_id, UserIdentity.user_id == user_id)
     )
@@ -135,5 +149,33 @@ _SCRUB_EVENTS = text(
                        WHERE i.org_id = :org AND i.user_id = ANY(CAST(:names AS text[]))
                          AND i.external_id = e.user_id
                          AND i.source = e.metadata ->> 'source'))))
+    """
+)
+# Notifications name a platform user in ``data.userId`` (reward.granted): rewritten to the
+# tombstone, pending ones too (their next attempt sends the new body under the same
+# webhook-id). Retention is left as it was (``updated_at`` untouched).
+_SCRUB_DELIVERIES = text(
+    """
+    UPDATE webhook_deliveries
+    SET body = CAST(jsonb_set(CAST(body AS jsonb), '{data,userId}',
+                              to_jsonb(CAST(:anonymous AS text))) AS text)
+    WHERE org_id = :org
+      AND CAST(body AS jsonb) #>> '{data,userId}' = ANY(CAST(:names AS text[]))
+    """
+)
+_FORGET_BACKTEST_USERS = text(
+    """
+    DELETE FROM backtest_users u USING backtests b
+    WHERE b.id = u.backtest_id AND b.org_id = :org AND u.user_id = ANY(CAST(:names AS text[]))
+    """
+)
+_FORGET_BACKTEST_COUNTERS = text(
+    """
+    DELETE FROM backtest_counters c USING backtests b
+    WHERE b.id = c.backtest_id AND b.org_id = :org AND (
+        c.scope = ANY(CAST(:lifetimes AS text[])) OR (
+            c.scope ~ :prefix
+            AND substr(c.scope, length(substring(c.scope FROM :prefix)) + 1)
+                = ANY(CAST(:names AS text[]))))
     """
 )

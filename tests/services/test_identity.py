@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.store.tables import Balance, Event, LedgerEntry
+from src.store.tables import (
+    BacktestCounter,
+    BacktestUser,
+    Balance,
+    Event,
+    LedgerEntry,
+    WebhookDelivery,
+)
+from tests.backtesting import finished
 from tests.guide import FLOW_ACTION, ok, post_action, setup_guide
-from tests.support import Tenant, ledger_consistent, make_tenant, wait_for_event, wait_for_events
+from tests.support import (
+    Tenant,
+    free_port,
+    ledger_consistent,
+    make_tenant,
+    wait_for_event,
+    wait_for_events,
+)
 
 SHOPIFY_ID = 820982911946154508
 # The body the guide's Shopify webhook handler sends (order.customer.id is a JSON number).
@@ -288,3 +304,54 @@ async def test_cross_org_lookups_find_nothing(
     finally:
         await other.http.aclose()
     assert (await tenant.http.get("/v1/users/u1")).status_code == 200
+
+
+async def test_erasure_reaches_webhook_bodies_and_backtests(
+    tenant: Tenant, engine: AsyncEngine
+) -> None:
+    await setup_guide(tenant)
+    url = f"http://127.0.0.1:{free_port()}/gone"  # refused: deliveries stay pending
+    hook = await ok(
+        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["reward.granted"]})
+    )
+    await wait_for_events(engine, [await post_action(tenant, FLOW_ACTION)])
+    draft = {
+        "name": "backtested",
+        "status": "draft",
+        "triggers": [{"type": "purchase_completed"}],
+        "effects": [{"type": "add_points", "config": {"amount": 1}}],
+        "limits": {"maxPerUser": 5},
+    }
+    campaign = await ok(await tenant.http.post("/v1/campaigns", json=draft))
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
+    started = await ok(
+        await tenant.http.post(f"/v1/campaigns/{campaign['id']}/backtest", json=window), 202
+    )
+    assert (await finished(tenant, started["id"]))["result"]["distinctUsers"] == 1
+
+    async def traces() -> tuple[list[str], list[str], list[str]]:
+        async with engine.connect() as conn:
+            bodies = await conn.scalars(
+                select(WebhookDelivery.body).where(WebhookDelivery.webhook_id == hook["id"])
+            )
+            users = await conn.scalars(
+                select(BacktestUser.user_id).where(BacktestUser.backtest_id == started["id"])
+            )
+            scopes = await conn.scalars(
+                select(BacktestCounter.scope).where(BacktestCounter.backtest_id == started["id"])
+            )
+            return list(bodies), list(users), list(scopes)
+
+    bodies, users, scopes = await traces()
+    assert len(bodies) == 3 and all("user_123" in b for b in bodies)
+    assert users == ["user_123"] and scopes == ["user:user_123"]
+    assert (await tenant.http.delete("/v1/users/user_123")).status_code == 204
+    bodies, users, scopes = await traces()
+    assert len(bodies) == 3 and not [b for b in bodies if "user_123" in b]
+    assert all(json.loads(b)["data"]["userId"].startswith("anon_") for b in bodies)
+    assert (users, scopes) == ([], [])
+    assert (await tenant.http.get(f"/v1/backtests/{started['id']}")).json()["result"][
+        "distinctUsers"
+    ] == 1  # the figures stay
+    assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
