@@ -39,6 +39,7 @@ from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
 from src.logs import configure
 from src.services.cache import TTLCache
 from src.services.ingest import Ingest
+from src.services.keys import KeyRecord
 from src.store.db import make_engine
 from src.workflows.client import connect
 from src.workflows.starter import TemporalRuns
@@ -47,16 +48,24 @@ KNOWN_KEY_SECONDS = 12 * 3600.0
 VERIFYING_AT_ONCE = 8  # database look-ups of uncached secrets in flight per process
 
 
+def _key_owner(_digest: str, record: KeyRecord) -> tuple[str, str]:
+    return record.org_id, record.id
+
+
+def _trigger_owner(key: tuple[str, str], _definition: object) -> tuple[str, str]:
+    return key  # (org ID, action)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
         tracing.instrument_engine(app.state.engine, settings)
-        app.state.key_cache = TTLCache(settings.key_cache_seconds)
+        app.state.key_cache = TTLCache(settings.key_cache_seconds, _key_owner)
         app.state.known_keys = TTLCache(KNOWN_KEY_SECONDS)  # exempt from the auth throttle
         app.state.verify_gate = asyncio.Semaphore(VERIFYING_AT_ONCE)
-        app.state.trigger_cache = TTLCache(settings.key_cache_seconds)
+        app.state.trigger_cache = TTLCache(settings.key_cache_seconds, _trigger_owner)
         notices = asyncio.create_task(
             listen(
                 settings.require_database_url(),

@@ -6,8 +6,9 @@ scope. Verified keys are cached briefly so a request costs no database read.
 Failed authentication is throttled before any database work: so many failures a minute per
 client address and per key a secret names; and uncached secrets are looked up a few at a
 time. A secret that verified in the last hours (``known_keys``, kept apart from the key
-cache, which any change clears) is never refused by the throttle, so one integrator's bad
-secrets, or a stranger's guesses at a key ID, cannot lock out others behind the same proxy.
+cache, and in Redis where it is configured, so it outlives a restart) is never refused by the
+throttle, so one integrator's bad secrets, or a stranger's guesses at a key ID, cannot lock
+out others behind the same proxy.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
     limiter: RateLimiter = request.app.state.rate_limiter
     address = request.client.host if request.client else "unknown"
     hint = keys.key_hint(secret)
-    if not known.get(digest)[0]:
+    if not known.get(digest)[0] and not await limiter.verified_lately(digest):
         wait = await limiter.auth_refused(address, hint)
         if wait is not None:
             RATE_LIMITED.labels("none", "authentication").inc()  # no org: not authenticated
@@ -80,9 +81,12 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
         record = await keys.find(request.app.state.engine, secret)
     if record is None:
         known.drop(digest)
+        await limiter.unverified(digest)
         await limiter.auth_failed(address, hint)
         raise _unauthorized("invalid API secret")
     cache.put(digest, record, generation)
+    if not known.get(digest)[0]:
+        await limiter.verified(digest, known.ttl)
     known.put(digest, True, known.generation)
     return record
 

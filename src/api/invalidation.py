@@ -1,8 +1,9 @@
 """Drops cached API keys and trigger definitions when another process changes them.
 
-One LISTEN connection per API process hears the store's change notices (``store.changes``).
-Notices sent while it is disconnected are lost, so every (re)connect drops everything; the
-caches' TTL still bounds staleness should the database be unreachable.
+One LISTEN connection per API process hears the store's change notices (``store.changes``),
+each naming what changed, and drops that entry (or that org's) alone. Notices sent while it
+is disconnected are lost, so every (re)connect drops everything; the caches' TTL still
+bounds staleness should the database be unreachable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from src.services.cache import TTLCache
-from src.store.changes import CHANNEL
+from src.store.changes import CHANNEL, parse
 
 log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 1.0
@@ -54,10 +55,15 @@ async def _listen_once(database_url: str, caches: Mapping[str, TTLCache[Any, Any
     lost = asyncio.Event()
     conn.add_termination_listener(lambda _conn: lost.set())
 
-    def heard(_conn: object, _pid: int, _channel: str, topic: str) -> None:
-        cache = caches.get(topic)
-        if cache is not None:
+    def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        notice = parse(payload)
+        cache = caches.get(notice.topic) if notice is not None else None
+        if notice is None or cache is None:
+            return
+        if notice.org_id is None:
             cache.clear()
+        else:
+            cache.forget(notice.org_id, notice.what)
 
     try:
         await conn.add_listener(CHANNEL, heard)

@@ -47,6 +47,7 @@ class RateLimiter:
         )
         # A moving window counts exactly the requests of the last second (or ten): what is
         # allowed never depends on where wall-clock second boundaries fall.
+        self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
         self._items: dict[Rate, tuple[RateLimitItem, RateLimitItem]] = {}
         self.bulk = RateLimitItemPerMinute(max(1, bulk_codes_per_minute // CODES_PER_UNIT))
@@ -152,6 +153,28 @@ class RateLimiter:
             if who is not None and not await self._test(item, "auth", who):
                 return await self._wait(item, "auth", who)
         return None
+
+    async def verified(self, digest: str, seconds: float) -> None:
+        """Remember a secret that verified, for ``seconds``: beside the process' own memory
+        of it, in the counters' store, so with Redis it is exempt from the throttle in every
+        API process and after a restart."""
+        try:
+            await self.storage.incr(f"verified/{digest}", math.ceil(seconds))
+        except Exception as exc:
+            log.warning("rate-limit store unavailable (%s)", type(exc).__name__)
+
+    async def verified_lately(self, digest: str) -> bool:
+        try:
+            return await self.storage.get(f"verified/{digest}") > 0
+        except Exception:
+            return False
+
+    async def unverified(self, digest: str) -> None:
+        """A secret that no longer verifies (revoked, expired) loses its exemption."""
+        try:
+            await self.storage.clear(f"verified/{digest}")
+        except Exception as exc:
+            log.warning("rate-limit store unavailable (%s)", type(exc).__name__)
 
     async def auth_failed(self, address: str, key_hint: str | None) -> None:
         await self._hit(self.auth_by_address, "auth", address)

@@ -91,9 +91,9 @@ class Ingest:
             for (_, key), a in zip(items, accepted, strict=True)
         ]
 
-    def forget_triggers(self) -> None:
-        """A trigger changed: this process reads them afresh (others drop theirs on notice)."""
-        self.known.clear()
+    def forget_trigger(self, org_id: str, key: str) -> None:
+        """A trigger changed: this process reads it afresh (others drop theirs on notice)."""
+        self.known.forget(org_id, key)
 
     async def describe(self, org_id: str, event_id: str) -> EventView:
         async with self.engine.connect() as conn:

@@ -67,7 +67,7 @@ async def rotate(engine: AsyncEngine, org_id: str, key_id: str, grace_seconds: i
         _, secret = await keys.create(
             conn, org_id, old.name, list(old.scopes), successor, old.rate_limit, old.lineage
         )
-        await changes.announce(conn, "keys")
+        await changes.announce(conn, "keys", org_id, key_id)
     return Rotated(successor, secret, key_id, old.expires_at)
 
 

@@ -152,8 +152,8 @@ async def revoke(conn: AsyncConnection, org_id: str, key_id: str) -> bool:
         .values(revoked_at=func.now())
         .returning(ApiKey.id)
     )
-    if revoked is not None:  # every API process drops its cached keys
-        await changes.announce(conn, "keys")
+    if revoked is not None:  # every API process drops it from its cache
+        await changes.announce(conn, "keys", org_id, key_id)
     return revoked is not None
 
 
@@ -168,5 +168,5 @@ async def set_rate_limit(
         .returning(ApiKey.id)
     )
     if done is not None:
-        await changes.announce(conn, "keys")
+        await changes.announce(conn, "keys", org_id, key_id)
     return done is not None

@@ -41,7 +41,7 @@ async def merge_settings(
 async def set_rate_limit(conn: AsyncConnection, org_id: str, per_second: int, burst: int) -> bool:
     """An operator's per-org override of the default rate limit."""
     limit = {"rateLimit": {"perSecond": per_second, "burst": burst}}
-    await changes.announce(conn, "keys")  # verified keys carry the org's rate
+    await changes.announce(conn, "keys", org_id)  # verified keys carry the org's rate
     return await merge_settings(conn, org_id, limit) is not None
 
 

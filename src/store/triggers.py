@@ -17,7 +17,7 @@ from src.store.tables import Trigger
 
 async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition) -> Row[Any] | None:
     """None when the org already has a trigger with this key."""
-    await changes.announce(conn, "triggers")
+    await changes.announce(conn, "triggers", org_id, trigger.key)
     return (
         await conn.execute(
             insert(Trigger)
@@ -31,7 +31,7 @@ async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition)
 async def replace(
     conn: AsyncConnection, org_id: str, trigger: TriggerDefinition
 ) -> Row[Any] | None:
-    await changes.announce(conn, "triggers")
+    await changes.announce(conn, "triggers", org_id, trigger.key)
     return (
         await conn.execute(
             update(Trigger)
@@ -43,7 +43,7 @@ async def replace(
 
 
 async def remove(conn: AsyncConnection, org_id: str, key: str) -> bool:
-    await changes.announce(conn, "triggers")
+    await changes.announce(conn, "triggers", org_id, key)
     gone = await conn.scalar(
         delete(Trigger).where(Trigger.org_id == org_id, Trigger.key == key).returning(Trigger.key)
     )

@@ -77,7 +77,7 @@ async def test_notice_listener_recovers_from_a_lost_connection(
 ) -> None:
     """A listener whose connection is killed reconnects, drops what it may have missed, and
     hears notices again."""
-    cache: TTLCache[str, str] = TTLCache(300)
+    cache: TTLCache[str, str] = TTLCache(300, owner=lambda key, _: tuple(key.split("/")))
     listeners = text(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loyalty-notices'"
     )
@@ -101,10 +101,16 @@ async def test_notice_listener_recovers_from_a_lost_connection(
             )
         assert await eventually(lambda: _true(cache.get("k") == (False, None)))
         assert await eventually(lambda: _more(listening, 0))
-        cache.put("k", "v", cache.generation)
-        async with engine.begin() as conn:
-            await changes.announce(conn, "keys")
-        assert await eventually(lambda: _true(cache.get("k") == (False, None)))
+        for key in ("org-a/k", "org-a/other", "org-b/k"):
+            cache.put(key, "v", cache.generation)
+        async with engine.begin() as conn:  # names one key of one org: that entry alone goes
+            await changes.announce(conn, "keys", "org-a", "k")
+        assert await eventually(lambda: _true(cache.get("org-a/k") == (False, None)))
+        assert cache.get("org-a/other") == (True, "v") and cache.get("org-b/k") == (True, "v")
+        async with engine.begin() as conn:  # names the org: all of its entries go
+            await changes.announce(conn, "keys", "org-a")
+        assert await eventually(lambda: _true(cache.get("org-a/other") == (False, None)))
+        assert cache.get("org-b/k") == (True, "v")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

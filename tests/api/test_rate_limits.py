@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -128,6 +129,28 @@ async def test_refusals_are_not_charged_and_keys_have_budgets(
         assert never.status_code == 413  # two actions never fit a burst of one: no retry helps
     finally:
         await tenant.http.aclose()
+
+
+@pytest.mark.skipif(not REDIS_URL and not redis_up(), reason="no Redis on 127.0.0.1:6379")
+async def test_a_secret_that_verified_stays_exempt_after_a_restart_with_redis(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """Guesses at a key's ID throttle that key; its real secret, verified before the API
+    restarted, still gets in (Redis remembers it), while a guess does not."""
+    shared = settings.model_copy(update={"redis_url": REDIS_URL or "redis://127.0.0.1:6379/0"})
+    async with api_server(shared) as before:
+        tenant = await make_tenant(engine, before)
+        assert (await tenant.http.get("/v1/users")).status_code == 200
+        await tenant.http.aclose()
+    async with api_server(shared) as after:  # a new process: nothing cached
+        forged = f"lsk_{tenant.key_id[4:]}_forged"
+        async with httpx.AsyncClient(base_url=after, headers=tenant.headers) as http:
+            guesses = [
+                (await http.get("/v1/users", headers={"Authorization": f"Bearer {forged}"}))
+                for _ in range(AUTH_ATTEMPTS_PER_KEY + 1)
+            ]
+            assert [g.status_code for g in guesses][-1] == 429
+            assert (await http.get("/v1/users")).status_code == 200
 
 
 async def test_failed_authentication_is_throttled_before_the_database(

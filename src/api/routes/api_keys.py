@@ -49,7 +49,7 @@ async def rotate_key(
     """A new key with the same name and scopes; the old one expires after ``graceSeconds``.
     A key can be rotated once: a rotated, expired or revoked one is a 409."""
     rotated = await keys.rotate(engine, principal.org_id, key_id, body.graceSeconds)
-    cache.clear()
+    cache.forget(principal.org_id, key_id)
     return KeyRotated.model_validate(rotated)
 
 
@@ -61,5 +61,5 @@ async def revoke_key(
 ) -> Response:
     """Revoke a key at once (409 ``key_in_use`` for the key making the request)."""
     await keys.revoke(engine, principal.org_id, key_id, principal.key_id)
-    cache.clear()
+    cache.forget(principal.org_id, key_id)
     return Response(status_code=204)

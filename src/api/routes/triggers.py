@@ -24,7 +24,7 @@ async def create_trigger(
     trigger: TriggerBody, principal: CampaignsWrite, engine: EngineDep, ingest: IngestDep
 ) -> TriggerOut:
     row = await campaigns.create_trigger(engine, principal.org_id, trigger)
-    ingest.forget_triggers()
+    ingest.forget_trigger(principal.org_id, trigger.key)
     return TriggerOut.of(row)
 
 
@@ -52,7 +52,7 @@ async def replace_trigger(
 ) -> TriggerOut:
     """Replace the definition; campaigns already written against it keep their versions."""
     row = await campaigns.replace_trigger(engine, principal.org_id, key, trigger)
-    ingest.forget_triggers()
+    ingest.forget_trigger(principal.org_id, key)
     return TriggerOut.of(row)
 
 
@@ -61,5 +61,5 @@ async def delete_trigger(
     key: str, principal: CampaignsWrite, engine: EngineDep, ingest: IngestDep
 ) -> Response:
     await campaigns.delete_trigger(engine, principal.org_id, key)
-    ingest.forget_triggers()
+    ingest.forget_trigger(principal.org_id, key)
     return Response(status_code=204)
