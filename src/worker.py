@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -82,7 +83,9 @@ def _running(settings: Settings, slots: int) -> dict[str, Any]:
     }
 
 
-def webhook_activities(engine: AsyncEngine, settings: Settings) -> WebhookActivities:
+def webhook_activities(
+    engine: AsyncEngine, settings: Settings, settled: Callable[[], None] | None = None
+) -> WebhookActivities:
     return WebhookActivities(
         engine,
         Delivering(
@@ -91,13 +94,19 @@ def webhook_activities(engine: AsyncEngine, settings: Settings) -> WebhookActivi
             settings.sealer(),
             resolver=Resolver(settings.webhook_timeout_seconds),
         ),
+        settled,
     )
 
 
-def build_webhook_worker(client: Client, engine: AsyncEngine, settings: Settings) -> Worker:
+def build_webhook_worker(
+    client: Client,
+    engine: AsyncEngine,
+    settings: Settings,
+    settled: Callable[[], None] | None = None,
+) -> Worker:
     """Deliveries on a task queue and slots of their own: a receiver that answers slowly (or
-    never) holds these, never the slots grants run in."""
-    delivering = webhook_activities(engine, settings)
+    never) holds these, never the slots grants run in. ``settled``: see WebhookActivities."""
+    delivering = webhook_activities(engine, settings, settled)
     return Worker(
         client,
         task_queue=settings.webhook_task_queue,
@@ -122,7 +131,12 @@ def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Rela
     )
 
 
-def build_webhook_relay(client: Client, engine: AsyncEngine, settings: Settings) -> WebhookRelay:
+def build_webhook_relay(
+    client: Client,
+    engine: AsyncEngine,
+    settings: Settings,
+    room: asyncio.Event | None = None,
+) -> WebhookRelay:
     schedule = Schedule(
         first_retry_seconds=settings.webhook_first_retry_seconds,
         max_retry_seconds=settings.webhook_max_retry_seconds,
@@ -141,6 +155,7 @@ def build_webhook_relay(client: Client, engine: AsyncEngine, settings: Settings)
         max(settings.relay_idle_seconds, 0.2),
         window,
         settings.webhook_retention_days * 86400,
+        room,
     )
 
 
@@ -184,12 +199,13 @@ async def serve(
     """Run the worker, the relay and the reconciler until ``stop`` is set, then shut down in
     order: the relay and the reconciler finish their pass and claim nothing more, then the
     worker stops polling and lets in-flight activities finish within the grace period."""
+    room = asyncio.Event()  # a delivery here left its window: the webhook relay goes on
     workers = [build_worker(client, engine, settings, hooks)]
-    workers.append(build_webhook_worker(client, engine, settings))
+    workers.append(build_webhook_worker(client, engine, settings, room.set))
     sweeps = [
         build_relay(client, engine, settings).run(stop),
         build_reconciler(client, engine, settings).run(stop),
-        build_webhook_relay(client, engine, settings).run(stop),
+        build_webhook_relay(client, engine, settings, room).run(stop),
         sample_backlog(engine, stop),
     ]
     polling = [asyncio.create_task(w.run(), name=w.task_queue) for w in workers]

@@ -3,6 +3,8 @@ the delivery failed once the run's retries are spent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,17 +14,29 @@ from src.services import webhooks
 
 
 class WebhookActivities:
-    def __init__(self, engine: AsyncEngine, how: webhooks.Delivering) -> None:
+    """``settled`` is told when a delivery leaves its webhook's window (delivered, gone or
+    failed for good), so this process's relay starts the next one at once."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        how: webhooks.Delivering,
+        settled: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.how = how
+        self.settled = settled or (lambda: None)
 
     @activity.defn(name="deliver_webhook")  # recorded in histories: never rename
     async def deliver_webhook(self, delivery: DeliveryInput) -> str:
         try:
-            return await webhooks.deliver(self.engine, delivery.delivery_id, self.how)
+            outcome = await webhooks.deliver(self.engine, delivery.delivery_id, self.how)
         except webhooks.DeliveryFailed as exc:  # retried on the run's schedule
             raise ApplicationError(str(exc), type="webhook_attempt_failed") from None
+        self.settled()
+        return outcome
 
     @activity.defn(name="webhook_failed")
     async def webhook_failed(self, delivery: DeliveryInput) -> None:
         await webhooks.give_up(self.engine, delivery.delivery_id)
+        self.settled()

@@ -49,6 +49,8 @@ class WebhookRelay:
     idle_seconds: float
     window: webhooks.Window
     retention_seconds: float
+    # Set when a delivery of this process left its window: the next pass starts at once.
+    room: asyncio.Event | None = None
 
     async def relay_once(self, after: str | None = None) -> tuple[int, str | None]:
         """One pass: (runs started, round-robin cursor for the next pass)."""
@@ -95,6 +97,8 @@ class WebhookRelay:
         after, purged_at = None, 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            if self.room is not None:
+                self.room.clear()  # a delivery settling from here on wakes the next pass
             try:
                 if loop.time() - purged_at >= PURGE_EVERY:
                     purged_at = loop.time()
@@ -104,5 +108,15 @@ class WebhookRelay:
                 log.warning("webhook relay pass failed; retrying", exc_info=True)
                 started = 0
             if not started:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.idle_seconds)
+                await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait ``idle_seconds``, or less: until stopped, or a delivery made room."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if self.room is not None:
+            waits.append(asyncio.ensure_future(self.room.wait()))
+        _, pending = await asyncio.wait(
+            waits, timeout=self.idle_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiting in pending:
+            waiting.cancel()
