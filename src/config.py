@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from src.domain.sealing import Sealer, parse_keys
 
 
+class ConfigurationError(RuntimeError):
+    """A setting the command needs is missing or wrong: said in one line, not a traceback."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -162,7 +166,9 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)")
+            raise ConfigurationError(
+                "DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)"
+            )
         return self.database_url
 
     @field_validator("payload_keys")
@@ -204,7 +210,7 @@ class Settings(BaseSettings):
 
     def require_payload_keys(self) -> str:
         if not self.payload_keys:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "PAYLOAD_KEYS is not set: Temporal would store codes and personal data in "
                 "clear. Make a key with `loyalty payload-key` and set PAYLOAD_KEYS=<it>"
             )
@@ -220,7 +226,7 @@ class Settings(BaseSettings):
 
     def require_temporal_address(self) -> str:
         if not self.temporal_address:
-            raise RuntimeError("TEMPORAL_ADDRESS is not set (host:port)")
+            raise ConfigurationError("TEMPORAL_ADDRESS is not set (host:port)")
         return self.temporal_address
 
 

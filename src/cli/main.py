@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import ExitStack
@@ -17,9 +18,36 @@ from typing import Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.config import Settings, get_settings
+from src.config import ConfigurationError, Settings, get_settings
 
-app = typer.Typer(
+
+class _Loyalty(typer.Typer):
+    """The command: a missing setting or an unreachable service is one line on stderr and
+    exit status 2, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import DBAPIError
+        from temporalio.service import RPCError
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except ConfigurationError as exc:
+            typer.echo(f"error: {exc}", err=True)
+        except (OSError, DBAPIError, RPCError) as exc:
+            typer.echo(f"error: cannot reach a service it needs: {_first_line(exc)}", err=True)
+        except RuntimeError as exc:  # temporalio's client says it could not connect so
+            if not str(exc).startswith("Failed client connect"):
+                raise
+            typer.echo(f"error: cannot reach Temporal: {_first_line(exc)}", err=True)
+        raise SystemExit(2)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+app = _Loyalty(
     help="Loyalty engine: API, worker, migrations and local development.", no_args_is_help=True
 )
 orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
@@ -37,6 +65,17 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def _settings() -> Settings:
+    """A one-off command's settings: the environment's, or those of the `loyalty dev`
+    running in DATA_DIR when the environment names no database (said on stderr)."""
+    from src.cli.stack import locate
+
+    settings, used = locate(get_settings())
+    if used is not None:
+        typer.echo(f"using {used}", err=True)
+    return settings
+
+
 def _logging(settings: Settings) -> None:
     from src.logs import configure
 
@@ -48,7 +87,7 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     from src.store.db import migrate as run
 
-    asyncio.run(run(get_settings().require_database_url()))
+    asyncio.run(run(_settings().require_database_url()))
     typer.echo("database is up to date")
 
 
@@ -92,11 +131,11 @@ def worker() -> None:
 
 
 @contextlib.asynccontextmanager
-async def _engine() -> AsyncIterator[AsyncEngine]:
+async def _engine(settings: Settings | None = None) -> AsyncIterator[AsyncEngine]:
     """A small engine for a one-off command."""
     from src.store.db import make_engine
 
-    engine = make_engine(get_settings().require_database_url(), 2)
+    engine = make_engine((settings or _settings()).require_database_url(), 2)
     try:
         yield engine
     finally:
@@ -219,7 +258,7 @@ def events_replay(
     from src.workflows.client import connect
     from src.workflows.starter import TemporalRuns
 
-    settings = get_settings()
+    settings = _settings()
     when = since.replace(tzinfo=since.tzinfo or UTC) if since else None
 
     async def run() -> None:
@@ -262,7 +301,7 @@ def campaigns_backtest(
     from src.workflows.client import connect
     from src.workflows.starter import TemporalRuns
 
-    settings = get_settings()
+    settings = _settings()
 
     async def run() -> None:
         engine = make_engine(settings.require_database_url(), 2)
@@ -301,6 +340,15 @@ def campaigns_backtest(
 def dev() -> None:
     """Everything on this machine: embedded PostgreSQL and Temporal (unless DATABASE_URL /
     TEMPORAL_ADDRESS are set), migrations, a demo org, the worker and the API."""
+    from src.cli.processes import STOPPING
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # Until the services take the signals over (``processes.run``), each unwinds what has
+    # started as Ctrl-C does, embedded PostgreSQL and the Temporal dev server included.
+    for sig in STOPPING:
+        signal.signal(sig, interrupted)
     settings = get_settings()
     _logging(settings)
     data = Path(settings.data_dir)
@@ -315,7 +363,7 @@ def dev() -> None:
 
 
 async def _dev(settings: Settings, data: Path) -> None:
-    from src.cli import processes
+    from src.cli import processes, stack
     from src.cli.demo import curl_example, ensure_demo, outcome_lists
     from src.cli.devstack import address_of, temporal_dev_server
     from src.store.db import make_engine, migrate
@@ -365,8 +413,11 @@ async def _dev(settings: Settings, data: Path) -> None:
             lists = outcome_lists(ui, settings.temporal_namespace)
             typer.echo("Actions that failed or were skipped, in the Temporal UI:")
             typer.echo("".join(f"  {outcome}: {url}\n" for outcome, url in lists.items()))
+        found = stack.publish(data, settings)
+        typer.echo(f"Other `loyalty` commands in this directory use this stack ({found}).\n")
         await processes.run(settings, codec=True)
     finally:
+        stack.withdraw(data)
         if env is not None:
             await env.shutdown()
 
@@ -397,9 +448,11 @@ def reseal() -> None:
     before dropping the old key)."""
     from src.services import webhooks
 
+    settings = _settings()
+
     async def run() -> tuple[int, list[str]]:
-        async with _engine() as engine:
-            return await webhooks.reseal(engine, get_settings().sealer())
+        async with _engine(settings) as engine:
+            return await webhooks.reseal(engine, settings.sealer())
 
     changed, unopened = asyncio.run(run())
     typer.echo(f"webhook secrets sealed again: {changed}")
@@ -415,10 +468,6 @@ def codec_server() -> None:
     from src.workflows.codec_server import check_guard
 
     settings = get_settings()
-    try:
-        check_guard(settings)
-    except RuntimeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    check_guard(settings)  # a ConfigurationError: one line (see _Loyalty)
     _logging(settings)
     _serve(processes.run(settings, api=False, worker=False, codec=True))

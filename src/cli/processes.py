@@ -59,12 +59,16 @@ def codec_server(settings: Settings) -> _Server:
     return _Server(uvicorn.Config(codec_app(settings), **options))
 
 
+# What stops a process cleanly: Ctrl-C, a service manager's SIGTERM, a closed terminal.
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 async def run(
     settings: Settings, api: bool = True, worker: bool = True, codec: bool = False
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOPPING:
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     servers = []

@@ -22,7 +22,7 @@ from google.protobuf.message import Error as ProtobufError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.api.common.v1 import Payloads
 
-from src.config import Settings
+from src.config import ConfigurationError, Settings
 from src.domain.sealing import parse_keys
 from src.workflows.codec import EncryptionCodec
 
@@ -32,7 +32,7 @@ MAX_BODY = 4 * 1024 * 1024
 def check_guard(settings: Settings) -> None:
     """Refuse to serve payloads to whoever asks, unless the operator said so."""
     if not settings.codec_token and not settings.codec_allow_unauthenticated:
-        raise RuntimeError(
+        raise ConfigurationError(
             "CODEC_TOKEN is not set: anyone reaching the codec endpoint could read every org's "
             "payloads. Set CODEC_TOKEN (the temporal CLI sends it with --codec-auth; a proxy "
             "in front of the Temporal UI adds it), or CODEC_ALLOW_UNAUTHENTICATED=true where "
