@@ -47,9 +47,14 @@ REPLY_FIELDS: dict[str, dict[str, Guard]] = {
         "metadata": Guard(ACTION_DATA),
         # A refund's reason is the client's text (or names the refund action's event).
         "reversals[].reason": Guard(ACTION_DATA),
+        # What a user lost, as what a user holds: users:read.
+        "reversals[].takenBack.productIds": Guard(USER_DATA),
         "reversals[].takenBack.revokedCodes": Guard(USER_DATA),
     },
-    "reversal": {"takenBack.revokedCodes": Guard(USER_DATA)},
+    "reversal": {
+        "takenBack.productIds": Guard(USER_DATA),
+        "takenBack.revokedCodes": Guard(USER_DATA),
+    },
     "transaction": {"code": Guard(USER_DATA)},
     "transactions": {"data[].code": Guard(USER_DATA)},
     "simulation": {

@@ -141,15 +141,16 @@ class ReverseBody(BaseModel):
 
 
 class TakenBackOut(Schema):
-    """What a reversal took: ``productIds`` (one per unit) and ``revokedCodes`` name them (the
-    codes need ``users:read``; both empty for reversals made before 0.6.0)."""
+    """What a reversal took: ``productIds`` (one per unit) and ``revokedCodes`` name them
+    (both need ``users:read``, as a user's holdings do; empty for reversals made before
+    0.6.0)."""
 
     entries: int
     points: dict[str, Amount]
     products: int
     codes: int
     full: bool
-    product_ids: list[str] = []
+    product_ids: list[str] | None = []
     revoked_codes: list[str] | None = []
 
 
