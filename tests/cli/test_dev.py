@@ -3,6 +3,7 @@ variable set, and Ctrl-C, SIGTERM or SIGHUP to its process group leaves nothing 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -35,13 +37,9 @@ def holders(path: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
-def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
-    tmp_path: Path, stop: signal.Signals
-) -> None:
-    data = tmp_path / ".loyalty"
+def dev_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    env |= {
+    return env | {
         "PYTHONPATH": os.getcwd(),
         "API_PORT": str(free_port()),
         "CODEC_PORT": str(free_port()),
@@ -50,12 +48,18 @@ def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
         "TEMPORAL_SDK_METRICS_PORT": "0",
         "LOG_LEVEL": "WARNING",
     }
-    status = [*CLI, "status", "--json"]
-    nothing = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
-    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
-    assert nothing.stderr.count("\n") == 1 and "make dev" in nothing.stderr
 
-    log = (tmp_path / "dev.log").open("w")
+
+def published(tmp_path: Path) -> int | None:
+    """The pid of the `loyalty dev` whose stack ``stack.json`` names, if there is one."""
+    try:
+        return int(json.loads((tmp_path / ".loyalty" / "stack.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def start_dev(tmp_path: Path, env: dict[str, str], log: IO[str]) -> subprocess.Popen[bytes]:
+    """`loyalty dev` in a session of its own, once its stack is up."""
     dev = subprocess.Popen(
         [*CLI, "dev"],
         env=env,
@@ -64,13 +68,38 @@ def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 180
+    while published(tmp_path) != dev.pid:
+        assert dev.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "loyalty dev did not come up"
+        time.sleep(0.5)
+    return dev
+
+
+def nothing_left(tmp_path: Path) -> None:
+    data = tmp_path / ".loyalty"
+    deadline = time.monotonic() + 30
+    while holders(data) and time.monotonic() < deadline:  # children finish their exit
+        time.sleep(0.5)
+    assert holders(data) == [], (tmp_path / "dev.log").read_text()[-3000:]
+    assert not (data / "stack.json").exists()
+    assert not (data / "pgdata" / "postmaster.pid").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    env = dev_env(tmp_path)
+    status = [*CLI, "status", "--json"]
+    nothing = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert nothing.stderr.count("\n") == 1 and "make dev" in nothing.stderr
+
+    log = (tmp_path / "dev.log").open("w")
+    dev = start_dev(tmp_path, env, log)
     try:
-        deadline = time.monotonic() + 180
-        while not (data / "stack.json").exists():
-            assert dev.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "loyalty dev did not come up"
-            time.sleep(0.5)
-        assert (data / "stack.json").stat().st_mode & 0o077 == 0  # its owner's only
+        assert (tmp_path / ".loyalty" / "stack.json").stat().st_mode & 0o077 == 0
         found = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
         assert found.returncode == 0, found.stderr
         assert "using the `loyalty dev` stack" in found.stderr
@@ -87,11 +116,27 @@ def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
         os.killpg(dev.pid, stop)
         dev.wait(120)
         log.close()
-    deadline = time.monotonic() + 30
-    while holders(data) and time.monotonic() < deadline:  # children finish their exit
-        time.sleep(0.5)
-    assert holders(data) == [], (tmp_path / "dev.log").read_text()[-3000:]
-    assert not (data / "stack.json").exists()
-    assert not (data / "pgdata" / "postmaster.pid").exists()
+    nothing_left(tmp_path)
     gone = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert gone.returncode == 2 and "Traceback" not in gone.stderr
+
+
+def test_dev_starts_cleanly_after_a_sigkill_left_its_postgresql_behind(tmp_path: Path) -> None:
+    env = dev_env(tmp_path)
+    with (tmp_path / "dev.log").open("w") as log:
+        killed = start_dev(tmp_path, env, log)
+        os.kill(killed.pid, signal.SIGKILL)  # the command alone: its PostgreSQL stays
+        killed.wait(30)
+        stale = [*CLI, "status"]
+        said = subprocess.run(stale, env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert said.returncode == 2 and "not running" in said.stderr
+        again = start_dev(tmp_path, env, log)
+        try:
+            found = subprocess.run(stale, env=env, cwd=tmp_path, capture_output=True, text=True)
+            assert found.returncode == 0, found.stderr
+        finally:
+            os.killpg(again.pid, signal.SIGTERM)
+            again.wait(120)
+            with contextlib.suppress(ProcessLookupError):  # what the SIGKILL orphaned
+                os.killpg(killed.pid, signal.SIGKILL)
+    nothing_left(tmp_path)
