@@ -36,7 +36,7 @@ class Principal:
     scopes: frozenset[str]
     rate: Rate  # the org's budget
     key_rate: Rate  # this key's, within the org's
-    lineage: str = ""  # the key's rotation chain: events it posts are its own to reverse
+    lineage: str  # the key's rotation chain: events it posts are its own to reverse
 
     def holds(self, scope: str) -> bool:
         return holds(self.scopes, scope)

@@ -31,7 +31,7 @@ class KeyRecord:
     expires_at: datetime | None
     rate_limit: dict[str, int] | None  # the org's override of the default rate limit
     key_rate_limit: dict[str, int] | None  # this key's own budget, if it has one
-    lineage: str = ""  # the first key of its rotation chain
+    lineage: str  # the first key of its rotation chain
 
 
 def digest(secret: str) -> str:
