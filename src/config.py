@@ -47,7 +47,9 @@ class Settings(BaseSettings):
         "read; change notices drop them at once.",
     )
     relay_idle_seconds: float = Field(
-        default=0.05, description="How often an idle relay looks for accepted, unstarted events."
+        default=0.05,
+        description="Least time between relay passes while starts trickle in, and the first "
+        "wait of an idle relay, which doubles (to 5 s) until a notice of new rows wakes it.",
     )
     relay_window: int = Field(
         default=400, ge=1, description="Started, unsettled events allowed in Temporal in all."

@@ -22,7 +22,8 @@ from src.activities.reversals import ReversalActivities
 from src.activities.webhooks import WebhookActivities
 from src.config import Settings
 from src.services.webhooks import Delivering, Resolver
-from src.store import events, status, webhooks
+from src.store import events, listening, status, webhooks
+from src.store.changes import OUTBOX_CHANNEL
 from src.store.db import make_engine
 from src.workflows.backtest_campaign import BacktestCampaign
 from src.workflows.client import connect, register_search_attributes, sdk_metrics_runtime
@@ -42,9 +43,13 @@ def build_worker(
     engine: AsyncEngine,
     settings: Settings,
     hooks: Hooks | None = None,
+    settled: Callable[[], None] | None = None,
 ) -> Worker:
+    """``settled``: see ActionActivities."""
     starts = TemporalRuns(client, settings.task_queue)  # refund actions start reversals
-    activities = ActionActivities(engine, hooks, settings.activity_max_attempts, starts)
+    activities = ActionActivities(
+        engine, hooks, settings.activity_max_attempts, starts, settled=settled
+    )
     reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
     backtesting = BacktestActivities(engine, settings.activity_max_attempts, hooks)
     delivering = webhook_activities(engine, settings)
@@ -116,7 +121,9 @@ def build_webhook_worker(
     )
 
 
-def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Relay:
+def build_relay(
+    client: Client, engine: AsyncEngine, settings: Settings, wake: asyncio.Event | None = None
+) -> Relay:
     return Relay(
         client,
         engine,
@@ -128,6 +135,7 @@ def build_relay(client: Client, engine: AsyncEngine, settings: Settings) -> Rela
         ),
         events.StartRetry(first=0.5, most=30.0, cap=settings.relay_start_rejections),
         settings.relay_idle_seconds,
+        wake,
     )
 
 
@@ -135,7 +143,7 @@ def build_webhook_relay(
     client: Client,
     engine: AsyncEngine,
     settings: Settings,
-    room: asyncio.Event | None = None,
+    wake: asyncio.Event | None = None,
 ) -> WebhookRelay:
     schedule = Schedule(
         first_retry_seconds=settings.webhook_first_retry_seconds,
@@ -155,7 +163,7 @@ def build_webhook_relay(
         max(settings.relay_idle_seconds, 0.2),
         window,
         settings.webhook_retention_days * 86400,
-        room,
+        wake,
     )
 
 
@@ -189,6 +197,21 @@ async def sample_backlog(engine: AsyncEngine, stop: asyncio.Event, every: float 
             await asyncio.wait_for(stop.wait(), every)
 
 
+async def hear_outbox(database_url: str, wakes: dict[str, asyncio.Event]) -> None:
+    """Set the wake an outbox notice names; all of them on (re)connecting, as notices sent
+    while nobody listened are lost."""
+
+    def heard(topic: str) -> None:
+        if topic in wakes:
+            wakes[topic].set()
+
+    def connected() -> None:
+        for wake in wakes.values():
+            wake.set()
+
+    await listening.listen(database_url, OUTBOX_CHANNEL, heard, connected, "loyalty-outbox")
+
+
 async def serve(
     client: Client,
     engine: AsyncEngine,
@@ -199,15 +222,17 @@ async def serve(
     """Run the worker, the relay and the reconciler until ``stop`` is set, then shut down in
     order: the relay and the reconciler finish their pass and claim nothing more, then the
     worker stops polling and lets in-flight activities finish within the grace period."""
-    room = asyncio.Event()  # a delivery here left its window: the webhook relay goes on
-    workers = [build_worker(client, engine, settings, hooks)]
-    workers.append(build_webhook_worker(client, engine, settings, room.set))
+    # What wakes each relay (``workflows.idling``): rows written anywhere, or a run settling here.
+    wakes = {"events": asyncio.Event(), "webhooks": asyncio.Event()}
+    workers = [build_worker(client, engine, settings, hooks, wakes["events"].set)]
+    workers.append(build_webhook_worker(client, engine, settings, wakes["webhooks"].set))
     sweeps = [
-        build_relay(client, engine, settings).run(stop),
+        build_relay(client, engine, settings, wakes["events"]).run(stop),
         build_reconciler(client, engine, settings).run(stop),
-        build_webhook_relay(client, engine, settings, room).run(stop),
+        build_webhook_relay(client, engine, settings, wakes["webhooks"]).run(stop),
         sample_backlog(engine, stop),
     ]
+    hearing = asyncio.create_task(hear_outbox(settings.require_database_url(), wakes))
     polling = [asyncio.create_task(w.run(), name=w.task_queue) for w in workers]
     background = [asyncio.create_task(s) for s in sweeps]
     try:
@@ -216,7 +241,8 @@ async def serve(
         waiting.cancel()
     finally:
         stop.set()
-        await asyncio.gather(*background, return_exceptions=True)
+        hearing.cancel()
+        await asyncio.gather(*background, hearing, return_exceptions=True)
         await asyncio.gather(
             *(w.shutdown() for w, p in zip(workers, polling, strict=True) if not p.done())
         )

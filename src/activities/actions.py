@@ -63,11 +63,20 @@ class ActionActivities:
         hooks: Hooks | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         starts: reversals.Starts | None = None,
+        *,
+        settled: Callable[[], None] | None = None,
     ) -> None:
+        """``settled`` is called whenever an event settles here (the relay's window has room)."""
         self.engine = engine
         self.planner = Planner(engine, starts)
         self.hooks = hooks or Hooks()
         self.max_attempts = max_attempts
+        self.on_settled = settled
+
+    def _settled(self, status: str, reason: str | None) -> None:
+        settled(status, reason)
+        if self.on_settled is not None:
+            self.on_settled()
 
     def _gives_up(self, exc: Exception) -> bool:
         """An outage (or a pool whose codes are all being claimed) is retried for as long as
@@ -93,7 +102,7 @@ class ActionActivities:
                 raise
             await self.planner.give_up(action)
             PLANNED.labels("failed", errors.PLAN_ERROR).inc()
-            settled("failed", errors.PLAN_ERROR)
+            self._settled("failed", errors.PLAN_ERROR)
             # Its type only: the message may quote the data that failed.
             log.error("planning %s gave up: %s", action.event_id, type(exc).__name__)
             raise ApplicationError(
@@ -101,10 +110,13 @@ class ActionActivities:
                 type=errors.PLAN_ERROR,
                 non_retryable=True,
             ) from None
-        log.info("planned: %s, %d effects", plan.status, len(plan.effects))
+        # A line per outcome: a plan with effects is told by each effect's own line.
+        (log.debug if plan.effects else log.info)(
+            "planned: %s, %d effects", plan.status, len(plan.effects)
+        )
         PLANNED.labels(plan.status, plan.reason or "").inc()
         if plan.status in ("processed", "skipped"):  # settled by the plan: nothing to grant
-            settled(plan.status, plan.reason)
+            self._settled(plan.status, plan.reason)
         for limited in plan.limited:
             LIMIT_REFUSALS.labels(limited.reason).inc()
         return plan
@@ -128,7 +140,7 @@ class ActionActivities:
             applied = await grants.fail(self.engine, request, errors.EFFECT_ERROR)
         result = applied.result
         if applied.settled is not None:
-            settled(applied.settled.status, applied.settled.reason)
+            self._settled(applied.settled.status, applied.settled.reason)
         log.info(
             "%s %s", request.effect.type, result.status, extra={"effectKey": request.effect.key}
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from src.domain.webhooks import DeliveryInput
 from src.services import webhooks
@@ -32,7 +32,11 @@ class WebhookActivities:
         try:
             outcome = await webhooks.deliver(self.engine, delivery.delivery_id, self.how)
         except webhooks.DeliveryFailed as exc:  # retried on the run's schedule
-            raise ApplicationError(str(exc), type="webhook_attempt_failed") from None
+            # Benign: a receiver's 500 is its org's to see (``lastError``), not a fault of
+            # ours, so the SDK logs it at DEBUG rather than a traceback per attempt.
+            raise ApplicationError(
+                str(exc), type="webhook_attempt_failed", category=ApplicationErrorCategory.BENIGN
+            ) from None
         self.settled()
         return outcome
 

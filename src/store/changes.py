@@ -16,6 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 CHANNEL = "loyalty_changes"
+# The outbox's tables announce rows to relay on this channel, by trigger (migration 0022),
+# whoever writes them: the payload is the topic, "events" or "webhooks".
+OUTBOX_CHANNEL = "loyalty_outbox"
 Topic = Literal["keys", "triggers"]
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 

@@ -12,7 +12,6 @@ no-op, so a pass interrupted between start and mark is simply repeated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -26,10 +25,10 @@ from src.domain import errors
 from src.domain.actions import ActionInput
 from src.metrics import RELAY_STARTS, settled
 from src.store import events, webhooks
+from src.workflows import idling
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
 log = logging.getLogger(__name__)
-MAX_IDLE_BACKOFF = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ class Relay:
     window: events.Window
     retry: events.StartRetry
     idle_seconds: float
+    # Set when events were accepted or one of this process settled (see ``idling``).
+    wake: asyncio.Event | None = None
 
     async def relay_once(self, after: str | None = None) -> tuple[int, int, str | None]:
         """One pass: (started, failed to start, round-robin cursor for the next pass). Rows
@@ -99,20 +100,27 @@ class Relay:
                 log.exception("could not back event %s off", event_id)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll the outbox until ``stop`` is set (a pass in progress finishes first); back off
-        while nothing at all can be started (Temporal or the database unavailable)."""
+        """Relay until ``stop`` is set (a pass in progress finishes first): straight on while a
+        backlog fills whole passes, at most one pass per ``idle_seconds`` while starts trickle,
+        and, with a ``wake``, less and less often while nothing can be started (``idling``).
+        Failed starts back off alone: a wake does not hurry them."""
         backoff, after = self.idle_seconds, None
         while not stop.is_set():
+            if self.wake is not None:
+                self.wake.clear()  # what happens from here on wakes the next pass
             try:
                 started, failed, after = await self.relay_once(after)
             except Exception:
                 log.warning("relay pass failed; retrying", exc_info=True)
                 started, failed = 0, 1
             if failed and not started:
-                backoff = min(max(backoff * 2, 0.2), MAX_IDLE_BACKOFF)
+                backoff = idling.longer(backoff, 0.2)
+                await idling.pause(stop, backoff)
             elif started + failed >= self.window.batch:  # a backlog and room: go straight on
-                continue
-            else:
                 backoff = self.idle_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
+            elif started or self.wake is None:
+                backoff = self.idle_seconds
+                await idling.pause(stop, backoff)
+            else:
+                await idling.pause(stop, backoff, self.wake, at_least=self.idle_seconds)
+                backoff = idling.longer(backoff, self.idle_seconds)

@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from src.domain.webhooks import DeliveryInput
 from src.store import webhooks
+from src.workflows import idling
 from src.workflows.deliver_webhook import DeliverWebhook
 from src.workflows.starter import START_TIMEOUT
 
@@ -49,8 +50,8 @@ class WebhookRelay:
     idle_seconds: float
     window: webhooks.Window
     retention_seconds: float
-    # Set when a delivery of this process left its window: the next pass starts at once.
-    room: asyncio.Event | None = None
+    # Set when deliveries were written or one of this process left its window (``idling``).
+    wake: asyncio.Event | None = None
 
     async def relay_once(self, after: str | None = None) -> tuple[int, str | None]:
         """One pass: (runs started, round-robin cursor for the next pass)."""
@@ -93,12 +94,13 @@ class WebhookRelay:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll the outbox until ``stop`` is set; purge now and then."""
-        after, purged_at = None, 0.0
+        """Relay until ``stop`` is set, purging now and then; while nothing can be started,
+        wait for ``wake``, looking again less and less often (``idling``)."""
+        after, purged_at, backoff = None, 0.0, self.idle_seconds
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            if self.room is not None:
-                self.room.clear()  # a delivery settling from here on wakes the next pass
+            if self.wake is not None:
+                self.wake.clear()  # what happens from here on wakes the next pass
             try:
                 if loop.time() - purged_at >= PURGE_EVERY:
                     purged_at = loop.time()
@@ -107,16 +109,9 @@ class WebhookRelay:
             except Exception:
                 log.warning("webhook relay pass failed; retrying", exc_info=True)
                 started = 0
-            if not started:
-                await self._idle(stop)
-
-    async def _idle(self, stop: asyncio.Event) -> None:
-        """Wait ``idle_seconds``, or less: until stopped, or a delivery made room."""
-        waits = [asyncio.ensure_future(stop.wait())]
-        if self.room is not None:
-            waits.append(asyncio.ensure_future(self.room.wait()))
-        _, pending = await asyncio.wait(
-            waits, timeout=self.idle_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiting in pending:
-            waiting.cancel()
+            if started:
+                backoff = self.idle_seconds
+                continue
+            await idling.pause(stop, backoff, self.wake)
+            if self.wake is not None:
+                backoff = idling.longer(backoff, self.idle_seconds)
