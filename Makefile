@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test test-fast lint migration format bench bench-ab histories clean
+.PHONY: install dev test test-fast lint migration format bench bench-ab soak histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.matching
 	$(BIN)/python -m bench.backtest
+
+# The whole stack under half its drain rate for SOAK_SECONDS (600): memory, backlog, latency.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 REV ?= HEAD~1
 bench-ab: $(STAMP)  # acceptance of this tree against REV, alternating rounds

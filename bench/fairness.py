@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.cli.devstack import address_of, temporal_dev_server
 from src.domain.campaigns import CampaignDefinition
 from src.domain.scopes import SCOPES
-from src.domain.sealing import new_key
 from src.store import campaigns, keys, orgs, users
 from src.store.db import make_engine
 from src.store.tables import Event
@@ -59,20 +58,14 @@ async def _settled(engine: AsyncEngine, event_id: str) -> float:
 
 async def behind_backlog(server: str, fairness: bool) -> dict[str, Any]:
     """B's latency behind A's backlog on a dev server with Fairness ``fairness``."""
-    from bench.run import CLI, free_port, fresh_database, process, wait_http
+    from bench.run import CLI, free_port, fresh_database, process, stack_env, wait_http
 
     db_url, _ = await fresh_database(server)
     temporal = await temporal_dev_server(fairness=fairness)
     engine = make_engine(db_url, 4)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        "DATABASE_URL": db_url,
-        "TEMPORAL_ADDRESS": address_of(temporal),
-        "PAYLOAD_KEYS": new_key("bench"),
-        "API_PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = stack_env(db_url, address_of(temporal), port, "bench")
     try:
         a, b = await _org(engine, "a"), await _org(engine, "b")
         async with (

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import secrets
 import socket
 import statistics
@@ -31,6 +32,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench import bare, fairness
+from bench.cpu import Meter, children_named, postmaster
 from bench.load import closed_loop, open_loop
 from bench.receiver import receiver
 from src.cli.devstack import address_of, embedded_postgres, temporal_dev_server
@@ -47,8 +49,24 @@ ACTIONS = "/api/audience/internal/actions"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 DRAIN_EVENTS = int(os.environ.get("BENCH_DRAIN_EVENTS", "1000"))
 LATENCY_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "10"))
-API_WORKERS = int(os.environ.get("BENCH_API_WORKERS", str(os.cpu_count() or 1)))
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
 CLI = [sys.executable, "-c", "from src.cli.main import app; app()"]
+
+
+def stack_env(db_url: str, temporal_address: str, api_port: int, name: str) -> dict[str, str]:
+    """What our processes are started with: the stores, sealing, the API's port, quiet logs."""
+    return {
+        "DATABASE_URL": db_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "PAYLOAD_KEYS": new_key(name),
+        "API_PORT": str(api_port),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def postgres_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return postmaster(str(await conn.scalar(text("SHOW data_directory"))))
 
 
 def free_port() -> int:
@@ -85,10 +103,10 @@ async def fresh_database(server: str) -> tuple[str, str]:
 @contextlib.asynccontextmanager
 async def process(
     args: list[str], env: dict[str, str], cwd: Path | None = None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[int]:
     proc = await asyncio.create_subprocess_exec(*args, env={**os.environ, **env}, cwd=cwd)
     try:
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -183,14 +201,28 @@ async def drain_ours(engine: AsyncEngine, http: aiohttp.ClientSession, base: str
         await asyncio.sleep(0.1)
 
 
-async def drain_bare(address: str, shape: str, n: int) -> float:
-    """The same mix as bare workflows of ``shape`` (``bench.bare``), in a process of its own."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bare", address, shape, str(n), stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await proc.communicate()
+async def drain_bare(
+    address: str, shape: str, n: int, temporal: int
+) -> tuple[float, dict[str, float]]:
+    """The same mix as bare workflows of ``shape`` (``bench.bare``), in a process of its own:
+    workflows/s, and CPU ms per workflow of the Temporal server (pid ``temporal``) and of
+    that process (a bare SDK worker: the floor for ours)."""
+    meter, reaped = Meter({"temporal": [temporal]}), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with meter.measure():
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "bench.bare", address, shape, str(n)],
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
     assert proc.returncode == 0, f"bench.bare {shape} exited {proc.returncode}"
-    return float(out.decode().split()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = after.ru_utime + after.ru_stime - reaped.ru_utime - reaped.ru_stime
+    # Its warm-up runs count too: per workflow of all it ran.
+    runs = n + bare.WARM_UP
+    return float(out.decode().split()[-1]), {
+        "temporal_ms": meter.ms_per(runs)["temporal"],
+        "bare_worker_ms": round(1000 * client / runs, 2),
+    }
 
 
 async def settle_latency(
@@ -234,29 +266,53 @@ async def drain_with_worker(
     http: aiohttp.ClientSession,
     base: str,
     env: dict[str, str],
+    pids: dict[str, list[int]],
     latency: bool = False,
-) -> tuple[float, dict[str, Any] | None, float]:
+    idle: bool = False,
+) -> dict[str, Any]:
     """Our drain on the Temporal server ``env`` names (and, if asked, the settle latency at
-    half of it), with a fresh worker process and an empty outbox: actions/s until every event
-    settled, and until every webhook delivery the drain wrote was made too."""
+    half of it, then the CPU of a stack left idle), with a fresh worker process and an empty
+    outbox: actions/s until every event settled, and until every webhook delivery the drain
+    wrote was made too; CPU ms per action of each process tree in ``pids`` and the worker."""
     async with engine.begin() as conn:  # only this drain's events from here on
         await conn.execute(delete(Event))
         await conn.execute(delete(WebhookDelivery))
     async with engine.connect() as conn:  # as autovacuum would, after so many rows went
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await autocommit.execute(text("VACUUM ANALYZE events"))
-    async with process([*CLI, "worker"], env):
+    result: dict[str, Any] = {}
+    async with process([*CLI, "worker"], env) as worker:
+        meter = Meter({**pids, "worker": [worker]})
         await asyncio.sleep(3)  # worker up and polling
         await drain_ours(engine, http, base, bare.WARM_UP)  # connections, statements, caches
         t0 = time.perf_counter()
-        ours = await drain_ours(engine, http, base, DRAIN_EVENTS)
+        with meter.measure():
+            result["ours"] = await drain_ours(engine, http, base, DRAIN_EVENTS)
+        result["cpu"] = cpu_figures(meter.ms_per(DRAIN_EVENTS))
         await all_delivered(engine)
-        delivered = DRAIN_EVENTS / (time.perf_counter() - t0)
-        settle = (
-            await settle_latency(engine, http, base, ours / 2, LATENCY_SECONDS) if latency else None
-        )
-        await all_delivered(engine)
-    return ours, settle, delivered
+        result["delivered"] = DRAIN_EVENTS / (time.perf_counter() - t0)
+        if latency:
+            result["settle"] = await settle_latency(
+                engine, http, base, result["ours"] / 2, LATENCY_SECONDS
+            )
+            await all_delivered(engine)
+        if idle:
+            await asyncio.sleep(3)  # the last runs' timers and sweeps
+            with meter.measure():
+                await asyncio.sleep(IDLE_SECONDS)
+            result["idle"] = cpu_figures(meter.share_of_a_core(), "percent_of_a_core")
+    return result
+
+
+def cpu_figures(by_tree: dict[str, float], unit: str = "ms") -> dict[str, float]:
+    """Ours (API and worker processes) beside the Temporal server's and PostgreSQL's."""
+    return {
+        f"ours_{unit}": round(by_tree["api"] + by_tree["worker"], 2),
+        f"api_{unit}": by_tree["api"],
+        f"worker_{unit}": by_tree["worker"],
+        f"temporal_{unit}": by_tree["temporal"],
+        f"postgres_{unit}": by_tree["postgres"],
+    }
 
 
 async def all_delivered(engine: AsyncEngine, within: float = 600) -> None:
@@ -275,7 +331,11 @@ async def all_delivered(engine: AsyncEngine, within: float = 600) -> None:
 
 
 async def drain_with_webhook(
-    engine: AsyncEngine, http: aiohttp.ClientSession, base: str, env: dict[str, str]
+    engine: AsyncEngine,
+    http: aiohttp.ClientSession,
+    base: str,
+    env: dict[str, str],
+    pids: dict[str, list[int]],
 ) -> tuple[float, float, int]:
     """Our drain with the org subscribed to every notification (a receiver answering 204):
     actions/s until settled and until delivered, and the deliveries made."""
@@ -286,12 +346,12 @@ async def drain_with_webhook(
             assert r.status == 201, await r.text()
             hook = (await r.json())["id"]
         allowed = {**env, "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"}
-        hooked, _, delivered = await drain_with_worker(engine, http, base, allowed)
+        hooked = await drain_with_worker(engine, http, base, allowed, pids)
         async with engine.connect() as conn:
             sent = await conn.scalar(select(func.count()).select_from(WebhookDelivery))
         async with http.delete(f"{base}/v1/webhooks/{hook}") as r:
             assert r.status == 204, await r.text()
-    return hooked, delivered, int(sent or 0)
+    return hooked["ours"], hooked["delivered"], int(sent or 0)
 
 
 @contextlib.asynccontextmanager
@@ -309,21 +369,25 @@ async def drains(
     http: aiohttp.ClientSession,
     base: str,
     env: dict[str, str],
+    pids: dict[str, list[int]],
     db_file: Path | None = None,
 ) -> dict[str, Any]:
-    """On a fresh Temporal server: our drain (in memory also the settle latency at half of it
-    and the shape of our histories), then bare workflows of the same mix in the old shape and
-    in the best one."""
+    """On a fresh Temporal server: our drain with its CPU and then idle (in memory also the
+    settle latency at half of it and the shape of our histories), then bare workflows of the
+    same mix in the old shape and in the best one. ``pids``: the API's and PostgreSQL's."""
     async with temporal_server(db_file) as temporal:
         address = address_of(temporal)
         served = {**env, "TEMPORAL_ADDRESS": address}
-        ours, settle, _ = await drain_with_worker(
-            engine, http, base, served, latency=db_file is None
+        (server,) = children_named(os.getpid(), "temporal")
+        trees = {**pids, "temporal": [server]}
+        first = await drain_with_worker(
+            engine, http, base, served, trees, latency=db_file is None, idle=True
         )
+        ours = first["ours"]
         shapes = await history_shapes(engine, temporal.client)
         if db_file is None:  # the notification outbox's cost, between two plain drains
-            hooked, delivered, sent = await drain_with_webhook(engine, http, base, served)
-            again, _, _ = await drain_with_worker(engine, http, base, served)
+            hooked, delivered, sent = await drain_with_webhook(engine, http, base, served, trees)
+            again = (await drain_with_worker(engine, http, base, served, trees))["ours"]
             plain = statistics.mean([ours, again])
             webhooks = {
                 "ours_per_second": round(hooked, 1),
@@ -333,8 +397,9 @@ async def drains(
                 "ratio_to_plain": round(hooked / plain, 2),
                 "delivered_ratio_to_plain": round(delivered / plain, 2),
             }
-        same = await drain_bare(address, "same", DRAIN_EVENTS)
-        best = await drain_bare(address, "best", DRAIN_EVENTS)
+        same, _ = await drain_bare(address, "same", DRAIN_EVENTS, server)
+        best, best_cpu = await drain_bare(address, "best", DRAIN_EVENTS, server)
+    cpu = first["cpu"]
     return {
         "events": DRAIN_EVENTS,
         "mix": "80% non-matching, 20% matching with 2 effects",
@@ -347,7 +412,12 @@ async def drains(
         "bare_best_shape_per_second": round(best, 1),
         "ratio": round(ours / same, 2),
         "ratio_to_best": round(ours / best, 2),
-        "latency": settle,
+        "cpu_ms_per_action": cpu,
+        "cpu_ms_per_bare_best_workflow": best_cpu,
+        "ours_cpu_vs_temporal": round(cpu["ours_ms"] / cpu["temporal_ms"], 2),
+        "temporal_cpu_vs_bare_best": round(cpu["temporal_ms"] / best_cpu["temporal_ms"], 2),
+        "idle": first["idle"],
+        "latency": first.get("settle"),
         "per_action": shapes,
     } | ({"with_webhook": webhooks} if db_file is None else {})
 
@@ -399,17 +469,11 @@ async def main() -> dict[str, Any]:
         org_id, secret = await seed(engine)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {
-            "DATABASE_URL": db_url,
-            "TEMPORAL_ADDRESS": address,
-            "PAYLOAD_KEYS": new_key("bench"),
-            "API_PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = stack_env(db_url, address, port, "bench")
         headers = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": org_id}
         try:
             async with (
-                process([*CLI, "api"], env),
+                process([*CLI, "api"], env) as api,
                 aiohttp.ClientSession(
                     headers=headers, connector=aiohttp.TCPConnector(limit=512)
                 ) as http,
@@ -436,12 +500,13 @@ async def main() -> dict[str, Any]:
                 }
 
                 await acceptance_server.aclose()  # the drains run on servers of their own
-                in_memory = await drains(engine, http, base, env)
+                pids = {"api": [api], "postgres": [await postgres_pid(engine)]}
+                in_memory = await drains(engine, http, base, env, pids)
                 report["latency"] = in_memory.pop("latency")
                 report["per_action"] = in_memory.pop("per_action")
                 report["drain"] = in_memory
                 with tempfile.TemporaryDirectory(prefix="loyalty-bench-temporal-") as tmp:
-                    dev = await drains(engine, http, base, env, Path(tmp) / "temporal.db")
+                    dev = await drains(engine, http, base, env, pids, Path(tmp) / "temporal.db")
                 for key in ("latency", "per_action"):
                     dev.pop(key)
                 report["drain_dev"] = dev
@@ -450,6 +515,27 @@ async def main() -> dict[str, Any]:
             await acceptance_server.aclose()
         report["fairness"] = await fairness.measure(server)
     return report
+
+
+def cpu_rows(drain: dict[str, Any], where: str) -> list[str]:
+    cpu, bare_cpu, idle = (
+        drain["cpu_ms_per_action"],
+        drain["cpu_ms_per_bare_best_workflow"],
+        drain["idle"],
+    )
+    return [
+        f"| CPU ms per action of the drain, {where}: ours (API + worker) / Temporal / "
+        f"PostgreSQL | {cpu['ours_ms']} ({cpu['api_ms']} + {cpu['worker_ms']}) / "
+        f"{cpu['temporal_ms']} / {cpu['postgres_ms']} | |",
+        f"| ours ÷ Temporal's, CPU per action, {where} | {drain['ours_cpu_vs_temporal']} | ≤ 0.5 |",
+        f"| bare best shape, CPU ms per workflow: Temporal / its SDK worker | "
+        f"{bare_cpu['temporal_ms']} / {bare_cpu['bare_worker_ms']} | baseline |",
+        f"| Temporal's CPU per action of ours ÷ per bare best workflow | "
+        f"{drain['temporal_cpu_vs_bare_best']} | no higher than before |",
+        f"| idle, % of a core: ours / Temporal / PostgreSQL, {where} | "
+        f"{idle['ours_percent_of_a_core']} / {idle['temporal_percent_of_a_core']} / "
+        f"{idle['postgres_percent_of_a_core']} | ours < 1 |",
+    ]
 
 
 def table(report: dict[str, Any]) -> str:
@@ -480,6 +566,8 @@ def table(report: dict[str, Any]) -> str:
         f"| drain with a webhook ÷ plain drains before and after it | {hook['ratio_to_plain']} | |",
         f"| the same, counted until every notification is delivered | "
         f"{hook['delivered_ratio_to_plain']} | |",
+        *cpu_rows(drain, "Temporal in memory"),
+        *cpu_rows(dev, "`make dev` persistence"),
         f"| POST → settled at {lat['offered_per_second']}/s (half the drain), p50 / p99 | "
         f"{lat['p50_ms']} ms / {lat['p99_ms']} ms | |",
         f"| non-matching action | {shape['non_matching']['activities']} (local) activity, "

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ import pytest
 
 from tests.support import free_port
 
-CLI = [sys.executable, "-c", "from src.cli.main import app; app()"]
+CLI = (sys.executable, "-c", "from src.cli.main import app; app()")
+REPO = Path(__file__).parents[2]
+TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233  # what `loyalty dev` gives its dev server
 # What a developer's shell does not set: the stack is found, not configured.
 UNSET = ("DATABASE_URL", "TEMPORAL_ADDRESS", "PAYLOAD_KEYS", "REDIS_URL", "DATA_DIR")
 
@@ -58,30 +61,50 @@ def published(tmp_path: Path) -> int | None:
         return None
 
 
-def start_dev(tmp_path: Path, env: dict[str, str], log: IO[str]) -> subprocess.Popen[bytes]:
-    """`loyalty dev` in a session of its own, once its stack is up."""
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def start_dev(
+    tmp_path: Path, env: dict[str, str], log: IO[str], command: tuple[str, ...] = (*CLI, "dev")
+) -> subprocess.Popen[bytes]:
+    """``command`` (`loyalty dev`, or `make dev` which runs it) in a session of its own, once
+    its stack is up."""
     dev = subprocess.Popen(
-        [*CLI, "dev"],
+        command,
         env=env,
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 180
-    while published(tmp_path) != dev.pid:
+    deadline = time.monotonic() + 300
+    while (found := published(tmp_path)) is None or dev.pid not in (found, parent_of(found)):
         assert dev.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "loyalty dev did not come up"
         time.sleep(0.5)
     return dev
 
 
-def nothing_left(tmp_path: Path) -> None:
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def nothing_left(tmp_path: Path, env: dict[str, str]) -> None:
+    """No process holds the data directory, and the stack's ports (the API's, the codec's,
+    Temporal's frontend and UI) are free."""
     data = tmp_path / ".loyalty"
+    ports = [int(env["API_PORT"]), int(env["CODEC_PORT"]), TEMPORAL_PORT, TEMPORAL_UI_PORT]
     deadline = time.monotonic() + 30
-    while holders(data) and time.monotonic() < deadline:  # children finish their exit
-        time.sleep(0.5)
+    while (holders(data) or any(map(listening, ports))) and time.monotonic() < deadline:
+        time.sleep(0.5)  # children finish their exit
     assert holders(data) == [], (tmp_path / "dev.log").read_text()[-3000:]
+    assert [port for port in ports if listening(port)] == []
     assert not (data / "stack.json").exists()
     assert not (data / "pgdata" / "postmaster.pid").exists()
 
@@ -116,7 +139,7 @@ def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
         os.killpg(dev.pid, stop)
         dev.wait(120)
         log.close()
-    nothing_left(tmp_path)
+    nothing_left(tmp_path, env)
     gone = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert gone.returncode == 2 and "Traceback" not in gone.stderr
 
@@ -139,4 +162,17 @@ def test_dev_starts_cleanly_after_a_sigkill_left_its_postgresql_behind(tmp_path:
             again.wait(120)
             with contextlib.suppress(ProcessLookupError):  # what the SIGKILL orphaned
                 os.killpg(killed.pid, signal.SIGKILL)
-    nothing_left(tmp_path)
+    nothing_left(tmp_path, env)
+
+
+def test_sigterm_to_make_alone_stops_it_all(tmp_path: Path) -> None:
+    """A service manager signals `make dev`'s own process, not its group: make hands SIGTERM
+    to `loyalty dev`, which stops everything. (SIGINT and SIGHUP to make alone are waited
+    out by make, which takes them for a terminal's, sent to the whole group.)"""
+    env = dev_env(tmp_path) | {"DATA_DIR": str(tmp_path / ".loyalty")}
+    make = ("make", "--no-print-directory", "-C", str(REPO), "dev")
+    with (tmp_path / "dev.log").open("w") as log:
+        dev = start_dev(tmp_path, env, log, make)
+        os.kill(dev.pid, signal.SIGTERM)
+        dev.wait(120)
+    nothing_left(tmp_path, env)
