@@ -14,12 +14,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from src.domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
+from src.domain.errors import Conflict, DomainError, Invalid, NotFound, Refused, Unavailable
 from src.store.db import sqlstate
 
 log = logging.getLogger(__name__)
 # A domain error's kind says its HTTP status; anything else the rules raise is a 422.
-STATUS: dict[type[DomainError], int] = {Invalid: 422, NotFound: 404, Conflict: 409, Refused: 403}
+STATUS: dict[type[DomainError], int] = {
+    Invalid: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Refused: 403,
+    Unavailable: 503,
+}
 
 
 def status_of(exc: DomainError) -> int:
@@ -72,7 +78,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(status_of(exc), exc.code, exc.message, exc.details)
+        retry = {"Retry-After": "1"} if isinstance(exc, Unavailable) else None
+        return error_response(status_of(exc), exc.code, exc.message, exc.details, headers=retry)
 
     @app.exception_handler(ValidationError)
     async def _pydantic(request: Request, exc: ValidationError) -> JSONResponse:

@@ -62,6 +62,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Unavailable(DomainError):
+    """A service the request needs (the workflow engine) did not answer: nothing was done,
+    and the same request may be repeated."""
+
+    code = "temporal_unavailable"
+
+
 class Refused(DomainError):
     """Allowed by the key's scopes, but not by the org's own settings."""
 

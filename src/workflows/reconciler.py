@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain import errors
-from src.domain.errors import DomainError
+from src.domain.errors import Conflict, NotFound
 from src.domain.reversals import ReversalInput
 from src.metrics import settled
 from src.services import backtests
@@ -67,7 +67,7 @@ class Reconciler:
         except Stranded:
             settled("failed", errors.STRANDED)
             return False
-        except DomainError:  # a run started meanwhile (a replay): it is not stranded
+        except (Conflict, NotFound):  # a run started meanwhile (a replay), or the event is gone
             return False
         if run is not None:
             log.warning("event %s had no live run and was unsettled: started again", event_id)

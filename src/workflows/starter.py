@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from src.domain.actions import ActionInput
 from src.domain.backtests import BacktestInput
-from src.domain.errors import Conflict
+from src.domain.errors import Conflict, Unavailable
 from src.domain.reversals import ReversalInput, workflow_id
 from src.workflows import search_attributes as sa
 from src.workflows.backtest_campaign import BacktestCampaign
@@ -87,9 +89,29 @@ async def start_action(client: Client, action: ActionInput, task_queue: str) -> 
         )
 
 
+log = logging.getLogger(__name__)
+
+# How the SDK's lazy client (the API's) says it has not reached the server yet: a bare
+# RuntimeError, not an RPCError.
+_NOT_CONNECTED = "Failed client connect"
+
+
+@contextlib.contextmanager
+def _answered() -> Iterator[None]:
+    """Temporal not answering is the domain's ``Unavailable``, without its words (they may
+    name hosts, or quote a payload)."""
+    try:
+        yield
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not str(exc).startswith(_NOT_CONNECTED):
+            raise
+        raise Unavailable("the workflow engine did not answer; nothing was started, retry") from exc
+
+
 @dataclass(frozen=True)
 class TemporalRuns:
-    """``services.replay.Runs`` on Temporal: an event's run is its workflow's latest run."""
+    """``services.replay.Runs`` on Temporal: an event's run is its workflow's latest run.
+    A call Temporal does not answer raises ``Unavailable``."""
 
     client: Client
     task_queue: str
@@ -98,19 +120,20 @@ class TemporalRuns:
     async def running(self, event_id: str) -> bool:
         """No such workflow (never started there, or its history is gone) is not running;
         any other failure to answer raises."""
-        try:
-            handle = self.client.get_workflow_handle(event_id)
-            described = await handle.describe(rpc_timeout=ASK_TIMEOUT)
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
+        with _answered():
+            try:
+                handle = self.client.get_workflow_handle(event_id)
+                described = await handle.describe(rpc_timeout=ASK_TIMEOUT)
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
         return described.status == WorkflowExecutionStatus.RUNNING
 
     async def closes_within(self, event_id: str, wait: timedelta) -> bool:
         handle = self.client.get_workflow_handle(event_id)
         try:
-            with contextlib.suppress(WorkflowFailureError):
+            with _answered(), contextlib.suppress(WorkflowFailureError):
                 await asyncio.wait_for(handle.result(follow_runs=False), wait.total_seconds())
         except TimeoutError:
             return False
@@ -118,27 +141,29 @@ class TemporalRuns:
 
     async def start_again(self, action: ActionInput) -> str:
         """A new run of a closed event's workflow (same workflow ID); returns its run ID."""
-        try:
-            handle = await self.client.start_workflow(
-                ProcessAction.run,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                rpc_timeout=START_TIMEOUT,
-                **_options(action, self.task_queue),
-            )
-        except WorkflowAlreadyStartedError as exc:
-            raise Conflict(f"event '{action.event_id}' has a run in progress") from exc
-        except Exception as exc:
-            if is_rejection(exc):
-                message = f"event '{action.event_id}' cannot be started: {exc}"
-                raise Conflict(message) from exc
-            raise
+        with _answered():
+            try:
+                handle = await self.client.start_workflow(
+                    ProcessAction.run,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    rpc_timeout=START_TIMEOUT,
+                    **_options(action, self.task_queue),
+                )
+            except WorkflowAlreadyStartedError as exc:
+                raise Conflict(f"event '{action.event_id}' has a run in progress") from exc
+            except Exception as exc:
+                if is_rejection(exc):  # why goes to the log, not into a reply
+                    log.warning("Temporal refused to start %s: %s", action.event_id, exc)
+                    message = f"event '{action.event_id}' cannot be started: Temporal refused it"
+                    raise Conflict(message) from exc
+                raise
         return str(handle.result_run_id)
 
     async def start_reversal(self, reversal: ReversalInput) -> None:
         """Start the reversal's run: one going on is joined, a completed one is enough; one
         that ended without completing (terminated, failed) may run again."""
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        with _answered(), contextlib.suppress(WorkflowAlreadyStartedError):
             await self.client.start_workflow(
                 ReverseAction.run,
                 reversal,
@@ -158,6 +183,10 @@ class TemporalRuns:
             )
 
     async def start_backtest(self, backtest: BacktestInput) -> None:
+        with _answered():
+            await self._start_backtest(backtest)
+
+    async def _start_backtest(self, backtest: BacktestInput) -> None:
         await self.client.start_workflow(
             BacktestCampaign.run,
             backtest.model_copy(update={"heartbeat_seconds": self.backtest_heartbeat_seconds}),

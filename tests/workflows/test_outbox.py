@@ -45,12 +45,20 @@ async def test_temporal_outage(
     )
     async with api_server(isolated) as base_url:
         tenant = await make_tenant(engine, base_url)
-        await setup_guide(tenant, codes=250)
+        campaign = await setup_guide(tenant, codes=250)
         await ok(await tenant.http.patch("/v1/org/settings", json={"unknownUsers": "enroll"}), 200)
         await first.shutdown()  # Temporal is down from here on
 
         ready = await tenant.http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
+        # What needs Temporal at once says so, in words of its own (none of Temporal's).
+        asked = await tenant.http.post(
+            f"/v1/campaigns/{campaign['id']}/backtest",
+            json={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"},
+        )
+        assert asked.status_code == 503 and asked.headers["retry-after"] == "1"
+        assert asked.json()["error"]["code"] == "temporal_unavailable"
+        assert "127.0.0.1" not in asked.text and "rpc" not in asked.text.lower()
         # A relay keeps trying (and backing off) while Temporal is away.
         lazy = await connect(isolated, lazy=True)
         stop = asyncio.Event()
