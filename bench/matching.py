@@ -190,7 +190,7 @@ async def main() -> dict[str, Any]:
             large = await org_with(engine, total=10_000, matching=100)
             async with engine.begin() as conn:
                 await conn.execute(text("ANALYZE"))
-            activities = ActionActivities(engine)
+            activities = ActionActivities(engine=engine, max_attempts=1)
             plan_small, plan_large, bare = await timed(
                 await planner(engine, activities, small, WARM_UP + SAMPLES),
                 await planner(engine, activities, large, WARM_UP + SAMPLES),

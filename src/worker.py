@@ -47,11 +47,12 @@ def build_worker(
 ) -> Worker:
     """``settled``: see ActionActivities."""
     starts = TemporalRuns(client, settings.task_queue)  # refund actions start reversals
+    attempts = settings.activity_max_attempts
     activities = ActionActivities(
-        engine, hooks, settings.activity_max_attempts, starts, settled=settled
+        engine=engine, max_attempts=attempts, hooks=hooks, starts=starts, settled=settled
     )
-    reversing = ReversalActivities(engine, hooks, settings.activity_max_attempts)
-    backtesting = BacktestActivities(engine, settings.activity_max_attempts, hooks)
+    reversing = ReversalActivities(engine=engine, max_attempts=attempts, hooks=hooks)
+    backtesting = BacktestActivities(engine=engine, max_attempts=attempts, hooks=hooks)
     delivering = webhook_activities(engine, settings)
     return Worker(
         client,
@@ -92,14 +93,14 @@ def webhook_activities(
     engine: AsyncEngine, settings: Settings, settled: Callable[[], None] | None = None
 ) -> WebhookActivities:
     return WebhookActivities(
-        engine,
-        Delivering(
+        engine=engine,
+        how=Delivering(
             settings.webhooks_allow_private_targets,
             settings.webhook_timeout_seconds,
             settings.sealer(),
             resolver=Resolver(settings.webhook_timeout_seconds),
         ),
-        settled,
+        settled=settled,
     )
 
 

@@ -29,9 +29,6 @@ from src.services.planning import Planner
 from src.store.db import is_transient
 
 log = logging.getLogger(__name__)
-# Attempts after which an activity failing for a reason other than an unavailable database
-# (a fault in the data or the code) gives up: the event ends failed, replayable after a fix.
-MAX_ATTEMPTS = 8
 
 
 def about(org_id: str, event_id: str) -> contextlib.AbstractContextManager[Any]:
@@ -59,14 +56,15 @@ class ActionActivities:
 
     def __init__(
         self,
-        engine: AsyncEngine,
-        hooks: Hooks | None = None,
-        max_attempts: int = MAX_ATTEMPTS,
-        starts: reversals.Starts | None = None,
         *,
+        engine: AsyncEngine,
+        max_attempts: int,
+        hooks: Hooks | None = None,
+        starts: reversals.Starts | None = None,
         settled: Callable[[], None] | None = None,
     ) -> None:
-        """``settled`` is called whenever an event settles here (the relay's window has room)."""
+        """``max_attempts``: ``Settings.activity_max_attempts``. ``settled`` is called whenever
+        an event settles here (the relay's window has room)."""
         self.engine = engine
         self.planner = Planner(engine, starts)
         self.hooks = hooks or Hooks()
@@ -79,9 +77,10 @@ class ActionActivities:
             self.on_settled()
 
     def _gives_up(self, exc: Exception) -> bool:
-        """An outage (or a pool whose codes are all being claimed) is retried for as long as
-        it lasts; any other failure only ``max_attempts`` times."""
-        if is_transient(exc) or isinstance(exc, grants.PoolContended):
+        """An outage (of the database, or of Temporal when a refund starts its reversal), or a
+        pool whose codes are all being claimed, is retried for as long as it lasts; any other
+        failure only ``max_attempts`` times."""
+        if is_transient(exc) or isinstance(exc, grants.PoolContended | errors.Unavailable):
             return False
         return activity.info().attempt >= self.max_attempts
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from src.activities.actions import MAX_ATTEMPTS, Hooks
+from src.activities.actions import Hooks
 from src.activities.attempts import or_give_up
 from src.domain.backtests import BacktestInput
 from src.services import backtests
@@ -19,7 +19,7 @@ BACKTEST_ERROR = "backtest_error"
 
 class BacktestActivities:
     def __init__(
-        self, engine: AsyncEngine, max_attempts: int = MAX_ATTEMPTS, hooks: Hooks | None = None
+        self, *, engine: AsyncEngine, max_attempts: int, hooks: Hooks | None = None
     ) -> None:
         self.engine = engine
         self.max_attempts = max_attempts

@@ -9,7 +9,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from src.activities.actions import MAX_ATTEMPTS, Hooks, about
+from src.activities.actions import Hooks, about
 from src.activities.attempts import or_give_up
 from src.domain.reversals import ReversalInput, ReversalResult
 from src.services import reversals
@@ -20,10 +20,7 @@ REVERSAL_ERROR = "reversal_error"
 
 class ReversalActivities:
     def __init__(
-        self,
-        engine: AsyncEngine,
-        hooks: Hooks | None = None,
-        max_attempts: int = MAX_ATTEMPTS,
+        self, *, engine: AsyncEngine, max_attempts: int, hooks: Hooks | None = None
     ) -> None:
         self.engine = engine
         self.hooks = hooks or Hooks()

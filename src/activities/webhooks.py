@@ -19,6 +19,7 @@ class WebhookActivities:
 
     def __init__(
         self,
+        *,
         engine: AsyncEngine,
         how: webhooks.Delivering,
         settled: Callable[[], None] | None = None,
