@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from src.domain import errors
 from src.domain.effects import EffectRequest, EffectResult, firing_key
 from src.domain.events import Settled
+from src.services import outcomes
 from src.store import ledger, limits, users, webhooks
 
 
@@ -84,8 +85,7 @@ async def _recorded(conn: AsyncConnection, request: EffectRequest, result: Effec
     """The outcome recorded; an event it settles failed is announced (``event.failed``)."""
     settled = await ledger.record(conn, request, result)
     if settled is not None and settled.status == "failed":
-        data = {"eventId": request.event_id, "status": "failed", "reason": settled.reason}
-        await webhooks.notify(conn, request.org_id, "event.failed", data)
+        await outcomes.announce_failed(conn, request.org_id, request.event_id, settled.reason)
     return Applied(result, settled)
 
 

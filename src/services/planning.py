@@ -16,7 +16,7 @@ from src.domain.effects import ActionPlan, LimitedCampaign, PlannedEffect, point
 from src.domain.identity import enrollable
 from src.domain.limits import counters
 from src.domain.planning import judge, limited, outcome
-from src.services import reversals
+from src.services import outcomes, reversals
 from src.store import campaigns, events, limits, planning, users, webhooks
 
 
@@ -100,8 +100,7 @@ class Planner:
         """End an event whose planning keeps failing as ``plan_error`` (replayable)."""
         async with self.engine.begin() as conn:
             await events.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
-            failed = {"eventId": action.event_id, "status": "failed", "reason": errors.PLAN_ERROR}
-            await webhooks.notify(conn, action.org_id, "event.failed", failed)
+            await outcomes.announce_failed(conn, action.org_id, action.event_id, errors.PLAN_ERROR)
 
 
 async def _reserve(

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, NotFound
-from src.store import events, reversals, webhooks
+from src.services import outcomes
+from src.store import events, reversals
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
 UNSETTLED = frozenset(events.UNSETTLED)
@@ -92,6 +93,5 @@ async def restart(
             await events.requeue(conn, event_id, restart=max_restarts is not None)
             return await runs.start_again(found.action)
         await events.fail_unsettled(conn, event_id, errors.STRANDED)
-        failed = {"eventId": event_id, "status": "failed", "reason": errors.STRANDED}
-        await webhooks.notify(conn, org_id, "event.failed", failed)
+        await outcomes.announce_failed(conn, org_id, event_id, errors.STRANDED)
     raise Stranded(event_id)

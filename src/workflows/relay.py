@@ -24,7 +24,8 @@ from src import tracing
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.metrics import RELAY_STARTS, settled
-from src.store import events, webhooks
+from src.services import outcomes
+from src.store import events
 from src.workflows import idling
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
@@ -87,12 +88,9 @@ class Relay:
             async with conn.begin_nested():
                 if await events.start_failed(conn, event_id, message, rejected, self.retry):
                     settled("failed", errors.START_REJECTED)
-                    failed = {
-                        "eventId": event_id,
-                        "status": "failed",
-                        "reason": errors.START_REJECTED,
-                    }
-                    await webhooks.notify(conn, action.org_id, "event.failed", failed)
+                    await outcomes.announce_failed(
+                        conn, action.org_id, event_id, errors.START_REJECTED
+                    )
                     with about():
                         log.error("event %s cannot be started, failed: %s", event_id, message)
         except Exception:
