@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, WithJsonSchema
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,12 @@ def _not_boolean(value: Any) -> Any:
     return value
 
 
-# An integer a client sends: JSON's true and false are not 1 and 0.
-Whole = Annotated[int, BeforeValidator(_not_boolean)]
+# An integer a client sends: JSON's true and false are not 1 and 0. A bounded one puts its
+# Field(ge=, le=) before NOT_BOOLEAN, so the document says minimum/maximum (JSON Schema's
+# words) rather than pydantic's ge/le, which validators and client generators ignore.
+NOT_BOOLEAN = BeforeValidator(_not_boolean)
+Whole = Annotated[int, NOT_BOOLEAN]
+Stock = Annotated[int, Field(ge=0, le=2**31 - 1), NOT_BOOLEAN]
 
 
 def _not_numeric_text(value: Any) -> Any:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from src.domain.actions import ACTION_PATTERN
-from src.domain.bounds import Moment, Whole
+from src.domain.bounds import NOT_BOOLEAN, Moment
 from src.domain.conditions import OPERATORS, Check, compile_condition, is_valid_path
 from src.domain.errors import Conflict
 from src.domain.limits import Limits
@@ -33,6 +33,7 @@ from src.domain.limits import Limits
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(max_length=500)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Priority = Annotated[int, Field(ge=-1000, le=1000), NOT_BOOLEAN]
 
 
 class CampaignStatus(StrEnum):
@@ -160,7 +161,7 @@ class CampaignDefinition(BaseModel):
 
     name: Name
     description: str | None = Field(default=None, max_length=2000)
-    priority: Whole = Field(default=0, ge=-1000, le=1000)
+    priority: Priority = 0
     startAt: Moment | None = None
     endAt: Moment | None = None
     triggers: list[TriggerRule] = Field(min_length=1, max_length=20)

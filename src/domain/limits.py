@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.domain.bounds import Whole
+from src.domain.bounds import NOT_BOOLEAN
 
-Count = Annotated[Whole, Field(ge=1, le=1_000_000_000)]
+Count = Annotated[int, Field(ge=1, le=1_000_000_000), NOT_BOOLEAN]
 
 
 class PeriodLimit(BaseModel):
@@ -25,7 +25,9 @@ class PeriodLimit(BaseModel):
 
 
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # One schema in the document for requests and replies (its Decimal is written as a
+    # string, which the number-or-string it accepts covers), not Limits-Input/Limits-Output.
+    model_config = ConfigDict(extra="forbid", json_schema_mode_override="validation")
 
     maxPerUser: Count | None = None
     perUserPerPeriod: PeriodLimit | None = None

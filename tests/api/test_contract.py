@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from openapi_spec_validator import validate
@@ -42,6 +44,29 @@ async def test_document_is_valid_openapi(base_url: str) -> None:
             assert all("content" in operation["responses"][s] for s in success if s != "204"), where
             if method in ("post", "put", "patch") and operation["operationId"] not in BODYLESS:
                 assert "requestBody" in operation, where
+
+
+def _keys(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _keys(value)
+
+
+async def test_schema_names_are_plain_and_constraints_are_json_schema(base_url: str) -> None:
+    """What client generators need: one schema per name and title, none named by module
+    path or split into -Input/-Output, and bounds as minimum/maximum (pydantic's own ge/le
+    are keywords JSON Schema does not know, so generators and validators drop them)."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        document = (await http.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert [n for n in schemas if not n.isidentifier() or "__" in n or "-" in n] == []
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert sorted(t for t in set(titles) if titles.count(t) > 1) == []
+    assert {"ge", "le", "gt", "lt"} & set(_keys(document)) == set()
 
 
 async def test_schemathesis_finds_nothing(base_url: str, engine: AsyncEngine) -> None:

@@ -30,7 +30,7 @@ class PoolNeedOut(Schema):
     available: int = Field(description="free codes in the pool when the backtest finished")
 
 
-class DayOut(Schema):
+class BacktestDayOut(Schema):
     matched: int
     fired: int
     points: dict[str, Amount]
@@ -48,7 +48,7 @@ class BacktestResultOut(Schema):
     products: dict[str, int]
     codes: dict[str, PoolNeedOut]
     refusals: dict[str, int] = Field(description="firings refused, by the limit that refused")
-    days: dict[str, DayOut]
+    days: dict[str, BacktestDayOut]
 
 
 class BacktestOut(Schema):

@@ -8,13 +8,14 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from src.api.schemas.common import Body, Instant, Omittable, Schema
-from src.domain.bounds import Moment, Whole
+from src.domain.bounds import Moment
 from src.domain.campaigns import (
     Campaign,
     CampaignDefinition,
     CampaignStatus,
     Effect,
     Name,
+    Priority,
     StoredVersion,
     TriggerRule,
 )
@@ -51,7 +52,7 @@ class CampaignPatch(Body):
 
     name: Name | Omittable = None
     description: str | None = Field(default=None, max_length=2000)
-    priority: Whole | Omittable = Field(default=None, ge=-1000, le=1000)
+    priority: Priority | Omittable = None
     startAt: Moment | None = None
     endAt: Moment | None = None
     triggers: list[TriggerRule] | Omittable = Field(default=None, min_length=1, max_length=20)

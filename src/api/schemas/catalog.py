@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from src.api.schemas.common import Body, Instant, Omittable, Schema
-from src.domain.bounds import JsonBounds, Moment, Whole
+from src.domain.bounds import JsonBounds, Moment, Stock, Whole
 from src.domain.campaigns import Identifier, Name
 from src.domain.catalog import MAX_IMPORT, Imported, Pool, ProductType
 
@@ -17,7 +17,7 @@ class ProductPatch(Body):
 
     name: Name | Omittable = None
     type: ProductType | Omittable = None
-    stock: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
+    stock: Stock | None = None
 
 
 class ProductCreate(ProductPatch):
@@ -37,7 +37,7 @@ class ProductOut(Schema):
 class PoolPatch(Body):
     name: Name | Omittable = None
     expiresAt: Moment | None = None
-    lowStockThreshold: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
+    lowStockThreshold: Stock | None = None
 
     def columns(self) -> dict[str, Any]:
         names = {
