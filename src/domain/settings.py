@@ -13,10 +13,14 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+# Files of a zoneinfo directory that are not zones: the host's own time, and tzdata's
+# placeholders. ``localtime`` would judge an org's campaigns by each server's clock setting.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
 
 @cache
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - _NOT_ZONES
 
 
 def check_zone(value: str) -> str:
