@@ -4,6 +4,7 @@ reset or replay of the same effect hits the key, rolls back and returns the firs
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -124,40 +125,18 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
         refused = await limits.hold_for_grant(conn, key)
         if refused is not None:
             raise EffectFailed(f"{errors.LIMIT_REACHED}:{refused}")
-    amount, currency, balance_after = Decimal(1), None, None
-    product_id, code = None, None
-    if effect.type == "add_points":
-        assert effect.amount is not None and effect.currency is not None
-        amount, currency = effect.amount, effect.currency
-        balance_after = await ledger.add_points(conn, request.org_id, user_id, currency, amount)
-    elif effect.type == "award_product":
-        product_id = str(effect.product_id)
-        taken = await ledger.take_stock(conn, request.org_id, product_id)
-        if taken != "taken":
-            raise EffectFailed(_NO_PRODUCT[taken])
-    else:
-        pool = str(effect.pool_id)
-        code = await ledger.take_code(conn, request.org_id, pool, user_id)
-        if code is None:
-            why = await ledger.why_no_code(conn, request.org_id, pool)
-            if why == "contended":
-                raise PoolContended(effect.pool_id)
-            raise EffectFailed(_NO_CODE[why])
-        threshold = await ledger.low_stock(conn, request.org_id, pool)
-        if threshold is not None:  # announced with the allocation that crossed it, or not at all
-            low = {"poolId": pool, "threshold": threshold}
-            await webhooks.notify(conn, request.org_id, "pool.low_stock", low)
+    taken = await _TAKE[effect.type](conn, request, user_id)
     inserted = await ledger.insert_entry(
         conn,
         {
             "org_id": request.org_id,
             "user_id": user_id,
             "type": ledger.LEDGER_TYPES[effect.type],
-            "amount": amount,
-            "currency": currency,
-            "balance_after": balance_after,
-            "product_id": product_id,
-            "code": code,
+            "amount": taken.amount,
+            "currency": taken.currency,
+            "balance_after": taken.balance_after,
+            "product_id": taken.product_id,
+            "code": taken.code,
             "campaign_id": effect.campaign_id,
             "campaign_version": effect.campaign_version,
             "event_id": request.event_id,
@@ -172,6 +151,56 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
         key=effect.key,
         status="granted",
         transaction_id=f"txn_{inserted}",
-        balance_after=balance_after,
-        code=code,
+        balance_after=taken.balance_after,
+        code=taken.code,
     )
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """What one effect took from the org's stores, as its ledger row records it."""
+
+    amount: Decimal = Decimal(1)
+    currency: str | None = None
+    balance_after: Decimal | None = None
+    product_id: str | None = None
+    code: str | None = None
+
+
+async def _points(conn: AsyncConnection, request: EffectRequest, user_id: str) -> _Taken:
+    effect = request.effect
+    assert effect.amount is not None and effect.currency is not None
+    after = await ledger.add_points(conn, request.org_id, user_id, effect.currency, effect.amount)
+    return _Taken(amount=effect.amount, currency=effect.currency, balance_after=after)
+
+
+async def _product(conn: AsyncConnection, request: EffectRequest, user_id: str) -> _Taken:
+    product_id = str(request.effect.product_id)
+    taken = await ledger.take_stock(conn, request.org_id, product_id)
+    if taken != "taken":
+        raise EffectFailed(_NO_PRODUCT[taken])
+    return _Taken(product_id=product_id)
+
+
+async def _code(conn: AsyncConnection, request: EffectRequest, user_id: str) -> _Taken:
+    pool = str(request.effect.pool_id)
+    code = await ledger.take_code(conn, request.org_id, pool, user_id)
+    if code is None:
+        why = await ledger.why_no_code(conn, request.org_id, pool)
+        if why == "contended":
+            raise PoolContended(pool)
+        raise EffectFailed(_NO_CODE[why])
+    threshold = await ledger.low_stock(conn, request.org_id, pool)
+    if threshold is not None:  # announced with the allocation that crossed it, or not at all
+        low = {"poolId": pool, "threshold": threshold}
+        await webhooks.notify(conn, request.org_id, "pool.low_stock", low)
+    return _Taken(code=code)
+
+
+# One function per effect type: what it takes, in the grant's transaction; a new effect type
+# (lots, redemptions) adds its own.
+_TAKE: dict[str, Callable[[AsyncConnection, EffectRequest, str], Awaitable[_Taken]]] = {
+    "add_points": _points,
+    "award_product": _product,
+    "allocate_code": _code,
+}
