@@ -22,7 +22,7 @@ from src.activities.reversals import ReversalActivities
 from src.activities.webhooks import WebhookActivities
 from src.config import Settings
 from src.services.webhooks import Delivering, Resolver
-from src.store import events, listening, status, webhooks
+from src.store import listening, outbox, status, webhooks
 from src.store.changes import OUTBOX_CHANNEL
 from src.store.db import make_engine
 from src.workflows.backtest_campaign import BacktestCampaign
@@ -129,12 +129,12 @@ def build_relay(
         client,
         engine,
         settings.task_queue,
-        events.Window(
+        outbox.Window(
             per_org=settings.relay_window_per_org,
             total=settings.relay_window,
             batch=settings.relay_batch,
         ),
-        events.StartRetry(first=0.5, most=30.0, cap=settings.relay_start_rejections),
+        outbox.StartRetry(first=0.5, most=30.0, cap=settings.relay_start_rejections),
         settings.relay_idle_seconds,
         wake,
     )

@@ -253,7 +253,7 @@ def events_replay(
     """Run failed or skipped events again, e.g. after importing codes or creating users."""
     from src.domain.errors import DomainError
     from src.services.replay import replay
-    from src.store import events
+    from src.store import recovery
     from src.store.db import make_engine
     from src.workflows.client import connect
     from src.workflows.starter import TemporalRuns
@@ -265,7 +265,7 @@ def events_replay(
         engine = make_engine(settings.require_database_url(), 2)
         try:
             async with engine.connect() as conn:
-                found = await events.find_for_replay(conn, status.value, when, action, org)
+                found = await recovery.find_for_replay(conn, status.value, when, action, org)
             typer.echo(f"{len(found)} {status.value} events match")
             if dry_run or not found:
                 for org_id, event_id in found:

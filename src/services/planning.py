@@ -17,7 +17,7 @@ from src.domain.identity import enrollable
 from src.domain.limits import counters
 from src.domain.planning import judge, limited, outcome
 from src.services import outcomes, reversals
-from src.store import campaigns, events, limits, planning, users, webhooks
+from src.store import campaigns, limits, planning, plans, recovery, users, webhooks
 
 
 class Planner:
@@ -64,7 +64,7 @@ class Planner:
                 if (
                     result.status != "skipped"
                     and not limited(versions, result.campaign_ids)
-                    and await events.save_plan(conn, action.event_id, result)
+                    and await plans.save_plan(conn, action.event_id, result)
                 ):
                     return result
         async with self.engine.begin() as conn:
@@ -73,16 +73,16 @@ class Planner:
             # Limits may be reserved for this user: hold it before the event row, the order in
             # which merges and erasures take them (users, then events).
             holder = None if user is None else await users.hold(conn, action.org_id, user["id"])
-            stored = await events.lock_plan(conn, action.event_id)
+            stored = await plans.lock_plan(conn, action.event_id)
             if stored is not None:  # a retry, reset or replay: judged as before
-                await events.reopen(conn, action.event_id, stored)
+                await plans.reopen(conn, action.event_id, stored)
                 return stored
             if holder is None:  # unknown, or erased since it was resolved
                 user = None
             result = refused or judge(action, user, versions, settings)
             if holder is not None and limited(versions, result.campaign_ids):
                 result = await _reserve(conn, action, holder, settings.zone, versions, result)
-            await events.save_plan(conn, action.event_id, result)
+            await plans.save_plan(conn, action.event_id, result)
             if result.status == "skipped":
                 skipped = {"eventId": action.event_id, "status": "skipped", "reason": result.reason}
                 await webhooks.notify(conn, action.org_id, "event.skipped", skipped)
@@ -93,13 +93,13 @@ class Planner:
         leaves the relay's window), and the run plans again after a timer."""
         reason = f"{errors.WAITING_FOR}:{original}"
         async with self.engine.begin() as conn:
-            await events.wait(conn, action.event_id, reason)
+            await plans.wait(conn, action.event_id, reason)
         return ActionPlan(status="waiting", user_id=None, reason=reason)
 
     async def give_up(self, action: ActionInput) -> None:
         """End an event whose planning keeps failing as ``plan_error`` (replayable)."""
         async with self.engine.begin() as conn:
-            await events.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
+            await recovery.fail_unsettled(conn, action.event_id, errors.PLAN_ERROR)
             await outcomes.announce_failed(conn, action.org_id, action.event_id, errors.PLAN_ERROR)
 
 

@@ -17,7 +17,7 @@ from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, NotFound
 from src.services import outcomes
-from src.store import events, reversals
+from src.store import events, recovery, reversals
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
 UNSETTLED = frozenset(events.UNSETTLED)
@@ -46,7 +46,7 @@ async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) ->
     unsettled one is replayed only when no run of it is going on (a stranded event).
     """
     async with engine.connect() as conn:
-        found = await events.replay_state(conn, org_id, event_id)
+        found = await recovery.replay_state(conn, org_id, event_id)
     if found is None:
         raise NotFound(f"event '{event_id}' not found")
     status, started = found
@@ -81,7 +81,7 @@ async def restart(
     Raises Conflict while a run is open, and when Temporal rejects the start for good.
     """
     async with engine.begin() as conn:
-        found = await events.lock_for_replay(conn, org_id, event_id)
+        found = await recovery.lock_for_replay(conn, org_id, event_id)
         if found is None:
             raise NotFound(f"event '{event_id}' not found")
         if found.status not in statuses:
@@ -90,8 +90,8 @@ async def restart(
         if await reversals.reversed_any(conn, event_id):
             raise Conflict(f"event '{event_id}' was reversed; a reversed event is not replayed")
         if max_restarts is None or found.restarts < max_restarts:
-            await events.requeue(conn, event_id, restart=max_restarts is not None)
+            await recovery.requeue(conn, event_id, restart=max_restarts is not None)
             return await runs.start_again(found.action)
-        await events.fail_unsettled(conn, event_id, errors.STRANDED)
+        await recovery.fail_unsettled(conn, event_id, errors.STRANDED)
         await outcomes.announce_failed(conn, org_id, event_id, errors.STRANDED)
     raise Stranded(event_id)

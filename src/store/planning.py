@@ -34,7 +34,7 @@ class PlanContext:
 
 
 async def load(conn: AsyncConnection, action: ActionInput, source: str | None) -> PlanContext:
-    """A plain read, no lock: the plan is stored only if none is (see ``events.save_plan``)."""
+    """A plain read, no lock: the plan is stored only if none is (see ``plans.save_plan``)."""
     row = (
         await conn.execute(
             _CONTEXT,

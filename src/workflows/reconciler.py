@@ -23,7 +23,7 @@ from src.domain.reversals import ReversalInput
 from src.metrics import settled
 from src.services import backtests
 from src.services.replay import UNSETTLED, Stranded, restart
-from src.store import events, reversals
+from src.store import recovery, reversals
 from src.workflows.starter import TemporalRuns
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Reconciler:
     async def reconcile_once(self) -> int:
         """One sweep; returns how many events were started again."""
         async with self.engine.begin() as conn:
-            stale = await events.stale_in_flight(conn, self.after_seconds, self.batch)
+            stale = await recovery.stale_in_flight(conn, self.after_seconds, self.batch)
         gate = asyncio.Semaphore(self.concurrency)  # each restart holds a pooled connection
 
         async def settle(org_id: str, event_id: str) -> bool:

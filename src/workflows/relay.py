@@ -2,7 +2,7 @@
 so acceptance neither waits on Temporal nor stops while it is down.
 
 Fair and self-healing: each pass deals the room left in a bounded window of started, unsettled
-events across orgs (``events.claim_fair``), so one org's backlog waits in PostgreSQL rather
+events across orgs (``outbox.claim_fair``), so one org's backlog waits in PostgreSQL rather
 than ahead of everyone in Temporal's task queue. A start that fails backs off that one event;
 a rejection no retry can change (an unserialisable payload, an invalid request) fails the event
 after a few attempts instead of blocking the outbox. Starting an existing workflow ID is a
@@ -25,7 +25,7 @@ from src.domain import errors
 from src.domain.actions import ActionInput
 from src.metrics import RELAY_STARTS, settled
 from src.services import outcomes
-from src.store import events
+from src.store import outbox
 from src.workflows import idling
 from src.workflows.starter import is_rejection, start_action, unserialisable
 
@@ -37,8 +37,8 @@ class Relay:
     client: Client
     engine: AsyncEngine
     task_queue: str
-    window: events.Window
-    retry: events.StartRetry
+    window: outbox.Window
+    retry: outbox.StartRetry
     idle_seconds: float
     # Set when events were accepted or one of this process settled (see ``idling``).
     wake: asyncio.Event | None = None
@@ -47,7 +47,7 @@ class Relay:
         """One pass: (started, failed to start, round-robin cursor for the next pass). Rows
         stay locked until commit, so every start is bounded by an RPC timeout."""
         async with self.engine.begin() as conn:
-            claim = await events.claim_fair(conn, self.window, after)
+            claim = await outbox.claim_fair(conn, self.window, after)
             if not claim.actions:
                 return 0, 0, claim.after
             outcomes = await asyncio.gather(
@@ -62,7 +62,7 @@ class Relay:
                 if outcome is not None:
                     failed += 1
                     await self._failed(conn, action, outcome, bool(started))
-            await events.mark_started(conn, started)
+            await outbox.mark_started(conn, started)
         RELAY_STARTS.labels("started").inc(len(started))
         if failed:
             log.warning("relay could not start %d of %d workflows yet", failed, len(outcomes))
@@ -86,7 +86,7 @@ class Relay:
         about = partial(bound_contextvars, eventId=event_id, workflowId=event_id)
         try:
             async with conn.begin_nested():
-                if await events.start_failed(conn, event_id, message, rejected, self.retry):
+                if await outbox.start_failed(conn, event_id, message, rejected, self.retry):
                     settled("failed", errors.START_REJECTED)
                     await outcomes.announce_failed(
                         conn, action.org_id, event_id, errors.START_REJECTED

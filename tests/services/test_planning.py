@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from src.domain.actions import ActionInput, ActionRequest
 from src.services.planning import Planner
-from src.store import events
+from src.store import events, outbox, plans
 from src.store.tables import CampaignCounter, Event, User
 from src.workflows.starter import TemporalRuns
 from tests.guide import ok, post_action
@@ -33,7 +33,7 @@ async def unstarted(
         (accepted,) = await events.accept_many(
             conn, tenant.org_id, [(request, None)], datetime.now(UTC)
         )
-        await events.mark_started(conn, [accepted.event_id])
+        await outbox.mark_started(conn, [accepted.event_id])
     return await stored_input(engine, accepted.event_id)
 
 
@@ -80,16 +80,16 @@ async def test_unlocked_plan_attempts_store_one_plan(tenant: Tenant, engine: Asy
     campaign_id = await campaign(tenant, "tap_in", 5)
     action = await unstarted(tenant, engine, "tap_in")
     planner = Planner(engine)
-    plans = await asyncio.gather(*(planner.plan(action) for _ in range(8)))
-    assert all(p == plans[0] for p in plans) and len(plans[0].effects) == 1
-    assert plans[0].effects[0].amount == 5 and plans[0].effects[0].campaign_version == 1
+    attempts = await asyncio.gather(*(planner.plan(action) for _ in range(8)))
+    assert all(p == attempts[0] for p in attempts) and len(attempts[0].effects) == 1
+    assert attempts[0].effects[0].amount == 5 and attempts[0].effects[0].campaign_version == 1
     edit = {"effects": [{"type": "add_points", "config": {"amount": 7}}]}
     await ok(await tenant.http.patch(f"/v1/campaigns/{campaign_id}", json=edit), 200)
-    assert await planner.plan(action) == plans[0]  # a retry is judged as before
+    assert await planner.plan(action) == attempts[0]  # a retry is judged as before
     async with engine.begin() as conn:
-        other = plans[0].model_copy(update={"effects": []})
-        assert not await events.save_plan(conn, action.event_id, other)
-        assert await events.lock_plan(conn, action.event_id) == plans[0]
+        other = attempts[0].model_copy(update={"effects": []})
+        assert not await plans.save_plan(conn, action.event_id, other)
+        assert await plans.lock_plan(conn, action.event_id) == attempts[0]
 
 
 async def test_stale_attempts_never_replace_or_reopen_a_plan(
@@ -223,7 +223,7 @@ async def test_a_refund_waits_outside_the_window_then_gives_up_once_waited_out(
     assert (waiting.status, waiting.reason) == ("waiting", f"waiting_for:{purchase.event_id}")
     async with engine.connect() as conn:
         row = (await conn.execute(select(Event).where(Event.id == refund.event_id))).one()
-        in_flight = await conn.execute(events._IN_FLIGHT)
+        in_flight = await conn.execute(outbox._IN_FLIGHT)
     assert (row.status, row.reason, row.plan) == ("waiting", waiting.reason, None)
     assert {str(r.org_id): r.n for r in in_flight}.get(tenant.org_id) == 1  # the purchase only
     last = await planner.plan(refund.model_copy(update={"waited_out": True}))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio.client import Client
 
 from src.config import Settings
-from src.store import events, webhooks
+from src.store import outbox, webhooks
 from src.store.tables import WebhookDelivery
 from src.workflows.idling import MAX_IDLE_SECONDS
 from tests.guide import ok, post_action
@@ -50,7 +50,7 @@ async def test_an_idle_worker_looks_seldom_and_starts_what_arrives_at_once(
     """After the outbox has been empty a while, each relay makes at most a pass per
     MAX_IDLE_SECONDS; an action and the webhook delivery it writes then start within a
     second, which only the tables' notices can explain."""
-    passes = counting(monkeypatch, events, "claim_fair")
+    passes = counting(monkeypatch, outbox, "claim_fair")
     deliveries = counting(monkeypatch, webhooks, "claim")
     async with isolated_stack(fresh_database, settings, client, "loyalty-idle-test") as stack:
         tenant = await make_tenant(stack.engine, stack.base_url)

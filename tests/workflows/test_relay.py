@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from src.config import Settings
 from src.domain.webhooks import EVENT_TYPES
-from src.store import events, orgs, webhooks
+from src.store import orgs, outbox, webhooks
 from src.store.db import make_engine
 from src.store.tables import Event, Reversal, WebhookDelivery
 from tests.guide import ok, post_action
@@ -39,10 +39,10 @@ from tests.support import (
 
 def test_room_is_dealt_to_the_least_busy_orgs() -> None:
     """Room goes to the org with the fewest in flight, never past the per-org window."""
-    assert events.deal(5, 3, {"a": 0, "b": 2, "c": 3}) == {"a": 3, "b": 1}
-    assert events.deal(4, 10, {"a": 1, "b": 0}) == {"a": 2, "b": 2}
-    assert events.deal(2, 10, {"a": 0, "b": 0, "c": 0}) == {"a": 1, "b": 1}
-    assert events.deal(0, 10, {"a": 0}) == {}
+    assert outbox.deal(5, 3, {"a": 0, "b": 2, "c": 3}) == {"a": 3, "b": 1}
+    assert outbox.deal(4, 10, {"a": 1, "b": 0}) == {"a": 2, "b": 2}
+    assert outbox.deal(2, 10, {"a": 0, "b": 0, "c": 0}) == {"a": 1, "b": 1}
+    assert outbox.deal(0, 10, {"a": 0}) == {}
 
 
 @dataclass
