@@ -26,6 +26,7 @@ from src.api.routes import (
     code_pools,
     health,
     ledger,
+    notifications,
     org,
     products,
     simulate,
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    app.webhooks.include_router(notifications.router)
     tracing.instrument_app(app, settings)
 
     generate = app.openapi

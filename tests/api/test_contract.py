@@ -15,6 +15,7 @@ import httpx
 from openapi_spec_validator import validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.domain.webhooks import EVENT_TYPES
 from src.store import orgs
 from tests.guide import FLOW_ACTION, STEP1_TRIGGER, ok
 from tests.support import ACTIONS, Tenant, make_tenant
@@ -36,6 +37,11 @@ async def test_document_is_valid_openapi(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
         document = (await http.get("/openapi.json")).json()
     validate(document)
+    # Every notification a receiver can get, with its body's model (OpenAPI 3.1 webhooks).
+    assert set(document["webhooks"]) == set(EVENT_TYPES)
+    for kind, hook in document["webhooks"].items():
+        body = hook["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].rsplit("/", 1)[1] in document["components"]["schemas"], kind
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             where = f"{method.upper()} {path}"

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from src.config import Settings
+from src.domain.notifications import NOTIFICATIONS
 from src.domain.sealing import Sealer, new_key, parse_keys
 from src.domain.webhooks import DeliveryInput, public
 from src.services.webhooks import (
@@ -98,6 +99,9 @@ async def test_signed_retried_deliveries_hold_exactly_what_was_written(
     assert all(d["attempts"] == 3 and d["lastStatus"] == 204 for d in written.values())
     kinds = [json.loads(next(iter(b)))["type"] for b in by_id.values()]
     assert {k: kinds.count(k) for k in expected} == expected
+    for bodies in by_id.values():  # each body is exactly its published model (no extra field)
+        body = next(iter(bodies))
+        NOTIFICATIONS[json.loads(body)["type"]].model_validate_json(body)
     codes = [
         json.loads(next(iter(b)))["data"]["code"]
         for b in by_id.values()
@@ -194,10 +198,14 @@ async def test_a_pool_running_low_is_announced_once_per_restock(
 
     async def announced() -> list[dict[str, Any]]:
         async with engine.connect() as conn:
-            bodies = await conn.scalars(
-                select(WebhookDelivery.body).where(WebhookDelivery.webhook_id == hook["id"])
+            sent = list(
+                await conn.scalars(
+                    select(WebhookDelivery.body).where(WebhookDelivery.webhook_id == hook["id"])
+                )
             )
-            return [json.loads(b)["data"] for b in bodies]
+        for body in sent:  # exactly its published model
+            NOTIFICATIONS["pool.low_stock"].model_validate_json(body)
+        return [json.loads(b)["data"] for b in sent]
 
     for _ in range(3):  # 2 free, then 1 (the threshold: announced), then 0 (said already)
         await wait_for_event(tenant, await post_action(tenant, FLOW_ACTION))

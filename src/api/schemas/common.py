@@ -175,10 +175,17 @@ def _error(status: int) -> dict[str, Any]:
     return {"description": _WHY[status], "content": {"application/json": {"schema": schema}}}
 
 
+_RECEIVED = (
+    "Received. Any 2xx counts (its body is not read beyond 4 KiB); anything else, a redirect "
+    "or no reply within the timeout is retried with the same `webhook-id`."
+)
+
+
 def publish(schema: dict[str, Any]) -> dict[str, Any]:
     """Finish FastAPI's OpenAPI document: the bodies routes read themselves, the two headers
-    every authenticated route needs as security schemes, and the one error body in place of
-    FastAPI's own validation-error model (which this API never sends)."""
+    every authenticated route needs as security schemes, the one error body in place of
+    FastAPI's own validation-error model (which this API never sends), and the replies a
+    webhook receiver gives."""
     components = schema.setdefault("components", {})
     models = components.setdefault("schemas", {})
     for name, model in PUBLISHED.items():
@@ -200,5 +207,8 @@ def publish(schema: dict[str, Any]) -> dict[str, Any]:
             responses["422"] = _error(422)
             if "examples" in shown:
                 responses["422"]["content"]["application/json"]["examples"] = shown["examples"]
+    for hook in schema.get("webhooks", {}).values():  # requests we send: the receiver replies
+        for operation in hook.values():
+            operation["responses"] = {"2XX": {"description": _RECEIVED}}
     add_links(schema)
     return schema
