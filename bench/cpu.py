@@ -30,19 +30,25 @@ def _stats() -> dict[int, tuple[int, float]]:
     return found
 
 
-def tree_seconds(roots: Iterable[int], stats: dict[int, tuple[int, float]]) -> float:
+def members(roots: Iterable[int], stats: dict[int, tuple[int, float]] | None = None) -> set[int]:
+    """The live processes of the trees rooted at ``roots``."""
+    stats = _stats() if stats is None else stats
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in stats.items():
         children.setdefault(parent, []).append(pid)
-    total, todo, seen = 0.0, list(roots), set()
+    seen: set[int] = set()
+    todo = list(roots)
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in stats:
             continue
         seen.add(pid)
-        total += stats[pid][1]
         todo.extend(children.get(pid, []))
-    return total
+    return seen
+
+
+def tree_seconds(roots: Iterable[int], stats: dict[int, tuple[int, float]]) -> float:
+    return sum(stats[pid][1] for pid in members(roots, stats))
 
 
 def children_named(parent: int, name: str) -> list[int]:

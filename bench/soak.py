@@ -34,7 +34,7 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.cpu import children_named
+from bench.cpu import children_named, members
 from bench.receiver import receiver
 from bench.run import (
     ACTIONS,
@@ -222,7 +222,7 @@ async def configure(http: aiohttp.ClientSession, base: str, hook: str) -> None:
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants, MB."""
     total = 0
-    for member in [pid, *_descendants(pid)]:
+    for member in members([pid]):
         try:
             status = Path(f"/proc/{member}/status").read_text()
         except OSError:
@@ -231,19 +231,6 @@ def rss_mb(pid: int) -> float:
             int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
         )
     return round(total / 1024, 1)
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found += [int(entry.name), *_descendants(int(entry.name))]
-    return found
 
 
 async def backlog(engine: AsyncEngine) -> int:
