@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from src.activities.attempts import or_give_up, or_instead
 from src.domain import errors
 from src.domain.actions import ActionInput
 from src.domain.backtests import BacktestInput
@@ -26,7 +27,6 @@ from src.domain.reversals import ReversalInput, ReversalResult
 from src.metrics import EFFECTS, LIMIT_REFUSALS, PLANNED, settled
 from src.services import grants, reversals
 from src.services.planning import Planner
-from src.store.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,6 @@ class ActionActivities:
         if self.on_settled is not None:
             self.on_settled()
 
-    def _gives_up(self, exc: Exception) -> bool:
-        """An outage (of the database, or of Temporal when a refund starts its reversal), or a
-        pool whose codes are all being claimed, is retried for as long as it lasts; any other
-        failure only ``max_attempts`` times."""
-        if is_transient(exc) or isinstance(exc, grants.PoolContended | errors.Unavailable):
-            return False
-        return activity.info().attempt >= self.max_attempts
-
     @activity.defn(name="plan_action")  # names recorded in histories: never change them
     async def plan_action(self, action: ActionInput) -> ActionPlan:
         """Plan the action (``Planner.plan``); a plan that keeps failing ends the event
@@ -92,23 +84,19 @@ class ActionActivities:
             return await self._plan(action)
 
     async def _plan(self, action: ActionInput) -> ActionPlan:
-        try:
+        async def planned() -> ActionPlan:
             if self.hooks.before_plan is not None:
                 await self.hooks.before_plan(action)
-            plan = await self.planner.plan(action)
-        except Exception as exc:
-            if not self._gives_up(exc):
-                raise
+            return await self.planner.plan(action)
+
+        async def record_failure(_error: str) -> None:
             await self.planner.give_up(action)
             PLANNED.labels("failed", errors.PLAN_ERROR).inc()
             self._settled("failed", errors.PLAN_ERROR)
-            # Its type only: the message may quote the data that failed.
-            log.error("planning %s gave up: %s", action.event_id, type(exc).__name__)
-            raise ApplicationError(
-                f"planning failed {activity.info().attempt} times: {type(exc).__name__}",
-                type=errors.PLAN_ERROR,
-                non_retryable=True,
-            ) from None
+
+        plan = await or_give_up(
+            planned, self.max_attempts, errors.PLAN_ERROR, "planning", record_failure
+        )
         # A line per outcome: a plan with effects is told by each effect's own line.
         (log.debug if plan.effects else log.info)(
             "planned: %s, %d effects", plan.status, len(plan.effects)
@@ -131,12 +119,11 @@ class ActionActivities:
             return await self._apply(request)
 
     async def _apply(self, request: EffectRequest) -> EffectResult:
-        try:
-            applied = await grants.apply(self.engine, request)
-        except Exception as exc:
-            if not self._gives_up(exc):
-                raise
-            applied = await grants.fail(self.engine, request, errors.EFFECT_ERROR)
+        applied = await or_instead(
+            lambda: grants.apply(self.engine, request),
+            self.max_attempts,
+            lambda _error: grants.fail(self.engine, request, errors.EFFECT_ERROR),
+        )
         result = applied.result
         if applied.settled is not None:
             self._settled(applied.settled.status, applied.settled.reason)
