@@ -35,8 +35,10 @@ from src.api.routes import (
     webhooks,
 )
 from src.api.schemas.common import publish
+from src.api.state import AppState, Readiness
 from src.config import Settings, get_settings
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
+from src.domain.triggers import TriggerDefinition
 from src.logs import configure
 from src.services.cache import TTLCache
 from src.services.ingest import Ingest
@@ -53,35 +55,37 @@ def _key_owner(_digest: str, record: KeyRecord) -> tuple[str, str]:
     return record.org_id, record.id
 
 
-def _trigger_owner(key: tuple[str, str], _definition: object) -> tuple[str, str]:
+def _trigger_owner(key: tuple[str, str], _definition: TriggerDefinition | None) -> tuple[str, str]:
     return key  # (org ID, action)
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.engine = make_engine(settings.require_database_url(), settings.db_pool_size)
-        tracing.instrument_engine(app.state.engine, settings)
-        app.state.key_cache = TTLCache(settings.key_cache_seconds, _key_owner)
-        app.state.known_keys = TTLCache(KNOWN_KEY_SECONDS)  # exempt from the auth throttle
-        app.state.verify_gate = asyncio.Semaphore(VERIFYING_AT_ONCE)
-        app.state.trigger_cache = TTLCache(settings.key_cache_seconds, _trigger_owner)
+        engine = make_engine(settings.require_database_url(), settings.db_pool_size)
+        tracing.instrument_engine(engine, settings)
+        key_cache: TTLCache[str, KeyRecord] = TTLCache(settings.key_cache_seconds, _key_owner)
+        trigger_cache: TTLCache[tuple[str, str], TriggerDefinition | None] = TTLCache(
+            settings.key_cache_seconds, _trigger_owner
+        )
         notices = asyncio.create_task(
-            listen(
-                settings.require_database_url(),
-                {"keys": app.state.key_cache, "triggers": app.state.trigger_cache},
-            )
+            listen(settings.require_database_url(), {"keys": key_cache, "triggers": trigger_cache})
         )
-        app.state.readiness = None
-        app.state.checking = None
-        app.state.rate_limiter = RateLimiter(settings.redis_url, settings.bulk_codes_per_minute)
-        app.state.temporal = await connect(settings, lazy=True)
-        app.state.ingest = Ingest(app.state.engine, app.state.trigger_cache)
-        app.state.runs = TemporalRuns(
-            app.state.temporal, settings.task_queue, settings.backtest_heartbeat_seconds
+        temporal = await connect(settings, lazy=True)
+        app.state.made = AppState(
+            settings=settings,
+            engine=engine,
+            temporal=temporal,
+            key_cache=key_cache,
+            known_keys=TTLCache(KNOWN_KEY_SECONDS),
+            verify_gate=asyncio.Semaphore(VERIFYING_AT_ONCE),
+            trigger_cache=trigger_cache,
+            rate_limiter=RateLimiter(settings.redis_url, settings.bulk_codes_per_minute),
+            ingest=Ingest(engine, trigger_cache),
+            runs=TemporalRuns(temporal, settings.task_queue, settings.backtest_heartbeat_seconds),
+            sealer=settings.sealer(),
+            readiness=Readiness(),
         )
-        app.state.sealer = settings.sealer()
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.freeze()
         try:
@@ -90,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             notices.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await notices
-            await app.state.engine.dispose()
+            await engine.dispose()
 
     app = FastAPI(title="Loyalty Engine", version=version("loyalty-engine"), lifespan=lifespan)
     errors.install(app)

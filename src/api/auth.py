@@ -21,11 +21,11 @@ import structlog
 from fastapi import Request
 
 from src.api.errors import ApiError
-from src.api.ratelimit import Rate, RateLimiter
+from src.api.ratelimit import Rate
+from src.api.state import state
 from src.domain.scopes import holds
 from src.metrics import RATE_LIMITED
 from src.services import keys
-from src.services.cache import TTLCache
 from src.services.keys import KeyRecord
 
 
@@ -57,13 +57,14 @@ def _rate(override: dict[str, int] | None, default: Rate) -> Rate:
 async def _verify(request: Request, secret: str) -> KeyRecord:
     """The live key for ``secret``: from the cache, or (unless this client is throttled) the
     database."""
-    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
+    made = state(request)
+    cache = made.key_cache
     digest = keys.digest(secret)
     _, record = cache.get(digest)
     if record is not None:
         return record
-    known: TTLCache[str, bool] = request.app.state.known_keys
-    limiter: RateLimiter = request.app.state.rate_limiter
+    known = made.known_keys
+    limiter = made.rate_limiter
     address = request.client.host if request.client else "unknown"
     hint = keys.key_hint(secret)
     if not known.get(digest)[0] and not await limiter.verified_lately(digest):
@@ -77,8 +78,8 @@ async def _verify(request: Request, secret: str) -> KeyRecord:
                 headers={"Retry-After": str(wait)},
             )
     generation = cache.generation
-    async with request.app.state.verify_gate:
-        record = await keys.find(request.app.state.engine, secret)
+    async with made.verify_gate:
+        record = await keys.find(made.engine, secret)
     if record is None:
         known.drop(digest)
         await limiter.unverified(digest)
@@ -110,7 +111,7 @@ async def authenticate(request: Request) -> Principal:
         )
     request.state.org_id = record.org_id  # for the access log line
     structlog.contextvars.bind_contextvars(orgId=record.org_id)
-    settings = request.app.state.settings
+    settings = state(request).settings
     org_rate = _rate(
         record.rate_limit, Rate(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
@@ -126,14 +127,14 @@ async def authenticate(request: Request) -> Principal:
 
 def ensure_fits(request: Request, principal: Principal, cost: int) -> None:
     """413 when ``cost`` units could never fit the key's or its org's budget."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = state(request).rate_limiter
     limiter.ensure_fits(principal.key_rate, cost, "key")
     limiter.ensure_fits(principal.rate, cost, "organisation")
 
 
 async def charge(request: Request, principal: Principal, cost: int = 1) -> None:
     """Charge the key and its org ``cost`` units and remember the headers for the reply."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = state(request).rate_limiter
     request.state.rate_headers = await limiter.charge(
         principal.org_id, principal.key_id, principal.rate, principal.key_rate, cost
     )

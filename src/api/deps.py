@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.api.auth import Principal, authenticate, charge
 from src.api.errors import ApiError
 from src.api.ratelimit import RateLimiter
+from src.api.state import state
 from src.config import Settings
 from src.domain.sealing import Sealer
 from src.services.cache import TTLCache
@@ -22,38 +23,31 @@ from src.workflows.starter import TemporalRuns
 
 
 async def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
+    return state(request).engine
 
 
 async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state(request).settings
 
 
 async def _ingest(request: Request) -> Ingest:
-    ingest: Ingest = request.app.state.ingest
-    return ingest
+    return state(request).ingest
 
 
 async def _runs(request: Request) -> TemporalRuns:
-    runs: TemporalRuns = request.app.state.runs
-    return runs
+    return state(request).runs
 
 
 async def _sealer(request: Request) -> Sealer:
-    sealer: Sealer = request.app.state.sealer
-    return sealer
+    return state(request).sealer
 
 
 async def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
+    return state(request).rate_limiter
 
 
 async def _key_cache(request: Request) -> TTLCache[str, KeyRecord]:
-    cache: TTLCache[str, KeyRecord] = request.app.state.key_cache
-    return cache
+    return state(request).key_cache
 
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]

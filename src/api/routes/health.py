@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from src.api.schemas.common import Schema
+from src.api.state import AppState, state
 
 router = APIRouter(tags=["health"])
 READINESS_SECONDS = 1.0
@@ -41,28 +42,29 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
     """The database and Temporal both answer within two seconds. Unauthenticated, so the
     verdict is kept for a second: probes cannot make it cost the backends more."""
-    state = request.app.state
-    cached: tuple[float, dict[str, Any]] | None = state.readiness
+    made = state(request)
+    readiness = made.readiness
+    cached = readiness.verdict
     if cached is None or time.monotonic() - cached[0] > READINESS_SECONDS:
-        if state.checking is None or state.checking.done():  # one check at a time
-            state.checking = asyncio.create_task(_readiness(request))
-        cached = (time.monotonic(), await asyncio.shield(state.checking))
-        state.readiness = cached
+        if readiness.checking is None or readiness.checking.done():  # one check at a time
+            readiness.checking = asyncio.create_task(_readiness(made))
+        cached = (time.monotonic(), await asyncio.shield(readiness.checking))
+        readiness.verdict = cached
     body = cached[1]
     return body if body["status"] == "ok" else JSONResponse(body, status_code=503)
 
 
-async def _readiness(request: Request) -> dict[str, Any]:
+async def _readiness(made: AppState) -> dict[str, Any]:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            async with request.app.state.engine.connect() as conn:
+            async with made.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        await request.app.state.temporal.service_client.check_health(timeout=timedelta(seconds=2))
+        await made.temporal.service_client.check_health(timeout=timedelta(seconds=2))
         checks["temporal"] = "ok"
     except Exception as exc:
         checks["temporal"] = f"error: {type(exc).__name__}"
