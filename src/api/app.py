@@ -40,9 +40,10 @@ from src.config import Settings, get_settings
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
 from src.domain.triggers import TriggerDefinition
 from src.logs import configure
-from src.services.cache import TTLCache
 from src.services.ingest import Ingest
 from src.services.keys import KeyRecord
+from src.store.cache import TTLCache
+from src.store.campaigns import parsed_versions
 from src.store.db import make_engine
 from src.workflows.client import connect
 from src.workflows.starter import TemporalRuns
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
             runs=TemporalRuns(temporal, settings.task_queue, settings.backtest_heartbeat_seconds),
             sealer=settings.sealer(),
             readiness=Readiness(),
+            parsed_versions=parsed_versions(),
         )
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.freeze()

@@ -16,8 +16,8 @@ from src.api.ratelimit import RateLimiter
 from src.api.state import state
 from src.config import Settings
 from src.domain.sealing import Sealer
-from src.services.cache import TTLCache
 from src.services.ingest import Ingest
+from src.store.cache import TTLCache
 from src.store.keys import KeyRecord
 from src.workflows.starter import TemporalRuns
 

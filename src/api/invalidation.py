@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from src.services.cache import TTLCache
+from src.store.cache import TTLCache
 from src.store.changes import CHANNEL, parse
 from src.store.listening import listen as listening
 

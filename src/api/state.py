@@ -15,8 +15,9 @@ from src.api.ratelimit import RateLimiter
 from src.config import Settings
 from src.domain.sealing import Sealer
 from src.domain.triggers import TriggerDefinition
-from src.services.cache import TTLCache
 from src.services.ingest import Ingest
+from src.store.cache import TTLCache
+from src.store.campaigns import Parsed
 from src.store.keys import KeyRecord
 from src.workflows.starter import TemporalRuns
 
@@ -49,6 +50,8 @@ class AppState:
     # Seals secrets the service reads back (webhook signing secrets) with the payload keys.
     sealer: Sealer
     readiness: Readiness
+    # Campaign versions this process has parsed (simulations).
+    parsed_versions: Parsed
 
 
 def state(request: Request) -> AppState:

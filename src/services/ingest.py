@@ -13,8 +13,8 @@ from src.domain.actions import MAX_FUTURE, ActionRequest, too_far_ahead
 from src.domain.errors import Conflict, DomainError, Invalid, NotFound
 from src.domain.events import EventView
 from src.domain.triggers import TriggerDefinition, data_errors
-from src.services.cache import TTLCache
 from src.store import events, reversals, triggers
+from src.store.cache import TTLCache
 
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 

@@ -23,8 +23,15 @@ from src.store import campaigns, limits, planning, plans, recovery, users, webho
 class Planner:
     """Plans on the process' engine; the plan activity's whole body."""
 
-    def __init__(self, engine: AsyncEngine, starts: reversals.Starts | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        starts: reversals.Starts | None = None,
+        parsed: campaigns.Parsed | None = None,
+    ) -> None:
+        """``parsed``: the campaign versions this process has parsed (a new cache if None)."""
         self.engine = engine
+        self.parsed = campaigns.parsed_versions() if parsed is None else parsed
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.starts = starts  # for refund actions' reversals; None: they are not requested
 
@@ -40,7 +47,9 @@ class Planner:
         refused = None  # a refund action whose reversal cannot be made is skipped as such
         async with self.autocommit.connect() as conn:
             context = await planning.load(conn, action, source)
-            versions = await campaigns.versions_for(conn, action.org_id, context.active)
+            versions = await campaigns.versions_for(
+                conn, action.org_id, context.active, self.parsed
+            )
             user, settings = context.found.user, context.found.settings
             rule = settings.reversalActions.get(action.action)
             # Asked again with a stored plan too (a replay): the same request, so a reversal

@@ -64,6 +64,7 @@ async def simulate(
     action: ActionRequest,
     campaign_ids: list[str] | None,
     sees_users: bool,
+    parsed: campaigns.Parsed | None = None,
 ) -> Simulation:
     """The action against ``campaign_ids`` (drafts too), or the active campaigns on it.
 
@@ -78,9 +79,9 @@ async def simulate(
             conn, org_id, action.userId, source if isinstance(source, str) else None
         )
         if campaign_ids is not None:
-            chosen = await campaigns.current_versions(conn, org_id, campaign_ids)
+            chosen = await campaigns.current_versions(conn, org_id, campaign_ids, parsed)
         else:
-            chosen = await campaigns.in_force(conn, org_id, action.action)
+            chosen = await campaigns.in_force(conn, org_id, action.action, parsed)
         settings = found.settings
         known = found.user if sees_users else None
         exists = not sees_users or known is not None or enrollable(action.userId, settings)

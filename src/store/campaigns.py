@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
@@ -12,11 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from src.domain.campaigns import Campaign as Record
 from src.domain.campaigns import CampaignDefinition, StoredVersion
 from src.domain.campaigns import CampaignVersion as Version
+from src.store.cache import TTLCache
 from src.store.tables import Campaign, CampaignTrigger, CampaignVersion
 
-# Versions never change once written, so a parsed definition can be kept for the process' life.
-_parsed: dict[tuple[str, str, int], Version] = {}
-_PARSED_MAX = 50_000
+# Parsed versions by (org ID, campaign ID, version). A version never changes once written, so
+# an entry never expires; the least recently used ones make room. Each process (or planner)
+# owns one; without one, a version is parsed on every read (rare readers: reversals, backtests).
+Parsed = TTLCache[tuple[str, str, int], Version]
+PARSED_MAX = 50_000
+
+
+def parsed_versions(size: int = PARSED_MAX) -> Parsed:
+    return TTLCache(math.inf, size=size)
+
 
 _CURRENT_VERSION = (
     (CampaignVersion.org_id == Campaign.org_id)
@@ -25,22 +34,24 @@ _CURRENT_VERSION = (
 )
 
 
-def _parse(org_id: str, campaign_id: str, version: int, definition: dict[str, Any]) -> Version:
+def _parse(
+    parsed: Parsed | None, org_id: str, campaign_id: str, version: int, definition: dict[str, Any]
+) -> Version:
     key = (org_id, campaign_id, version)
-    parsed = _parsed.get(key)
-    if parsed is None:  # a definition is only needed (and given) on a miss
-        if len(_parsed) >= _PARSED_MAX:
-            _parsed.clear()
-        parsed = _parsed[key] = Version(
+    found = None if parsed is None else parsed.get(key)[1]
+    if found is None:  # a definition is only needed (and given) on a miss
+        found = Version(
             campaign_id=campaign_id,
             version=version,
             definition=CampaignDefinition.model_validate(definition),
         )
-    return parsed
+        if parsed is not None:
+            parsed.put(key, found, parsed.generation)
+    return found
 
 
 async def current_versions(
-    conn: AsyncConnection, org_id: str, campaign_ids: list[str]
+    conn: AsyncConnection, org_id: str, campaign_ids: list[str], parsed: Parsed | None = None
 ) -> list[Version]:
     """Current versions of the named campaigns, whatever their status (for simulations)."""
     rows = await conn.execute(
@@ -49,7 +60,7 @@ async def current_versions(
         .where(Campaign.org_id == org_id, Campaign.id.in_(campaign_ids))
         .order_by(Campaign.id)
     )
-    return [_parse(org_id, r.id, r.version, r.definition) for r in rows]
+    return [_parse(parsed, org_id, r.id, r.version, r.definition) for r in rows]
 
 
 ACTIVE_ON_ACTION_SQL = """
@@ -59,20 +70,26 @@ ACTIVE_ON_ACTION_SQL = """
 _ACTIVE_ON_ACTION = text(ACTIVE_ON_ACTION_SQL)
 
 
-async def in_force(conn: AsyncConnection, org_id: str, action: str) -> list[Version]:
+async def in_force(
+    conn: AsyncConnection, org_id: str, action: str, parsed: Parsed | None = None
+) -> list[Version]:
     """Current versions of the org's active campaigns listening to ``action``.
 
-    Only versions this process has not parsed yet are fetched: the rest come from the cache.
+    Only versions not in ``parsed`` yet are fetched: the rest come from the cache.
     """
     current = (await conn.execute(_ACTIVE_ON_ACTION, {"org_id": org_id, "action": action})).all()
-    return await versions_for(conn, org_id, [(r.id, r.version) for r in current])
+    return await versions_for(conn, org_id, [(r.id, r.version) for r in current], parsed)
 
 
 async def versions_for(
-    conn: AsyncConnection, org_id: str, current: list[tuple[str, int]]
+    conn: AsyncConnection,
+    org_id: str,
+    current: list[tuple[str, int]],
+    parsed: Parsed | None = None,
 ) -> list[Version]:
-    """Parsed versions for (campaign ID, version) pairs; only unparsed ones are fetched."""
-    known = {pair: _parsed.get((org_id, *pair)) for pair in current}
+    """Parsed versions for (campaign ID, version) pairs; only those not in ``parsed`` are
+    fetched."""
+    known = {pair: None if parsed is None else parsed.get((org_id, *pair))[1] for pair in current}
     missing = [key for key, parsed in known.items() if parsed is None]
     fetched: dict[tuple[str, int], dict[str, Any]] = {}
     if missing:
@@ -85,8 +102,8 @@ async def versions_for(
             )
         )
         fetched = {(r.campaign_id, r.version): r.definition for r in rows}
-    # Taken from the cache before the await: a concurrent clear cannot lose them.
-    return [known[pair] or _parse(org_id, *pair, fetched[pair]) for pair in current]
+    # Taken from the cache before the await: a concurrent eviction cannot lose them.
+    return [known[pair] or _parse(parsed, org_id, *pair, fetched[pair]) for pair in current]
 
 
 async def create(
@@ -176,7 +193,7 @@ async def versions(conn: AsyncConnection, org_id: str, campaign_id: str) -> list
     return [
         StoredVersion(
             r.version,
-            _parse(org_id, campaign_id, r.version, r.definition).definition,
+            _parse(None, org_id, campaign_id, r.version, r.definition).definition,
             r.created_at,
         )
         for r in rows
@@ -208,7 +225,7 @@ async def list_page(
 
 
 def _record(org_id: str, row: Row[Any]) -> Record:
-    version = _parse(org_id, row.id, row.version, row.definition)
+    version = _parse(None, org_id, row.id, row.version, row.definition)
     return Record(
         row.id, row.status, row.version, version.definition, row.created_at, row.updated_at
     )

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.api.invalidation import listen
 from src.config import Settings
-from src.services.cache import TTLCache
 from src.store import changes
+from src.store.cache import TTLCache
 from tests.guide import ok
 from tests.support import ACTIONS, api_server, make_tenant
 

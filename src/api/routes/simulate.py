@@ -11,6 +11,7 @@ from src.api.deps import CampaignsRead, EngineDep
 from src.api.schemas.common import errors, request_body
 from src.api.schemas.simulate import SimulateBody, SimulationOut
 from src.api.scopes import USER_DATA, visible
+from src.api.state import state
 from src.services.simulate import simulate
 
 router = APIRouter(prefix="/v1/simulate", tags=["simulate"])
@@ -31,6 +32,11 @@ async def simulate_action(
     looking the user up (user conditions see nothing)."""
     body = await parse(request, SimulateBody, bounds=None)
     found = await simulate(
-        engine, principal.org_id, body, body.campaignIds, principal.holds(USER_DATA)
+        engine,
+        principal.org_id,
+        body,
+        body.campaignIds,
+        principal.holds(USER_DATA),
+        state(request).parsed_versions,
     )
     return visible(principal, "simulation", SimulationOut.of(found))

@@ -3,7 +3,7 @@ only what a change names, and makes room by the least recently used entry."""
 
 from __future__ import annotations
 
-from src.services.cache import TTLCache
+from src.store.cache import TTLCache
 
 
 def test_a_read_begun_before_a_clear_is_not_stored() -> None:
