@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from src.domain.ids import TRANSACTION
+
 EffectStatus = Literal["granted", "failed"]
 
 
@@ -78,9 +80,29 @@ class EffectRequest(BaseModel):
 
 
 class EffectResult(BaseModel):
+    """An activity result recorded in histories: ``transaction_id`` keeps its recorded form,
+    the ledger row's prefixed ID (``txn_1042``, as webhook bodies carry it too)."""
+
     key: str
     status: EffectStatus
     transaction_id: str | None = None
     balance_after: Decimal | None = None
     code: str | None = None
     reason: str | None = None
+
+    @classmethod
+    def granted(
+        cls, key: str, transaction: int, balance_after: Decimal | None, code: str | None
+    ) -> EffectResult:
+        return cls(
+            key=key,
+            status="granted",
+            transaction_id=TRANSACTION.wire(transaction),
+            balance_after=balance_after,
+            code=code,
+        )
+
+    @property
+    def transaction(self) -> int | None:
+        """The ledger row's ID."""
+        return None if self.transaction_id is None else TRANSACTION.parse(self.transaction_id)

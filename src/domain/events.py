@@ -27,7 +27,7 @@ class EffectView:
     type: str
     status: str  # granted, failed, or pending (not applied yet)
     reason: str | None
-    transaction_id: str | None
+    transaction_id: int | None
 
 
 @dataclass(frozen=True)

@@ -147,13 +147,7 @@ async def _grant(conn: AsyncConnection, request: EffectRequest) -> EffectResult:
     )
     if inserted is None:
         raise _AlreadyGranted
-    return EffectResult(
-        key=effect.key,
-        status="granted",
-        transaction_id=f"txn_{inserted}",
-        balance_after=taken.balance_after,
-        code=taken.code,
-    )
+    return EffectResult.granted(effect.key, inserted, taken.balance_after, taken.code)
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,7 @@ async def describe(conn: AsyncConnection, org_id: str, event_id: str) -> EventVi
                 type=effect.type,
                 status=result.status if result else "pending",
                 reason=result.reason if result else None,
-                transaction_id=f"txn_{result.transaction_id}"
-                if result and result.transaction_id
-                else None,
+                transaction_id=result.transaction_id if result else None,
             )
         )
     return EventView(

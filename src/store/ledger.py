@@ -146,13 +146,7 @@ async def earlier_grant(conn: AsyncConnection, key: str) -> EffectResult | None:
     ).first()
     if row is None:
         return None
-    return EffectResult(
-        key=key,
-        status="granted",
-        transaction_id=f"txn_{row.id}",
-        balance_after=row.balance_after,
-        code=row.code,
-    )
+    return EffectResult.granted(key, row.id, row.balance_after, row.code)
 
 
 async def record(
@@ -161,7 +155,7 @@ async def record(
     """Store the effect's outcome and, once every planned effect has one, the event's status;
     returns that status when this call is the one that changed it."""
     effect = request.effect
-    txn = int(result.transaction_id[4:]) if result.transaction_id else None
+    txn = result.transaction
     await conn.execute(
         insert(EffectRow)
         .values(

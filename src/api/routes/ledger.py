@@ -3,7 +3,6 @@ and campaign analytics, computed from the ledger."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -15,6 +14,7 @@ from src.api.schemas.common import Page, errors
 from src.api.schemas.reports import CampaignReportOut, TransactionOut, TxnType
 from src.api.scopes import visible
 from src.domain.errors import Invalid
+from src.domain.ids import TRANSACTION
 from src.services import reports
 
 router = APIRouter(tags=["transactions"])
@@ -29,11 +29,11 @@ async def _page(
 ) -> dict[str, Any]:
     before = None
     if cursor is not None:
-        if not re.fullmatch(r"txn_[0-9]{1,18}", cursor):
+        before = TRANSACTION.parse(cursor)
+        if before is None:
             raise Invalid.field("cursor", "not a cursor from this endpoint")
-        before = int(cursor[4:])
     rows = await reports.ledger_page(engine, principal.org_id, before, limit + 1, **filters)
-    found = page(rows, limit, TransactionOut.of, lambda r: f"txn_{r.id}")
+    found = page(rows, limit, TransactionOut.of, lambda r: TRANSACTION.wire(r.id))
     return visible(principal, "transactions", found)
 
 

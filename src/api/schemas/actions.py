@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.api.schemas.common import Amount, ErrorDetail, FieldError, Instant, Schema
+from src.api.schemas.ids import TransactionId
 from src.domain.actions import MAX_BATCH, ActionRequest
 from src.domain.events import EventView
 from src.domain.reversals import ReversalView
@@ -124,7 +125,7 @@ class EffectOut(Schema):
     type: str
     status: Literal["granted", "failed", "pending"]
     reason: str | None
-    transaction_id: str | None
+    transaction_id: TransactionId | None
 
 
 class ReverseBody(BaseModel):

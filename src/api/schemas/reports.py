@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import Field
-
 from src.api.schemas.common import Amount, Instant, Schema
+from src.api.schemas.ids import TransactionId
 from src.domain.analytics import Figures, Report
 
 TxnType = Literal["points", "product", "code", "merge"]
@@ -17,7 +16,7 @@ class TransactionOut(Schema):
     """One ledger row: a grant, a reversal's row taking one back (negative amount, with the
     grant it reverses), or a merge's zero-amount marker."""
 
-    id: str
+    id: TransactionId
     user_id: str
     type: TxnType
     amount: Amount
@@ -30,14 +29,14 @@ class TransactionOut(Schema):
     event_id: str | None
     effect_index: int | None
     reason: str | None
-    reverses: str | None = Field(default=None, examples=["txn_1042"])
+    reverses: TransactionId | None = None
     reversal_id: str | None = None
     created_at: Instant
 
     @classmethod
     def of(cls, row: Any) -> TransactionOut:
         return cls(
-            id=f"txn_{row.id}",
+            id=row.id,
             user_id=row.user_id,
             type=row.type,
             amount=row.amount,
@@ -50,7 +49,7 @@ class TransactionOut(Schema):
             event_id=row.event_id,
             effect_index=row.effect_index,
             reason=row.reason,
-            reverses=f"txn_{row.reverses_id}" if row.reverses_id else None,
+            reverses=row.reverses_id,
             reversal_id=row.reversal_id,
             created_at=row.created_at,
         )
