@@ -13,6 +13,20 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 @dataclass(frozen=True)
+class Product:
+    id: str
+    name: str
+    type: ProductType
+    stock: int | None  # None: unlimited
+    created_at: datetime
+
+
+# What a body may set on each (field names of Product and Pool).
+PRODUCT_FIELDS = frozenset({"id", "name", "type", "stock"})
+POOL_FIELDS = frozenset({"id", "name", "expires_at", "low_stock_threshold"})
+
+
+@dataclass(frozen=True)
 class Pool:
     id: str
     name: str

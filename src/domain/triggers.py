@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +29,13 @@ class TriggerDefinition(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     fields: list[TriggerField] = Field(default_factory=list, max_length=200)
+
+
+@dataclass(frozen=True)
+class StoredTrigger:
+    definition: TriggerDefinition
+    created_at: datetime
+    updated_at: datetime
 
 
 _OPERATORS_BY_TYPE: dict[str, set[str]] = {

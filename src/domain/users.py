@@ -8,6 +8,16 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True)
+class UserRecord:
+    """A user's own row: identity and contact."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class UserView:
     id: str
     email: str | None

@@ -30,6 +30,7 @@ from src.domain.backtests import (
 from src.domain.errors import Conflict, Invalid, NotFound
 from src.services.replay import Runs
 from src.store import backtests, campaigns, catalog, orgs
+from src.store.backtests import StoredBacktest
 
 # Backtests an org, and all orgs together, may run at once: each holds a worker's activity slot
 # for its whole run, and the slots are every org's actions' too.
@@ -45,7 +46,7 @@ class BacktestStarts(Protocol):
     async def start_backtest(self, backtest: BacktestInput) -> None: ...
 
 
-def view(row: Any) -> BacktestView:
+def view(row: StoredBacktest) -> BacktestView:
     """The backtest as readers see it; its state is read only once it completed."""
     done = row.status == "completed" and row.state
     return BacktestView(

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain.campaigns import (
@@ -17,7 +16,7 @@ from src.domain.campaigns import (
     check_transition,
 )
 from src.domain.errors import Conflict, Invalid, NotFound
-from src.domain.triggers import TriggerDefinition, condition_errors
+from src.domain.triggers import StoredTrigger, TriggerDefinition, condition_errors
 from src.store import campaigns, triggers
 
 DEFINITION_FIELDS = tuple(CampaignDefinition.model_fields)
@@ -124,40 +123,42 @@ async def transition(engine: AsyncEngine, org_id: str, campaign_id: str, target:
     return updated
 
 
-async def create_trigger(engine: AsyncEngine, org_id: str, trigger: TriggerDefinition) -> Row[Any]:
+async def create_trigger(
+    engine: AsyncEngine, org_id: str, trigger: TriggerDefinition
+) -> StoredTrigger:
     async with engine.begin() as conn:
-        row = await triggers.create(conn, org_id, trigger)
-    if row is None:
+        found = await triggers.create(conn, org_id, trigger)
+    if found is None:
         raise Conflict(f"trigger '{trigger.key}' already exists")
-    return row
+    return found
 
 
 async def triggers_page(
     engine: AsyncEngine, org_id: str, after: str | None, limit: int
-) -> list[Row[Any]]:
+) -> list[StoredTrigger]:
     async with engine.connect() as conn:
         return await triggers.list_page(conn, org_id, after, limit)
 
 
-async def get_trigger(engine: AsyncEngine, org_id: str, key: str) -> Row[Any]:
+async def get_trigger(engine: AsyncEngine, org_id: str, key: str) -> StoredTrigger:
     async with engine.connect() as conn:
-        row = await triggers.get(conn, org_id, key)
-    if row is None:
+        found = await triggers.get(conn, org_id, key)
+    if found is None:
         raise NotFound(f"trigger '{key}' not found")
-    return row
+    return found
 
 
 async def replace_trigger(
     engine: AsyncEngine, org_id: str, key: str, trigger: TriggerDefinition
-) -> Row[Any]:
+) -> StoredTrigger:
     """Campaigns already written against it keep their versions."""
     if trigger.key != key:
         raise Invalid.field("key", "must match the path")
     async with engine.begin() as conn:
-        row = await triggers.replace(conn, org_id, trigger)
-    if row is None:
+        found = await triggers.replace(conn, org_id, trigger)
+    if found is None:
         raise NotFound(f"trigger '{key}' not found")
-    return row
+    return found
 
 
 async def delete_trigger(engine: AsyncEngine, org_id: str, key: str) -> None:

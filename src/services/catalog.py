@@ -7,13 +7,11 @@ import asyncio
 import secrets
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.domain.catalog import CODE_ALPHABET, Imported, Pool
+from src.domain.catalog import CODE_ALPHABET, Imported, Pool, Product
 from src.domain.errors import Conflict, Invalid, NotFound
 from src.store import catalog
-from src.store.tables import CodePool, Product
 
 INSERT_CHUNK = 10_000
 
@@ -26,37 +24,36 @@ def new_pool_id() -> str:
     return f"pool_{secrets.token_hex(8)}"
 
 
-async def create_product(engine: AsyncEngine, org_id: str, values: dict[str, Any]) -> Row[Any]:
+async def create_product(engine: AsyncEngine, org_id: str, values: dict[str, Any]) -> Product:
+    """``values``: ``PRODUCT_FIELDS``, the ID included."""
     async with engine.begin() as conn:
-        if not await catalog.create_item(conn, Product, org_id, values):
+        if not await catalog.create_product(conn, org_id, values):
             raise Conflict(f"product '{values['id']}' already exists")
-        row = await catalog.get_product(conn, org_id, values["id"])
-    assert row is not None
-    return row
+    return await get_product(engine, org_id, values["id"])
 
 
-async def get_product(engine: AsyncEngine, org_id: str, product_id: str) -> Row[Any]:
+async def get_product(engine: AsyncEngine, org_id: str, product_id: str) -> Product:
     async with engine.connect() as conn:
-        row = await catalog.get_product(conn, org_id, product_id)
-    if row is None:
+        found = await catalog.get_product(conn, org_id, product_id)
+    if found is None:
         raise NotFound(f"product '{product_id}' not found")
-    return row
+    return found
 
 
 async def products_page(
     engine: AsyncEngine, org_id: str, after: str | None, limit: int
-) -> list[Row[Any]]:
+) -> list[Product]:
     async with engine.connect() as conn:
         return await catalog.list_products(conn, org_id, after, limit)
 
 
 async def change_product(
     engine: AsyncEngine, org_id: str, product_id: str, changes: dict[str, Any]
-) -> Row[Any]:
+) -> Product:
     """``stock`` null means unlimited; raising it restocks (replay out_of_stock events after)."""
     if changes:
         async with engine.begin() as conn:
-            if not await catalog.update_item(conn, Product, org_id, product_id, changes):
+            if not await catalog.update_product(conn, org_id, product_id, changes):
                 raise NotFound(f"product '{product_id}' not found")
     return await get_product(engine, org_id, product_id)
 
@@ -70,7 +67,7 @@ async def delete_product(engine: AsyncEngine, org_id: str, product_id: str) -> N
 
 async def create_pool(engine: AsyncEngine, org_id: str, values: dict[str, Any]) -> Pool:
     async with engine.begin() as conn:
-        if not await catalog.create_item(conn, CodePool, org_id, values):
+        if not await catalog.create_pool(conn, org_id, values):
             raise Conflict(f"code pool '{values['id']}' already exists")
     return await get_pool(engine, org_id, values["id"])
 
@@ -93,7 +90,7 @@ async def change_pool(
 ) -> Pool:
     if changes:
         async with engine.begin() as conn:
-            if not await catalog.update_item(conn, CodePool, org_id, pool_id, changes):
+            if not await catalog.update_pool(conn, org_id, pool_id, changes):
                 raise NotFound(f"code pool '{pool_id}' not found")
     return await get_pool(engine, org_id, pool_id)
 

@@ -5,14 +5,12 @@ identifier (the API shows that name only to keys that may read users)."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.domain.errors import Conflict, Invalid, NotFound, Refused
 from src.domain.identity import normalize_phone
-from src.domain.users import UserView
+from src.domain.users import UserRecord, UserView
 from src.store import holdings, orgs, users
 
 Lookup = dict[str, str]  # one of {"email"}, {"phone"}, {"source", "external_id"}
@@ -84,7 +82,7 @@ async def create(
     return await get(engine, org_id, user_id)
 
 
-async def page(engine: AsyncEngine, org_id: str, after: str | None, limit: int) -> list[Row[Any]]:
+async def page(engine: AsyncEngine, org_id: str, after: str | None, limit: int) -> list[UserRecord]:
     async with engine.connect() as conn:
         return await users.list_page(conn, org_id, after, limit)
 
@@ -121,7 +119,7 @@ async def remove_external_id(
             raise NotFound(f"user '{user_id}' has no {source} ID '{external_id}'")
 
 
-async def lookup(engine: AsyncEngine, org_id: str, where: Lookup) -> Row[Any]:
+async def lookup(engine: AsyncEngine, org_id: str, where: Lookup) -> UserRecord:
     """The guide's identity mapping: by email or phone (where the org enabled it), or by an
     integrator's own ID under its source."""
     async with engine.connect() as conn:

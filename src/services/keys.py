@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import Conflict, NotFound
 from src.store import changes, keys
-from src.store.keys import KeyRecord, digest, key_hint
+from src.store.keys import KeyRecord, KeyView, digest, key_hint
 
 __all__ = ["KeyRecord", "digest", "find", "issue", "key_hint", "list_all", "revoke", "rotate"]
 
@@ -41,7 +39,7 @@ async def issue(engine: AsyncEngine, org_id: str, name: str, scopes: list[str]) 
     return Issued(key_id, secret, name, scopes)
 
 
-async def list_all(engine: AsyncEngine, org_id: str) -> list[Row[Any]]:
+async def list_all(engine: AsyncEngine, org_id: str) -> list[KeyView]:
     async with engine.connect() as conn:
         return await keys.list_all(conn, org_id)
 
@@ -52,8 +50,8 @@ async def rotate(engine: AsyncEngine, org_id: str, key_id: str, grace_seconds: i
     successor, nor revives an expired or revoked key."""
     successor = keys.new_id()
     async with engine.begin() as conn:
-        old = await keys.retire(conn, org_id, key_id, successor, grace_seconds)
-        if old is None:
+        retired = await keys.retire(conn, org_id, key_id, successor, grace_seconds)
+        if retired is None:
             found = await keys.get(conn, org_id, key_id)
             if found is None:
                 raise NotFound(f"API key '{key_id}' not found")
@@ -64,11 +62,12 @@ async def rotate(engine: AsyncEngine, org_id: str, key_id: str, grace_seconds: i
                     {"replacedBy": found.replaced_by},
                 )
             raise Conflict(f"API key '{key_id}' is revoked or expired; create a new key instead")
+        old = retired.key
         _, secret = await keys.create(
             conn, org_id, old.name, list(old.scopes), successor, old.rate_limit, old.lineage
         )
         await changes.announce(conn, "keys", org_id, key_id)
-    return Rotated(successor, secret, key_id, old.expires_at)
+    return Rotated(successor, secret, key_id, retired.expires_at)
 
 
 async def revoke(engine: AsyncEngine, org_id: str, key_id: str, caller: str) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.analytics import Report
 from src.domain.errors import NotFound
+from src.domain.ledger import Transaction
 from src.store import analytics, campaigns, orgs, transactions
 
 
 async def ledger_page(
     engine: AsyncEngine, org_id: str, before: int | None, limit: int, **filters: str | None
-) -> list[Row[Any]]:
+) -> list[Transaction]:
     """Ledger rows, newest first, before the row ``before`` (a cursor)."""
     async with engine.connect() as conn:
         return await transactions.list_page(conn, org_id, before, limit, **filters)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +33,7 @@ from src.domain.reversals import (
 )
 from src.domain.settings import ReversalRule
 from src.store import campaigns, ledger, limits, reversals, users, webhooks
+from src.store.reversals import EventState, Granted
 
 log = logging.getLogger(__name__)
 NOT_SETTLED = "not_settled"
@@ -102,7 +103,7 @@ async def request(
         return next(r for r in await reversals.of_event(conn, org_id, event_id) if r.id == rid)
 
 
-async def _pool_of(conn: AsyncConnection, org_id: str, row: Any) -> str | None:
+async def _pool_of(conn: AsyncConnection, org_id: str, row: Granted) -> str | None:
     """The pool a code grant drew from, as its campaign version's effect names it."""
     if row.campaign_id is None or row.campaign_version is None or row.effect_index is None:
         return None
@@ -116,7 +117,7 @@ async def _pool_of(conn: AsyncConnection, org_id: str, row: Any) -> str | None:
 
 async def _check(
     conn: AsyncConnection,
-    event: Any,
+    event: EventState,
     event_id: str,
     amount: Decimal | None,
     earlier: list[ReversalView],
@@ -170,15 +171,15 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             balance = None
             if grant.type == "points":
                 balance = await ledger.add_points(
-                    conn, reversal.org_id, row.user_id, row.currency, -quantity
+                    conn, reversal.org_id, row.user_id, row.held, -quantity
                 )
-                points[row.currency] = points.get(row.currency, Decimal(0)) + quantity
+                points[row.held] = points.get(row.held, Decimal(0)) + quantity
             elif grant.type == "product":
-                product_ids += [row.product_id] * int(quantity)
+                product_ids += [row.held] * int(quantity)
             else:
                 pool = await _pool_of(conn, reversal.org_id, row)
-                await reversals.revoke_code(conn, reversal.org_id, pool, row.code, row.user_id)
-                revoked_codes.append(row.code)
+                await reversals.revoke_code(conn, reversal.org_id, pool, row.held, row.user_id)
+                revoked_codes.append(row.held)
             values = reversals.entry(
                 reversal.org_id, reversal.event_id, reversal.reversal_id, row, quantity, balance
             )

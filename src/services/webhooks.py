@@ -99,8 +99,9 @@ def sealing_context(webhook_id: str) -> str:
 
 async def create(
     engine: AsyncEngine, sealer: Sealer, org_id: str, url: str, events: list[str]
-) -> dict[str, Any]:
-    """A new subscription; its secret is in this reply only (the database holds it sealed)."""
+) -> tuple[webhooks.Subscription, str]:
+    """A new subscription and its secret, which is in this reply only (the database holds it
+    sealed)."""
     webhook_id = f"wh_{secrets.token_hex(12)}"
     secret = new_secret()
     values = {
@@ -115,8 +116,10 @@ async def create(
         if len(await webhooks.of_org(conn, org_id)) >= MAX_PER_ORG:
             raise Invalid.field("url", f"an org has at most {MAX_PER_ORG} webhooks")
         await webhooks.create(conn, values)
-        made = dict((await webhooks.get(conn, org_id, webhook_id))._mapping)
-    return made | {"secret": secret}
+        made = await webhooks.get(conn, org_id, webhook_id)
+    if made is None:
+        raise NotFound(f"webhook '{webhook_id}' not found")  # deleted at once by another request
+    return made, secret
 
 
 async def rotate(engine: AsyncEngine, sealer: Sealer, org_id: str, webhook_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import Text, cast, func, insert, select, text, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.backtests import Stored
+from src.store.records import record
 from src.store.tables import Backtest, BacktestCounter, BacktestUser, Event, User
 
 
@@ -67,12 +69,32 @@ async def create(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(Backtest).values(**values))
 
 
-async def get(conn: AsyncConnection, org_id: str, backtest_id: str) -> Any:
-    return (
+@dataclass(frozen=True)
+class StoredBacktest:
+    id: str
+    campaign_id: str
+    campaign_version: int
+    actions: list[str]
+    window_start: datetime
+    window_end: datetime
+    status: str  # running | completed | failed
+    total: int
+    processed: int
+    state: dict[str, Any] | None  # the saved Tally, after each page
+    error: str | None
+    personal: bool  # whether the requesting key may read users
+    started_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+async def get(conn: AsyncConnection, org_id: str, backtest_id: str) -> StoredBacktest | None:
+    row = (
         await conn.execute(
             select(Backtest).where(Backtest.org_id == org_id, Backtest.id == backtest_id)
         )
     ).first()
+    return None if row is None else record(StoredBacktest, row)
 
 
 async def page(

@@ -8,44 +8,82 @@ from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.catalog import Pool
+from src.domain.catalog import POOL_FIELDS, PRODUCT_FIELDS, Pool
+from src.domain.catalog import Product as ProductRecord
 from src.store.pages import keyset_page
+from src.store.records import record, records
 from src.store.tables import Code, CodePool, Product
 
+_SETTABLE = {Product: PRODUCT_FIELDS, CodePool: POOL_FIELDS}
 
-async def create_item(
+
+def _settable(model: type[Product | CodePool], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as columns: the domain fields a body may set are named as the columns."""
+    unknown = values.keys() - _SETTABLE[model]
+    if unknown:
+        raise ValueError(f"not settable: {sorted(unknown)}")
+    return values
+
+
+async def _create(
     conn: AsyncConnection, model: type[Product | CodePool], org_id: str, values: dict[str, Any]
 ) -> bool:
-    """Create a product or pool; False when the org already has one with this ID."""
+    """False when the org already has one with this ID."""
     created = await conn.scalar(
-        insert(model).values(org_id=org_id, **values).on_conflict_do_nothing().returning(model.id)
+        insert(model)
+        .values(org_id=org_id, **_settable(model, values))
+        .on_conflict_do_nothing()
+        .returning(model.id)
     )
     return created is not None
 
 
-async def get_product(conn: AsyncConnection, org_id: str, product_id: str) -> Row[Any] | None:
-    return (
-        await conn.execute(
-            select(Product).where(Product.org_id == org_id, Product.id == product_id)
-        )
-    ).first()
-
-
-async def update_item(
+async def _update(
     conn: AsyncConnection,
     model: type[Product | CodePool],
     org_id: str,
     item_id: str,
     values: dict[str, Any],
 ) -> bool:
-    """Update a product or pool; False when the org has none with this ID."""
+    """False when the org has none with this ID."""
     done = await conn.scalar(
         update(model)
         .where(model.org_id == org_id, model.id == item_id)
-        .values(**values)
+        .values(**_settable(model, values))
         .returning(model.id)
     )
     return done is not None
+
+
+async def create_product(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
+    """``values``: ``PRODUCT_FIELDS``; False when the org has a product with this ID."""
+    return await _create(conn, Product, org_id, values)
+
+
+async def create_pool(conn: AsyncConnection, org_id: str, values: dict[str, Any]) -> bool:
+    """``values``: ``POOL_FIELDS``; False when the org has a pool with this ID."""
+    return await _create(conn, CodePool, org_id, values)
+
+
+async def update_product(
+    conn: AsyncConnection, org_id: str, product_id: str, values: dict[str, Any]
+) -> bool:
+    return await _update(conn, Product, org_id, product_id, values)
+
+
+async def update_pool(
+    conn: AsyncConnection, org_id: str, pool_id: str, values: dict[str, Any]
+) -> bool:
+    return await _update(conn, CodePool, org_id, pool_id, values)
+
+
+async def get_product(conn: AsyncConnection, org_id: str, product_id: str) -> ProductRecord | None:
+    row = (
+        await conn.execute(
+            select(Product).where(Product.org_id == org_id, Product.id == product_id)
+        )
+    ).first()
+    return None if row is None else record(ProductRecord, row)
 
 
 async def delete_product(conn: AsyncConnection, org_id: str, product_id: str) -> bool:
@@ -60,8 +98,10 @@ async def delete_product(conn: AsyncConnection, org_id: str, product_id: str) ->
 
 async def list_products(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
-) -> list[Row[Any]]:
-    return await keyset_page(conn, Product, Product.id, org_id, after, limit)
+) -> list[ProductRecord]:
+    return records(
+        ProductRecord, await keyset_page(conn, Product, Product.id, org_id, after, limit)
+    )
 
 
 async def delete_pool(conn: AsyncConnection, org_id: str, pool_id: str) -> bool:

@@ -8,13 +8,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.store import changes
+from src.store.records import record, records
 from src.store.tables import ApiKey, Org
 
 _LIVE = (
@@ -32,6 +32,27 @@ class KeyRecord:
     rate_limit: dict[str, int] | None  # the org's override of the default rate limit
     key_rate_limit: dict[str, int] | None  # this key's own budget, if it has one
     lineage: str  # the first key of its rotation chain
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as its org's admins see it (never its secret or digest)."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    replaced_by: str | None  # its successor, once rotated
+    rate_limit: dict[str, int] | None  # its own budget, within the org's
+    lineage: str
+
+
+@dataclass(frozen=True)
+class Retired:
+    key: KeyView
+    expires_at: datetime  # the end of its grace period, or its own expiry if sooner
 
 
 def digest(secret: str) -> str:
@@ -108,26 +129,28 @@ async def find(conn: AsyncConnection, secret: str) -> KeyRecord | None:
     )
 
 
-async def list_all(conn: AsyncConnection, org_id: str) -> list[Row[Any]]:
-    return list(
+async def list_all(conn: AsyncConnection, org_id: str) -> list[KeyView]:
+    return records(
+        KeyView,
         await conn.execute(
             select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.created_at, ApiKey.id)
-        )
+        ),
     )
 
 
-async def get(conn: AsyncConnection, org_id: str, key_id: str) -> Row[Any] | None:
-    return (
+async def get(conn: AsyncConnection, org_id: str, key_id: str) -> KeyView | None:
+    row = (
         await conn.execute(select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == key_id))
     ).first()
+    return None if row is None else record(KeyView, row)
 
 
 async def retire(
     conn: AsyncConnection, org_id: str, key_id: str, successor: str, grace_seconds: int
-) -> Row[Any] | None:
+) -> Retired | None:
     """Mark a live, never-rotated key replaced by ``successor``, expiring after the grace
     period; None when the key is not such a key."""
-    return (
+    row = (
         await conn.execute(
             update(ApiKey)
             .where(
@@ -143,6 +166,7 @@ async def retire(
             .returning(ApiKey)
         )
     ).first()
+    return None if row is None else Retired(record(KeyView, row), row.expires_at)
 
 
 async def revoke(conn: AsyncConnection, org_id: str, key_id: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.reversals import Grant, ReversalView
+from src.store.records import record, records
 from src.store.tables import Code, Event, Reversal
 
 # The event's grants (positive rows of a type a reversal takes back) with what reversals
@@ -29,20 +30,65 @@ _GRANTS = text(
 )
 
 
+@dataclass(frozen=True)
+class EventState:
+    """What a reversal checks of its event."""
+
+    status: str
+    data: dict[str, Any]
+    resolved_user_id: str | None
+    key_lineage: str | None  # the lineage of the key that posted it
+
+
+@dataclass(frozen=True)
+class Original:
+    """An event a refund action may name."""
+
+    id: str
+    status: str
+    resolved_user_id: str | None
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A ledger row the event granted, with what a reversal row taking it back copies."""
+
+    id: int
+    user_id: str
+    type: str
+    amount: Decimal
+    currency: str | None
+    product_id: str | None
+    code: str | None
+    campaign_id: str | None
+    campaign_version: int | None
+    effect_index: int | None
+    taken_back: Decimal
+
+    @property
+    def held(self) -> str:
+        """The currency, product ID or code the row grants: each type's own column."""
+        held = {"points": self.currency, "product": self.product_id, "code": self.code}[self.type]
+        if held is None:
+            raise ValueError(f"ledger row {self.id} ({self.type}) names nothing it grants")
+        return held
+
+
 def _view(row: Any) -> ReversalView:
-    return ReversalView(**{f.name: getattr(row, f.name) for f in fields(ReversalView)})
+    return record(ReversalView, row)
 
 
-async def lock_event(conn: AsyncConnection, org_id: str, event_id: str) -> Any:
+async def lock_event(conn: AsyncConnection, org_id: str, event_id: str) -> EventState | None:
     """The event's status, data and resolved user, its row locked: reversals of one event and
     its replays take turns."""
-    return (
+    row = (
         await conn.execute(
             select(Event.status, Event.data, Event.resolved_user_id, Event.key_lineage)
             .where(Event.org_id == org_id, Event.id == event_id)
             .with_for_update()
         )
     ).first()
+    return None if row is None else record(EventState, row)
 
 
 async def resolved_user(conn: AsyncConnection, org_id: str, event_id: str) -> str | None:
@@ -53,8 +99,8 @@ async def resolved_user(conn: AsyncConnection, org_id: str, event_id: str) -> st
 
 async def originals(
     conn: AsyncConnection, org_id: str, action: str, field: str, value: str
-) -> list[Any]:
-    """(id, status, resolved user) of up to two events of type ``action`` that ``field``
+) -> list[Original]:
+    """Up to two events of type ``action`` that ``field``
     (``data.originalEventId``, ``data.orderId`` or ``metadata.orderId``) names by ``value``:
     two index entries at most, never a sort of all the actions carrying one order ID."""
     query = select(Event.id, Event.status, Event.resolved_user_id).where(
@@ -66,7 +112,7 @@ async def originals(
         query = query.where(Event.data.has_key("orderId"), Event.data["orderId"].astext == value)
     else:
         query = query.where(Event.meta.has_key("orderId"), Event.meta["orderId"].astext == value)
-    return list(await conn.execute(query.limit(2)))
+    return records(Original, await conn.execute(query.limit(2)))
 
 
 async def of_event(conn: AsyncConnection, org_id: str, event_id: str) -> list[ReversalView]:
@@ -116,8 +162,8 @@ async def refunded(conn: AsyncConnection, event_id: str, applied_only: bool) -> 
     return Decimal(await conn.scalar(query) or 0)
 
 
-async def grants(conn: AsyncConnection, org_id: str, event_id: str) -> list[tuple[Grant, Any]]:
-    rows = await conn.execute(_GRANTS, {"org": org_id, "event": event_id})
+async def grants(conn: AsyncConnection, org_id: str, event_id: str) -> list[tuple[Grant, Granted]]:
+    rows = records(Granted, await conn.execute(_GRANTS, {"org": org_id, "event": event_id}))
     return [(Grant(r.id, r.type, r.amount, r.taken_back), r) for r in rows]
 
 
@@ -181,7 +227,7 @@ def entry(
     org_id: str,
     event_id: str,
     reversal_id: str,
-    grant_row: Any,
+    grant_row: Granted,
     quantity: Decimal,
     balance: Decimal | None,
 ) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.domain.ledger import Transaction
+from src.store.records import records
 from src.store.tables import LedgerEntry
 
 _FILTERS = {
@@ -20,7 +20,7 @@ _FILTERS = {
 
 async def list_page(
     conn: AsyncConnection, org_id: str, before: int | None, limit: int, **filters: str | None
-) -> list[Row[Any]]:
+) -> list[Transaction]:
     query = select(LedgerEntry).where(LedgerEntry.org_id == org_id)
     for name, value in filters.items():
         if value is not None:
@@ -28,4 +28,4 @@ async def list_page(
     if before is not None:
         query = query.where(LedgerEntry.id < before)
     query = query.order_by(LedgerEntry.id.desc()).limit(limit)
-    return list((await conn.execute(query)).all())
+    return records(Transaction, await conn.execute(query))

@@ -9,16 +9,25 @@ from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.triggers import TriggerDefinition
+from src.domain.triggers import StoredTrigger, TriggerDefinition
 from src.store import changes
 from src.store.pages import keyset_page
 from src.store.tables import Trigger
 
 
-async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition) -> Row[Any] | None:
+def _stored(row: Row[Any] | None) -> StoredTrigger | None:
+    if row is None:
+        return None
+    definition = TriggerDefinition.model_validate(row.definition)
+    return StoredTrigger(definition, row.created_at, row.updated_at)
+
+
+async def create(
+    conn: AsyncConnection, org_id: str, trigger: TriggerDefinition
+) -> StoredTrigger | None:
     """None when the org already has a trigger with this key."""
     await changes.announce(conn, "triggers", org_id, trigger.key)
-    return (
+    row = (
         await conn.execute(
             insert(Trigger)
             .values(org_id=org_id, key=trigger.key, definition=trigger.model_dump(mode="json"))
@@ -26,13 +35,14 @@ async def create(conn: AsyncConnection, org_id: str, trigger: TriggerDefinition)
             .returning(Trigger)
         )
     ).first()
+    return _stored(row)
 
 
 async def replace(
     conn: AsyncConnection, org_id: str, trigger: TriggerDefinition
-) -> Row[Any] | None:
+) -> StoredTrigger | None:
     await changes.announce(conn, "triggers", org_id, trigger.key)
-    return (
+    row = (
         await conn.execute(
             update(Trigger)
             .where(Trigger.org_id == org_id, Trigger.key == trigger.key)
@@ -40,6 +50,7 @@ async def replace(
             .returning(Trigger)
         )
     ).first()
+    return _stored(row)
 
 
 async def remove(conn: AsyncConnection, org_id: str, key: str) -> bool:
@@ -50,16 +61,19 @@ async def remove(conn: AsyncConnection, org_id: str, key: str) -> bool:
     return gone is not None
 
 
-async def get(conn: AsyncConnection, org_id: str, key: str) -> Row[Any] | None:
-    return (
-        await conn.execute(select(Trigger).where(Trigger.org_id == org_id, Trigger.key == key))
-    ).first()
+async def get(conn: AsyncConnection, org_id: str, key: str) -> StoredTrigger | None:
+    return _stored(
+        (
+            await conn.execute(select(Trigger).where(Trigger.org_id == org_id, Trigger.key == key))
+        ).first()
+    )
 
 
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
-) -> list[Row[Any]]:
-    return await keyset_page(conn, Trigger, Trigger.key, org_id, after, limit)
+) -> list[StoredTrigger]:
+    rows = await keyset_page(conn, Trigger, Trigger.key, org_id, after, limit)
+    return [stored for stored in map(_stored, rows) if stored is not None]
 
 
 async def definitions(

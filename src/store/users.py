@@ -14,8 +14,9 @@ from sqlalchemy.orm import aliased
 
 from src.domain.identity import lookup_keys
 from src.domain.settings import OrgSettings
-from src.domain.users import UserView
+from src.domain.users import UserRecord, UserView
 from src.store.pages import keyset_page
+from src.store.records import record, records
 from src.store.tables import Balance, LedgerEntry, User, UserIdentity
 
 LIVE = (User.merged_into.is_(None), User.deleted_at.is_(None))
@@ -227,11 +228,11 @@ async def merged_into(conn: AsyncConnection, org_id: str, user_id: str) -> str |
 
 async def list_page(
     conn: AsyncConnection, org_id: str, after: str | None, limit: int
-) -> list[Row[Any]]:
-    return await keyset_page(conn, User, User.id, org_id, after, limit, *LIVE)
+) -> list[UserRecord]:
+    return records(UserRecord, await keyset_page(conn, User, User.id, org_id, after, limit, *LIVE))
 
 
-async def find(conn: AsyncConnection, org_id: str, **where: str) -> Row[Any] | None:
+async def find(conn: AsyncConnection, org_id: str, **where: str) -> UserRecord | None:
     """Look-up by email or phone, or by (source, externalId)."""
     query = select(User).where(User.org_id == org_id, *LIVE)
     if "external_id" in where:
@@ -245,12 +246,13 @@ async def find(conn: AsyncConnection, org_id: str, **where: str) -> Row[Any] | N
         query = query.where(User.email == where["email"])
     else:
         query = query.where(User.phone == where["phone"])
-    return (await conn.execute(query)).first()
+    row = (await conn.execute(query)).first()
+    return None if row is None else record(UserRecord, row)
 
 
 async def lock_live(
     conn: AsyncConnection, org_id: str, ids: list[str]
-) -> tuple[dict[str, Row[Any]], list[str]]:
+) -> tuple[dict[str, UserRecord], list[str]]:
     """Lock users about to change hands, and their aliases: (live users by ID, alias IDs).
 
     Aliases first: grants and plans hold an alias before its survivor (``hold``), then the
@@ -267,4 +269,4 @@ async def lock_live(
         .with_for_update()
     )
     found = list(await conn.scalars(aliases.order_by(User.id).with_for_update()))
-    return {r.id: r for r in rows}, found
+    return {r.id: record(UserRecord, r) for r in rows}, found

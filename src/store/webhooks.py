@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.webhooks import deal
+from src.store.records import record, records
 from src.store.tables import Webhook, WebhookDelivery
 
 # One statement per notification, a no-op for an org without a subscriber to its type.
@@ -41,19 +42,66 @@ async def create(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(Webhook).values(**values))
 
 
-async def of_org(conn: AsyncConnection, org_id: str) -> list[Any]:
+@dataclass(frozen=True)
+class Subscription:
+    """A webhook as its org sees it (its secret stays sealed in the store)."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    type: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    resends: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    body: str  # the exact bytes sent
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery a relay pass is to start."""
+
+    id: str
+    org_id: str
+    resends: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """A delivery with what its attempt needs: where to, and the sealed signing secret."""
+
+    id: str
+    body: str
+    status: str
+    created_at: datetime
+    webhook_id: str
+    url: str
+    secret: str  # sealed
+
+
+async def of_org(conn: AsyncConnection, org_id: str) -> list[Subscription]:
     rows = await conn.execute(
         select(Webhook).where(Webhook.org_id == org_id).order_by(Webhook.created_at)
     )
-    return list(rows)
+    return records(Subscription, rows)
 
 
-async def get(conn: AsyncConnection, org_id: str, webhook_id: str) -> Any:
-    return (
+async def get(conn: AsyncConnection, org_id: str, webhook_id: str) -> Subscription | None:
+    row = (
         await conn.execute(
             select(Webhook).where(Webhook.org_id == org_id, Webhook.id == webhook_id)
         )
     ).first()
+    return None if row is None else record(Subscription, row)
 
 
 async def remove(conn: AsyncConnection, org_id: str, webhook_id: str) -> bool:
@@ -72,9 +120,10 @@ async def set_secret(conn: AsyncConnection, org_id: str, webhook_id: str, secret
     return bool(changed.rowcount)
 
 
-async def secrets(conn: AsyncConnection) -> list[Any]:
-    """Every webhook's stored secret, by ID."""
-    return list(await conn.execute(select(Webhook.id, Webhook.secret).order_by(Webhook.id)))
+async def secrets(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """Every webhook's (ID, sealed secret)."""
+    rows = await conn.execute(select(Webhook.id, Webhook.secret).order_by(Webhook.id))
+    return [(r.id, r.secret) for r in rows]
 
 
 async def replace_secret(conn: AsyncConnection, webhook_id: str, old: str, new: str) -> int:
@@ -85,14 +134,16 @@ async def replace_secret(conn: AsyncConnection, webhook_id: str, old: str, new: 
     return int(changed.rowcount)
 
 
-async def deliveries(conn: AsyncConnection, org_id: str, webhook_id: str, limit: int) -> list[Any]:
+async def deliveries(
+    conn: AsyncConnection, org_id: str, webhook_id: str, limit: int
+) -> list[Delivery]:
     rows = await conn.execute(
         select(WebhookDelivery)
         .where(WebhookDelivery.org_id == org_id, WebhookDelivery.webhook_id == webhook_id)
         .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
         .limit(limit)
     )
-    return list(rows)
+    return records(Delivery, rows)
 
 
 # One relay claims at a time, so the windows it computes hold exactly.
@@ -150,7 +201,7 @@ class Window:
 
 async def claim(
     conn: AsyncConnection, window: Window, after: str | None
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[Claimed], str | None]:
     """Lock deliveries for one relay pass, webhooks taken round-robin from ``after``, each
     within its own window and its org's (``domain.webhooks.deal``); nothing while another
     relay holds the claim. Returns the rows and the cursor for the next pass."""
@@ -173,7 +224,8 @@ async def claim(
     if not shares:
         return [], (waiting[-1][0] if waiting else after)
     rows = await conn.execute(_CLAIM, {"hooks": list(shares), "shares": list(shares.values())})
-    return list(rows), list(shares)[-1]
+    claimed = [Claimed(r.id, str(r.org_id), r.resends) for r in rows]
+    return claimed, list(shares)[-1]
 
 
 async def purge(conn: AsyncConnection, older_than_seconds: float, limit: int) -> int:
@@ -202,9 +254,9 @@ async def mark_started(conn: AsyncConnection, ids: list[str]) -> None:
         )
 
 
-async def target(conn: AsyncConnection, delivery_id: str) -> Any:
+async def target(conn: AsyncConnection, delivery_id: str) -> Target | None:
     """The delivery with its webhook's URL and secret; None once the webhook is deleted."""
-    return (
+    row = (
         await conn.execute(
             select(
                 WebhookDelivery.id,
@@ -219,6 +271,7 @@ async def target(conn: AsyncConnection, delivery_id: str) -> Any:
             .where(WebhookDelivery.id == delivery_id)
         )
     ).first()
+    return None if row is None else record(Target, row)
 
 
 async def attempted(

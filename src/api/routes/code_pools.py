@@ -41,7 +41,7 @@ CSV_BODY = (
     responses=errors(409, 413, 422),
 )
 async def create_pool(body: PoolCreate, principal: CampaignsWrite, engine: EngineDep) -> PoolOut:
-    values = {"id": body.id or catalog.new_pool_id(), **body.columns()}
+    values = {"id": body.id or catalog.new_pool_id(), **body.changes()}
     return PoolOut.of(await catalog.create_pool(engine, principal.org_id, values))
 
 
@@ -67,7 +67,7 @@ async def get_pool(pool_id: str, principal: CampaignsRead, engine: EngineDep) ->
 async def patch_pool(
     pool_id: str, body: PoolPatch, principal: CampaignsWrite, engine: EngineDep
 ) -> PoolOut:
-    return PoolOut.of(await catalog.change_pool(engine, principal.org_id, pool_id, body.columns()))
+    return PoolOut.of(await catalog.change_pool(engine, principal.org_id, pool_id, body.changes()))
 
 
 @router.delete("/{pool_id}", status_code=204, operation_id="deleteCodePool", responses=errors(404))

@@ -11,10 +11,11 @@ from src.api.auth import Principal
 from src.api.deps import CampaignsRead, EngineDep, TransactionsRead
 from src.api.pagination import Cursor, Limit, page
 from src.api.schemas.common import Page, errors
-from src.api.schemas.reports import CampaignReportOut, TransactionOut, TxnType
+from src.api.schemas.reports import CampaignReportOut, TransactionOut
 from src.api.scopes import visible
 from src.domain.errors import Invalid
 from src.domain.ids import TRANSACTION
+from src.domain.ledger import TxnType
 from src.services import reports
 
 router = APIRouter(tags=["transactions"])

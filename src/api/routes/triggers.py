@@ -33,7 +33,7 @@ async def list_triggers(
     principal: CampaignsRead, engine: EngineDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[TriggerOut]:
     rows = await campaigns.triggers_page(engine, principal.org_id, cursor, limit + 1)
-    return page(rows, limit, TriggerOut.of, lambda r: r.key)
+    return page(rows, limit, TriggerOut.of, lambda r: r.definition.key)
 
 
 @router.get("/{key}", response_model=TriggerOut, operation_id="getTrigger", responses=errors(404))

@@ -32,8 +32,10 @@ async def create_webhook(
     body: WebhookCreate, principal: Admin, engine: EngineDep, sealer: SealerDep
 ) -> WebhookCreated:
     """Subscribe ``url`` to ``events``; the reply's ``secret`` (shown once) signs them."""
-    made = await service.create(engine, sealer, principal.org_id, body.url, list(body.events))
-    return WebhookCreated.model_validate(made)
+    made, secret = await service.create(
+        engine, sealer, principal.org_id, body.url, list(body.events)
+    )
+    return WebhookCreated.made(made, secret)
 
 
 @router.get("", response_model=Page[WebhookOut], operation_id="listWebhooks", responses=errors())

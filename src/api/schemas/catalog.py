@@ -39,7 +39,8 @@ class PoolPatch(Body):
     expiresAt: Moment | None = None
     lowStockThreshold: Stock | None = None
 
-    def columns(self) -> dict[str, Any]:
+    def changes(self) -> dict[str, Any]:
+        """What the body sets, by the domain ``Pool``'s field names."""
         names = {
             "name": "name",
             "expiresAt": "expires_at",

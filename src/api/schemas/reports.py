@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from src.api.schemas.common import Amount, Instant, Schema
 from src.api.schemas.ids import TransactionId
 from src.domain.analytics import Figures, Report
-
-TxnType = Literal["points", "product", "code", "merge"]
+from src.domain.ledger import Transaction, TxnType
 
 
 class TransactionOut(Schema):
@@ -34,7 +33,7 @@ class TransactionOut(Schema):
     created_at: Instant
 
     @classmethod
-    def of(cls, row: Any) -> TransactionOut:
+    def of(cls, row: Transaction) -> TransactionOut:
         return cls(
             id=row.id,
             user_id=row.user_id,

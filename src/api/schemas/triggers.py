@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from src.api.schemas.common import Body, Instant, Schema
-from src.domain.triggers import TriggerDefinition, TriggerField
+from src.domain.triggers import StoredTrigger, TriggerDefinition, TriggerField
 
 GUIDE_STEP_1: dict[str, Any] = {
     "key": "purchase_completed",
@@ -36,5 +36,9 @@ class TriggerOut(Schema):
     updated_at: Instant
 
     @classmethod
-    def of(cls, row: Any) -> TriggerOut:
-        return cls(**row.definition, created_at=row.created_at, updated_at=row.updated_at)
+    def of(cls, stored: StoredTrigger) -> TriggerOut:
+        return cls(
+            **stored.definition.model_dump(),
+            created_at=stored.created_at,
+            updated_at=stored.updated_at,
+        )

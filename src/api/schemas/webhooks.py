@@ -9,6 +9,7 @@ from pydantic import Field
 
 from src.api.schemas.common import Body, Instant, Schema
 from src.domain.webhooks import EventType
+from src.store.webhooks import Delivery, Subscription
 
 
 class WebhookCreate(Body):
@@ -23,14 +24,18 @@ class WebhookOut(Schema):
     created_at: Instant
 
     @classmethod
-    def of(cls, row: Any) -> WebhookOut:
-        return cls.model_validate(row, from_attributes=True)
+    def of(cls, subscription: Subscription) -> WebhookOut:
+        return cls.model_validate(subscription, from_attributes=True)
 
 
 class WebhookCreated(WebhookOut):
     """The subscription and its signing secret, shown this once."""
 
     secret: str = Field(examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+
+    @classmethod
+    def made(cls, subscription: Subscription, secret: str) -> WebhookCreated:
+        return cls(**vars(subscription), secret=secret)
 
 
 class SecretOut(Schema):
@@ -53,6 +58,6 @@ class DeliveryOut(Schema):
     body: dict[str, Any]
 
     @classmethod
-    def of(cls, row: Any) -> DeliveryOut:
+    def of(cls, delivery: Delivery) -> DeliveryOut:
         """A stored delivery, its body (kept as the exact bytes sent) parsed for the reply."""
-        return cls.model_validate({**row._mapping, "body": json.loads(row.body)})
+        return cls.model_validate({**vars(delivery), "body": json.loads(delivery.body)})
