@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from src.domain.bounds import Moment, storable, violation
+from src.domain.model import CamelModel
 
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_BODY_BYTES = 64 * 1024
@@ -46,17 +47,17 @@ USER_ID_SCHEMA: dict[str, Any] = {
 }
 
 
-class ActionRequest(BaseModel):
+class ActionRequest(CamelModel):
     """Body of ``POST /api/audience/internal/actions`` (integration guide, "Request Body")."""
 
     model_config = ConfigDict(extra="forbid")
 
-    userId: Annotated[str, WithJsonSchema(USER_ID_SCHEMA)] = Field(min_length=1, max_length=255)
+    user_id: Annotated[str, WithJsonSchema(USER_ID_SCHEMA)] = Field(min_length=1, max_length=255)
     action: str = Field(pattern=ACTION_PATTERN)
     timestamp: Moment | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
     @field_validator("data", "metadata")
     @classmethod
@@ -72,12 +73,12 @@ class ActionRequest(BaseModel):
             )
         return value
 
-    @field_validator("userId", "idempotencyKey")
+    @field_validator("user_id", "idempotency_key")
     @classmethod
     def _storable(cls, value: str | None) -> str | None:
         return None if value is None else storable(value)
 
-    @field_validator("userId", mode="before")
+    @field_validator("user_id", mode="before")
     @classmethod
     def _numeric_user_id(cls, value: Any) -> Any:
         # Shopify-style integrations send the customer ID as a JSON number.

@@ -29,6 +29,7 @@ from src.domain.bounds import NOT_BOOLEAN, Moment
 from src.domain.conditions import OPERATORS, Check, compile_condition, is_valid_path
 from src.domain.errors import Conflict
 from src.domain.limits import Limits
+from src.domain.model import CamelModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(max_length=500)]
@@ -58,7 +59,7 @@ def check_transition(current: str, target: str) -> None:
         raise Conflict(f"a {current} campaign cannot become {target}; it can become {allowed}")
 
 
-class Condition(BaseModel):
+class Condition(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     field: str
@@ -83,14 +84,14 @@ class Condition(BaseModel):
         return self
 
 
-class TriggerRule(BaseModel):
+class TriggerRule(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(pattern=ACTION_PATTERN)
     conditions: list[Condition] = Field(default_factory=list, max_length=50)
 
 
-class AddPointsConfig(BaseModel):
+class AddPointsConfig(CamelModel):
     """Fixed ``amount``, or ``multiplier`` x a numeric action field, rounded to a whole point."""
 
     model_config = ConfigDict(extra="forbid")
@@ -111,17 +112,17 @@ class AddPointsConfig(BaseModel):
         return self
 
 
-class AwardProductConfig(BaseModel):
+class AwardProductConfig(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
-    productId: Identifier
+    product_id: Identifier
     reason: Reason | None = None
 
 
-class AllocateCodeConfig(BaseModel):
+class AllocateCodeConfig(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
-    poolId: Identifier
+    pool_id: Identifier
     reason: Reason | None = None
 
 
@@ -132,7 +133,7 @@ EFFECT_CONFIGS: dict[str, type[BaseModel]] = {
 }
 
 
-class Effect(BaseModel):
+class Effect(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["add_points", "award_product", "allocate_code"]
@@ -154,7 +155,7 @@ class Effect(BaseModel):
         return self._parsed
 
 
-class CampaignDefinition(BaseModel):
+class CampaignDefinition(CamelModel):
     """The versioned part of a campaign: what fires, when and what it grants."""
 
     model_config = ConfigDict(extra="forbid")
@@ -162,23 +163,23 @@ class CampaignDefinition(BaseModel):
     name: Name
     description: str | None = Field(default=None, max_length=2000)
     priority: Priority = 0
-    startAt: Moment | None = None
-    endAt: Moment | None = None
+    start_at: Moment | None = None
+    end_at: Moment | None = None
     triggers: list[TriggerRule] = Field(min_length=1, max_length=20)
     effects: list[Effect] = Field(min_length=1, max_length=20)
     limits: Limits | None = None
 
     @model_validator(mode="after")
     def _window(self) -> CampaignDefinition:
-        if self.startAt and self.endAt and self.endAt <= self.startAt:
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise ValueError("'endAt' must be after 'startAt'")
         return self
 
     def in_force_at(self, moment: datetime) -> bool:
         """Judged by the action's own timestamp, not by when it is processed."""
-        if self.startAt is not None and moment < self.startAt:
+        if self.start_at is not None and moment < self.start_at:
             return False
-        return self.endAt is None or moment < self.endAt
+        return self.end_at is None or moment < self.end_at
 
 
 @dataclass(frozen=True)
@@ -256,9 +257,9 @@ class CampaignVersion(BaseModel):
             if isinstance(config, AddPointsConfig):
                 template |= {"amount": config.amount, "currency": config.currency}
             elif isinstance(config, AwardProductConfig):
-                template["product_id"] = config.productId
+                template["product_id"] = config.product_id
             else:
-                template["pool_id"] = config.poolId
+                template["pool_id"] = config.pool_id
             effects.append(PreparedEffect(index, config, template))
         return Prepared(
             order=(-definition.priority, self.campaign_id),

@@ -34,7 +34,7 @@ def contact_shaped(user_id: str) -> bool:
 
 def enrollable(user_id: str, settings: OrgSettings) -> bool:
     """Whether an action naming an unknown ``user_id`` enrols it as a new user."""
-    return settings.unknownUsers == "enroll" and not contact_shaped(user_id)
+    return settings.unknown_users == "enroll" and not contact_shaped(user_id)
 
 
 def normalize_email(value: str) -> str:

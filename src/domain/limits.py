@@ -13,26 +13,27 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.domain.bounds import NOT_BOOLEAN
+from src.domain.model import CamelModel
 
 Count = Annotated[int, Field(ge=1, le=1_000_000_000), NOT_BOOLEAN]
 
 
-class PeriodLimit(BaseModel):
+class PeriodLimit(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     count: Count
     period: Literal["day", "week", "month"]
 
 
-class Limits(BaseModel):
+class Limits(CamelModel):
     # One schema in the document for requests and replies (its Decimal is written as a
     # string, which the number-or-string it accepts covers), not Limits-Input/Limits-Output.
     model_config = ConfigDict(extra="forbid", json_schema_mode_override="validation")
 
-    maxPerUser: Count | None = None
-    perUserPerPeriod: PeriodLimit | None = None
-    maxTotal: Count | None = None
-    pointsBudget: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
+    max_per_user: Count | None = None
+    per_user_per_period: PeriodLimit | None = None
+    max_total: Count | None = None
+    points_budget: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=4)
 
 
 class Counter(BaseModel):
@@ -93,21 +94,23 @@ def counters(limits: Limits, moment: datetime, zone: tzinfo) -> list[Counter]:
     Per-period counters follow ``moment`` in the org's time zone.
     """
     out = []
-    if limits.maxTotal is not None or limits.pointsBudget is not None:
+    if limits.max_total is not None or limits.points_budget is not None:
         out.append(
             Counter(
                 kind="total",
-                max_count=limits.maxTotal,
-                max_points=limits.pointsBudget,
-                reason="maxTotal" if limits.pointsBudget is None else "maxTotal/pointsBudget",
+                max_count=limits.max_total,
+                max_points=limits.points_budget,
+                reason="maxTotal" if limits.points_budget is None else "maxTotal/pointsBudget",
             )
         )
-    if limits.maxPerUser is not None:
+    if limits.max_per_user is not None:
         out.append(
-            Counter(kind="user", max_count=limits.maxPerUser, max_points=None, reason="maxPerUser")
+            Counter(
+                kind="user", max_count=limits.max_per_user, max_points=None, reason="maxPerUser"
+            )
         )
-    if limits.perUserPerPeriod is not None:
-        p = limits.perUserPerPeriod
+    if limits.per_user_per_period is not None:
+        p = limits.per_user_per_period
         out.append(
             Counter(
                 kind="period",

@@ -73,7 +73,7 @@ def skip_reason(user: Mapping[str, Any] | None, ref: str, settings: OrgSettings)
     unknown users, ``unenrollable_id``: its ID is an email or a phone number)."""
     if user is not None:
         return None
-    if settings.unknownUsers == "enroll" and not enrollable(ref, settings):
+    if settings.unknown_users == "enroll" and not enrollable(ref, settings):
         return errors.UNENROLLABLE_ID
     return errors.UNKNOWN_USER
 
@@ -85,7 +85,7 @@ def judge(
     settings: OrgSettings,
 ) -> ActionPlan:
     """The plan before limits: skipped for an unknown user, else every matching effect."""
-    moment = action.judged_at(settings.maxEventAge)
+    moment = action.judged_at(settings.max_event_age)
     reason = skip_reason(user, action.user_id, settings)
     if user is None or reason is not None:
         return ActionPlan(status="skipped", user_id=None, reason=reason, judged_at=moment)

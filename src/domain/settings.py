@@ -11,7 +11,9 @@ from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from src.domain.model import CamelModel
 
 # Files of a zoneinfo directory that are not zones: the host's own time, and tzdata's
 # placeholders. ``localtime`` would judge an org's campaigns by each server's clock setting.
@@ -42,15 +44,15 @@ def check_reversal_actions(rules: dict[str, ReversalRule]) -> dict[str, Reversal
     return rules
 
 
-class UserLookup(BaseModel):
+class UserLookup(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     email: bool = False
     phone: bool = False
 
 
-class RateLimit(BaseModel):
-    perSecond: int
+class RateLimit(CamelModel):
+    per_second: int
     burst: int
 
 
@@ -58,7 +60,7 @@ ACTION_NAME = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_REVERSAL_ACTIONS = 20
 
 
-class ReversalRule(BaseModel):
+class ReversalRule(CamelModel):
     """An action type that reverses an earlier action (a refund of a purchase): which type it
     reverses, the field naming the original, and whether its ``data.amount`` refunds in part
     (absent: it reverses in full)."""
@@ -70,26 +72,26 @@ class ReversalRule(BaseModel):
     amount: Literal["data.amount"] | None = None
 
 
-class OrgSettings(BaseModel):
+class OrgSettings(CamelModel):
     """What an org configures (``rateLimit`` is an operator's, set with the CLI)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    userLookup: UserLookup = Field(default_factory=UserLookup)
-    unknownUsers: Literal["skip", "enroll"] = "skip"
-    phoneRegion: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    user_lookup: UserLookup = Field(default_factory=UserLookup)
+    unknown_users: Literal["skip", "enroll"] = "skip"
+    phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     timezone: str = Field(default="UTC", max_length=64)
     # How old an action's own timestamp may be and still say when it happened (campaign
     # windows); older, it is judged by the time it was accepted.
-    maxEventAge: timedelta = Field(
+    max_event_age: timedelta = Field(
         default=timedelta(days=7), ge=timedelta(0), le=timedelta(days=365)
     )
-    rateLimit: RateLimit | None = None
-    reversalActions: dict[str, ReversalRule] = Field(
+    rate_limit: RateLimit | None = None
+    reversal_actions: dict[str, ReversalRule] = Field(
         default_factory=dict, max_length=MAX_REVERSAL_ACTIONS
     )
 
-    @field_validator("reversalActions")
+    @field_validator("reversal_actions")
     @classmethod
     def _reversal_names(cls, value: dict[str, ReversalRule]) -> dict[str, ReversalRule]:
         return check_reversal_actions(value)

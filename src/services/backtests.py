@@ -171,7 +171,7 @@ async def run(
             )
         loaded, seen = dict(tally.counters), set(rewarded)
         for n, action in enumerate(stored, 1):
-            step(tally, action, version, settings.zone, settings.maxEventAge, seen)
+            step(tally, action, version, settings.zone, settings.max_event_age, seen)
             if n % YIELD_EVERY == 0:  # judging is CPU work on the loop other activities share
                 await asyncio.sleep(0)
         changed = {s: v for s, v in tally.counters.items() if loaded.get(s) != v}

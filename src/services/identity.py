@@ -25,7 +25,7 @@ async def phone_of(engine: AsyncEngine, org_id: str, raw: str | None) -> str | N
     if raw is None:
         return None
     async with engine.connect() as conn:
-        region = (await orgs.get_settings(conn, org_id)).phoneRegion
+        region = (await orgs.get_settings(conn, org_id)).phone_region
     phone = normalize_phone(raw, region)
     if phone is None:
         hint = "" if region else "; use +<country code> or set phoneRegion in /v1/org/settings"
@@ -124,7 +124,7 @@ async def lookup(engine: AsyncEngine, org_id: str, where: Lookup) -> UserRecord:
     integrator's own ID under its source."""
     async with engine.connect() as conn:
         by = "email" if "email" in where else "phone" if "phone" in where else None
-        if by is not None and not getattr((await orgs.get_settings(conn, org_id)).userLookup, by):
+        if by is not None and not getattr((await orgs.get_settings(conn, org_id)).user_lookup, by):
             raise Refused(
                 f"look-up by {by} is disabled for this organisation; enable it with "
                 f'PATCH /v1/org/settings {{"userLookup": {{"{by}": true}}}}',

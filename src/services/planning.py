@@ -51,7 +51,7 @@ class Planner:
                 conn, action.org_id, context.active, self.parsed
             )
             user, settings = context.found.user, context.found.settings
-            rule = settings.reversalActions.get(action.action)
+            rule = settings.reversal_actions.get(action.action)
             # Asked again with a stored plan too (a replay): the same request, so a reversal
             # of it that failed is tried again; the stored plan stays what it was.
             if rule is not None and self.starts is not None:

@@ -112,7 +112,7 @@ async def _pool_of(conn: AsyncConnection, org_id: str, row: Granted) -> str | No
     )
     effects = version.definition.effects
     config = effects[row.effect_index].parsed() if row.effect_index < len(effects) else None
-    return config.poolId if isinstance(config, AllocateCodeConfig) else None
+    return config.pool_id if isinstance(config, AllocateCodeConfig) else None
 
 
 async def _check(

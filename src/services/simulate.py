@@ -76,7 +76,7 @@ async def simulate(
     source = action.metadata.get("source")
     async with engine.connect() as conn:
         found = await users.resolve(
-            conn, org_id, action.userId, source if isinstance(source, str) else None
+            conn, org_id, action.user_id, source if isinstance(source, str) else None
         )
         if campaign_ids is not None:
             chosen = await campaigns.current_versions(conn, org_id, campaign_ids, parsed)
@@ -84,12 +84,12 @@ async def simulate(
             chosen = await campaigns.in_force(conn, org_id, action.action, parsed)
         settings = found.settings
         known = found.user if sees_users else None
-        exists = not sees_users or known is not None or enrollable(action.userId, settings)
-        user = known or {"id": action.userId, "email": None, "phone": None}
+        exists = not sees_users or known is not None or enrollable(action.user_id, settings)
+        user = known or {"id": action.user_id, "email": None, "phone": None}
         probe = ActionInput(
             event_id=SIMULATED_EVENT,
             org_id=org_id,
-            user_id=action.userId,
+            user_id=action.user_id,
             action=action.action,
             timestamp=action.timestamp or now,
             data=action.data,
@@ -119,9 +119,9 @@ async def simulate(
                 )
             )
     return Simulation(
-        user_id=action.userId,
+        user_id=action.user_id,
         resolved_user_id=None if known is None else str(known["id"]),
-        unknown_users=settings.unknownUsers,
+        unknown_users=settings.unknown_users,
         campaigns=outcomes,
     )
 

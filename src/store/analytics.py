@@ -4,12 +4,11 @@ in the org's time zone."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.analytics import Day, Figures, Report
+from src.store.records import record, records
 
 _DAILY = text(
     """
@@ -22,7 +21,7 @@ _DAILY = text(
         FROM events WHERE org_id = :org AND campaign_ids @> ARRAY[CAST(:cid AS text)]
         GROUP BY 1
     ), days AS (SELECT day FROM grants UNION SELECT day FROM matched)
-    SELECT d.day,
+    SELECT d.day AS date,
            COALESCE((SELECT n FROM matched m WHERE m.day = d.day), 0) AS actions_matched,
            COUNT(DISTINCT g.user_id) AS users_rewarded,
            COALESCE(SUM(g.amount) FILTER (WHERE g.type = 'points'), 0) AS points_issued,
@@ -63,20 +62,10 @@ _SKIPPED = text(
 )
 
 
-def _figures(row: Any) -> dict[str, Any]:
-    return {
-        "actions_matched": row.actions_matched,
-        "users_rewarded": row.users_rewarded,
-        "points_issued": row.points_issued,
-        "products_awarded": row.products_awarded,
-        "codes_allocated": row.codes_allocated,
-    }
-
-
 async def campaign(conn: AsyncConnection, org_id: str, campaign_id: str, tz: str) -> Report:
     params = {"org": org_id, "cid": campaign_id, "tz": tz}
     totals = (await conn.execute(_TOTALS, params)).one()
     failed = {r.reason: r.n for r in await conn.execute(_FAILED, params)}
     skipped = {r.reason: r.n for r in await conn.execute(_SKIPPED, params)}
-    days = [Day(**_figures(d), date=d.day) for d in await conn.execute(_DAILY, params)]
-    return Report(Figures(**_figures(totals)), failed, skipped, days)
+    days = records(Day, await conn.execute(_DAILY, params))
+    return Report(record(Figures, totals), failed, skipped, days)

@@ -67,7 +67,7 @@ async def accept_many(
     rows: list[dict[str, Any]] = [
         {
             "id": new_event_id(),
-            "user_id": request.userId,
+            "user_id": request.user_id,
             "action": request.action,
             "occurred_at": request.timestamp or now,
             "data": json.dumps(request.data),

@@ -29,5 +29,5 @@ async def test_concurrent_settings_edits_all_survive(tenant: Tenant, engine: Asy
     assert settings["phoneRegion"] == "GB"
     async with engine.connect() as conn:
         stored = await orgs.get_settings(conn, tenant.org_id)
-    assert stored.rateLimit is not None
-    assert stored.rateLimit.model_dump() == {"perSecond": 50, "burst": 80}
+    assert stored.rate_limit is not None
+    assert stored.rate_limit.model_dump() == {"perSecond": 50, "burst": 80}

@@ -12,7 +12,7 @@ REFUND = {"reverses": "purchase_completed", "match": "data.orderId"}
 
 def test_defaults_and_an_iana_time_zone() -> None:
     settings = OrgSettings()
-    assert (settings.unknownUsers, settings.timezone, settings.reversalActions) == (
+    assert (settings.unknown_users, settings.timezone, settings.reversal_actions) == (
         "skip",
         "UTC",
         {},
@@ -25,7 +25,7 @@ def test_defaults_and_an_iana_time_zone() -> None:
 
 def test_a_refund_type_may_not_reverse_a_refund_type() -> None:
     """Two refunds naming each other would each wait for the other to settle."""
-    assert OrgSettings(reversalActions={"purchase_refunded": REFUND}).reversalActions
+    assert OrgSettings(reversalActions={"purchase_refunded": REFUND}).reversal_actions
     looped = {"a_refund": {**REFUND, "reverses": "b_refund"}, "b_refund": REFUND}
     with pytest.raises(ValidationError, match="a refund type too"):
         OrgSettings.model_validate({"reversalActions": looped})
@@ -37,5 +37,5 @@ def test_stored_settings_keep_what_still_reads_and_default_the_rest() -> None:
     """A rule tightened since a value was stored resets that key alone."""
     stored = {"unknownUsers": "enroll", "timezone": "Not/AZone", "futureKey": 1}
     settings = OrgSettings.of(stored)
-    assert (settings.unknownUsers, settings.timezone) == ("enroll", "UTC")
+    assert (settings.unknown_users, settings.timezone) == ("enroll", "UTC")
     assert OrgSettings.of(None) == OrgSettings()

@@ -23,8 +23,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
+from src.api.schemas.notifications import NOTIFICATIONS
 from src.config import Settings
-from src.domain.notifications import NOTIFICATIONS
 from src.domain.sealing import Sealer, new_key, parse_keys
 from src.domain.webhooks import DeliveryInput, public
 from src.services.webhooks import (

@@ -50,12 +50,12 @@ def _header_key(request: Request, longest: int = 255) -> str | None:
 
 def _idempotency_key(request: Request, action: ActionBody) -> str | None:
     header = _header_key(request)
-    if header and action.idempotencyKey and header != action.idempotencyKey:
+    if header and action.idempotency_key and header != action.idempotency_key:
         raise Invalid(
             "idempotencyKey: differs from the Idempotency-Key header",
             [{"field": "idempotencyKey", "message": "differs from the header"}],
         )
-    return header or action.idempotencyKey
+    return header or action.idempotency_key
 
 
 def _queued(event_id: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
                 raise Invalid.field("body", "must be a JSON object")
             action = ActionBody.model_validate(item)
             await ingest.admit(principal.org_id, action, now)
-            key = action.idempotencyKey or (f"{header}:{index}" if header else None)
+            key = action.idempotency_key or (f"{header}:{index}" if header else None)
             valid.append((index, action, key))
         except ValidationError as exc:
             results[index] = _refused(index, Invalid.of(exc))

@@ -1,13 +1,13 @@
 """The webhook notifications, as the document's ``webhooks`` section (OpenAPI 3.1): what the
 engine POSTs to a subscribed URL, one operation per type with its body's model
-(``domain.notifications``), signed with the Standard Webhooks headers. Nothing here is
+(``schemas.notifications``), signed with the Standard Webhooks headers. Nothing here is
 served: these describe the requests a receiver gets."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from src.domain.notifications import (
+from src.api.schemas.notifications import (
     EventFailedNotification,
     EventSkippedNotification,
     PoolLowStockNotification,

@@ -76,19 +76,6 @@ class _Definition(Schema):
     limits: Limits | None
 
 
-def _fields(definition: CampaignDefinition) -> dict[str, Any]:
-    return {
-        "name": definition.name,
-        "description": definition.description,
-        "priority": definition.priority,
-        "start_at": definition.startAt,
-        "end_at": definition.endAt,
-        "triggers": definition.triggers,
-        "effects": definition.effects,
-        "limits": definition.limits,
-    }
-
-
 class CampaignOut(_Definition):
     id: str
     status: CampaignStatus
@@ -104,7 +91,7 @@ class CampaignOut(_Definition):
             version=campaign.version,
             created_at=campaign.created_at,
             updated_at=campaign.updated_at,
-            **_fields(campaign.definition),
+            **dict(campaign.definition),
         )
 
 
@@ -114,6 +101,4 @@ class VersionOut(_Definition):
 
     @classmethod
     def of(cls, stored: StoredVersion) -> VersionOut:
-        return cls(
-            version=stored.version, created_at=stored.created_at, **_fields(stored.definition)
-        )
+        return cls(version=stored.version, created_at=stored.created_at, **dict(stored.definition))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
-from typing import Any
 
 from src.api.schemas.common import Amount, Instant, Schema
 from src.api.schemas.ids import TransactionId
-from src.domain.analytics import Figures, Report
+from src.domain.analytics import Report
 from src.domain.ledger import Transaction, TxnType
 
 
@@ -78,18 +78,8 @@ class CampaignReportOut(FiguresOut):
         return cls(
             campaign_id=campaign_id,
             timezone=timezone,
-            **_figures(report.totals),
+            **asdict(report.totals),
             effects_failed=report.effects_failed,
             effects_skipped=report.effects_skipped,
-            per_day=[DayOut(date=d.date, **_figures(d)) for d in report.per_day],
+            per_day=[DayOut(**asdict(d)) for d in report.per_day],
         )
-
-
-def _figures(figures: Figures) -> dict[str, Any]:
-    return {
-        "actions_matched": figures.actions_matched,
-        "users_rewarded": figures.users_rewarded,
-        "points_issued": figures.points_issued,
-        "products_awarded": figures.products_awarded,
-        "codes_allocated": figures.codes_allocated,
-    }
