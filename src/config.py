@@ -16,35 +16,100 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseSettings):
+    """Every setting a `loyalty` process reads: environment variables (the field name in
+    capitals) or a `.env` file. The documentation's configuration page is rendered from these
+    fields, so each carries its description."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    # Services it needs.
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL (postgresql+asyncpg://…); unset under `loyalty dev` = embedded.",
+        description="SQLAlchemy URL of PostgreSQL: `postgresql+asyncpg://user:pass@host:5432/db`. "
+        "Unset under `loyalty dev`: its embedded PostgreSQL.",
     )
     temporal_address: str | None = Field(
-        default=None, description="host:port of Temporal; unset under `loyalty dev` = dev server."
+        default=None,
+        description="`host:port` of Temporal's frontend. Unset under `loyalty dev`: its "
+        "Temporal dev server.",
     )
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    task_queue: str = Field(
+        default="loyalty-actions",
+        description="Task queue of ProcessAction and the other workflows; webhook deliveries "
+        "use `<TASK_QUEUE>-webhooks`.",
+    )
     payload_keys: str | None = Field(
         default=None,
-        description="Keys sealing Temporal payloads: 'id:base64key[,id:base64key…]', the first "
-        "seals, all open (rotate by adding a key first). `loyalty payload-key` makes one; "
-        "`loyalty dev` keeps its own in DATA_DIR.",
+        description="Required on every API and worker process (they refuse to start without "
+        "it): `id:base64key[,id:base64key…]`, the keys sealing Temporal payloads and webhook "
+        "signing secrets; the first seals, all open (rotate by adding a key first). "
+        "`loyalty payload-key` makes one; `loyalty dev` keeps its own in DATA_DIR.",
         repr=False,
     )
-    task_queue: str = "loyalty-actions"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = Field(
-        default=1, ge=1, description="API processes `loyalty api` runs (a request is CPU-bound)."
+    payload_accept_unsealed: bool = Field(
+        default=True,
+        description="Read payloads that are not sealed (histories recorded before 0.2.0); "
+        "turn off once none is kept, so that whoever reaches Temporal cannot feed workers an "
+        "input of their own.",
     )
-    data_dir: str = ".loyalty"
-    db_pool_size: int = 20
+    redis_url: str | None = Field(
+        default=None,
+        description="`redis://host:6379/0`: rate-limit counters and the authentication "
+        "throttle's exemptions shared by all API processes (else each process counts alone).",
+    )
+
+    # The API.
+    api_host: str = Field(default="127.0.0.1", description="Where the API listens.")
+    api_port: int = Field(default=8000, description="The API's port.")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        description="API processes `loyalty api` runs; a request is CPU-bound, so use one per "
+        "core.",
+    )
+    api_grace_seconds: float = Field(
+        default=30.0, description="On SIGTERM, how long in-flight requests may take to finish."
+    )
     key_cache_seconds: float = Field(
         default=30.0,
-        description="Longest a cached API key or trigger definition is trusted without a DB "
-        "read; change notices drop them at once.",
+        description="Longest a cached API key or trigger definition is trusted without a "
+        "database read; change notices drop them at once, so this bounds staleness only while "
+        "a process has lost its notice connection.",
+    )
+    rate_limit_per_second: int = Field(
+        default=100, description="Default sustained requests per second per org (and per key)."
+    )
+    rate_limit_burst: int = Field(
+        default=500, description="Default requests in any one second per org (and per key)."
+    )
+    bulk_codes_per_minute: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Codes an org may import or generate a minute (a budget of its own).",
+    )
+    pool_max_codes: int = Field(default=1_000_000, ge=1, description="Most codes in one pool.")
+
+    # The worker, its relays and its reconciler.
+    db_pool_size: int = Field(
+        default=20, description="Database connections per process (and as many in overflow)."
+    )
+    worker_slots: int = Field(
+        default=16,
+        ge=1,
+        description="Workflow tasks, and activities, a worker process runs at once. More than "
+        "keep its CPU busy only queue work inside the process, where task-queue fairness "
+        "cannot reorder it.",
+    )
+    worker_grace_seconds: float = Field(
+        default=30.0, description="On SIGTERM, how long in-flight activities may take to finish."
+    )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflow code in Temporal's sandbox, which refuses non-deterministic "
+        "calls as they happen but re-imports the workflow module for every run (about a fifth "
+        "of a worker's CPU). The tests replay every recorded history and run the workflow "
+        "in the sandbox either way.",
     )
     relay_idle_seconds: float = Field(
         default=0.05,
@@ -70,18 +135,30 @@ class Settings(BaseSettings):
         description="How long a started event may stay unsettled before the reconciler asks "
         "Temporal about it.",
     )
-    reconcile_every_seconds: float = Field(default=30.0, gt=0, description="Reconciler period.")
+    reconcile_every_seconds: float = Field(
+        default=30.0, gt=0, description="How often the reconciler sweeps."
+    )
     activity_max_attempts: int = Field(
         default=8,
         ge=1,
         description="Attempts after which a plan or effect failing for a reason other than an "
-        "unavailable database gives up (the event ends failed, replayable).",
+        "unavailable database gives up (the event ends failed, replayable); an outage is "
+        "retried for as long as it lasts.",
     )
+    backtest_heartbeat_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="How long a backtest may go without a heartbeat (one per page of 1,000 "
+        "actions) before Temporal takes its worker for dead and resumes it on another. Set on "
+        "the API, which starts backtests.",
+    )
+
+    # Webhooks.
     webhook_slots: int = Field(
         default=8,
         ge=1,
         description="Webhook delivery attempts a worker process makes at once, on a task queue "
-        "of their own (TASK_QUEUE + '-webhooks'), so slow receivers never hold the slots "
+        "of their own (`<TASK_QUEUE>-webhooks`), so slow receivers never hold the slots "
         "grants run in.",
     )
     webhook_window_per_org: int = Field(
@@ -103,75 +180,89 @@ class Settings(BaseSettings):
         description="Delivered and failed webhook deliveries are deleted this long after their "
         "last change (in batches; pending ones are kept).",
     )
-    backtest_heartbeat_seconds: float = Field(
-        default=60.0,
-        ge=1,
-        description="How long a backtest may go without a heartbeat (one per page of 1,000 "
-        "actions) before Temporal takes its worker for dead and resumes it on another.",
-    )
-    worker_slots: int = Field(
-        default=16,
-        ge=1,
-        description="Workflow tasks, and activities, a worker process runs at once. More than "
-        "keep its CPU busy only queue work inside the process, where task-queue fairness "
-        "cannot reorder it.",
-    )
-    workflow_sandbox: bool = Field(
+    webhooks_allow_private_targets: bool = Field(
         default=False,
-        description="Run workflow code in Temporal's sandbox, which refuses non-deterministic "
-        "calls as they happen but re-imports the workflow module for every run (about a fifth "
-        "of a worker's CPU). The tests replay every recorded history and run the workflow "
-        "in the sandbox either way.",
+        description="Deliver webhooks to private, loopback, link-local and other non-global "
+        "addresses (an operator's setting, never an org's; `make dev` turns it on).",
     )
-    worker_grace_seconds: float = Field(
-        default=30.0, description="On SIGTERM, how long in-flight activities may take to finish."
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="One delivery attempt's time for the whole exchange, name resolution included.",
     )
-    api_grace_seconds: float = Field(
-        default=30.0, description="On SIGTERM, how long in-flight requests may take to finish."
+    webhook_first_retry_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before a failed delivery's second attempt."
     )
-    redis_url: str | None = Field(
-        default=None, description="Share rate-limit counters across API processes (redis://…)."
+    webhook_max_retry_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest wait between attempts (the wait doubles up to it).",
     )
-    rate_limit_per_second: int = Field(default=100, description="Default sustained rate per org.")
-    rate_limit_burst: int = Field(default=500, description="Default burst rate per org (1 s).")
-    bulk_codes_per_minute: int = Field(
-        default=200_000,
-        ge=1000,
-        description="Codes an org may import or generate a minute (a budget of its own).",
+    webhook_give_up_seconds: float = Field(
+        default=3 * 24 * 3600.0,
+        gt=0,
+        description="After this long without a 2xx reply a delivery is `failed` (re-sendable).",
     )
-    pool_max_codes: int = Field(default=1_000_000, ge=1, description="Most codes in one pool.")
+
+    # The codec endpoint, through which the Temporal UI shows sealed payloads decoded.
+    codec_host: str = Field(
+        default="127.0.0.1",
+        description="Where the codec endpoint listens (an operator's listener, apart from the "
+        "API).",
+    )
+    codec_port: int = Field(default=8089, description="The codec endpoint's port.")
+    codec_token: str | None = Field(
+        default=None,
+        description="Callers of the codec endpoint send `Authorization: Bearer <token>` (the "
+        "`temporal` CLI's `--codec-auth`; a proxy in front of the Temporal UI adds it). The "
+        "endpoint refuses to start without it unless CODEC_ALLOW_UNAUTHENTICATED is true.",
+        repr=False,
+    )
+    codec_allow_unauthenticated: bool = Field(
+        default=False,
+        description="Serve the codec endpoint without CODEC_TOKEN: only where nobody but "
+        "operators can reach it (`loyalty dev` does, on loopback, since the dev server's UI "
+        "cannot send a token).",
+    )
+    codec_allowed_hosts: list[str] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description="`Host` header values the codec endpoint answers (a page on another name "
+        "rebinding to it is refused): add the name a proxy or the CLI uses.",
+    )
+    codec_cors_origins: list[str] = Field(
+        default=["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Origins of the Temporal UI allowed to call the codec endpoint.",
+    )
+
+    # What it tells operators.
+    log_level: str = Field(default="INFO", description="Log level (`DEBUG`, `INFO`, `WARNING`…).")
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        description="`json`: one JSON object per line; `console`: a human view of the same fields.",
+    )
     metrics_host: str = Field(
-        default="127.0.0.1", description="Where the operator-only /metrics listeners bind."
+        default="127.0.0.1", description="Where the operator-only `/metrics` listeners bind."
     )
-    api_metrics_port: int = Field(default=9100, ge=0, description="API /metrics (0: off).")
-    worker_metrics_port: int = Field(default=9101, ge=0, description="Worker /metrics (0: off).")
+    api_metrics_port: int = Field(default=9100, ge=0, description="The API's `/metrics` (0: off).")
+    worker_metrics_port: int = Field(
+        default=9101, ge=0, description="The worker's `/metrics` (0: off)."
+    )
     temporal_sdk_metrics_port: int = Field(
         default=9102, ge=0, description="The worker's Temporal SDK metrics (0: off)."
     )
-    webhooks_allow_private_targets: bool = Field(
-        default=False,
-        description="Deliver webhooks to private, loopback and link-local addresses (an "
-        "operator's setting; `make dev` turns it on).",
-    )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    webhook_first_retry_seconds: float = Field(default=5.0, gt=0)
-    webhook_max_retry_seconds: float = Field(default=3600.0, gt=0)
-    webhook_give_up_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
-        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318): traces on.",
-    )
-    log_level: str = "INFO"
-    log_format: Literal["json", "console"] = Field(
-        default="json", description="JSON lines, or `console` for a human view."
+        description="OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`): traces on.",
     )
 
-    def require_database_url(self) -> str:
-        if not self.database_url:
-            raise ConfigurationError(
-                "DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)"
-            )
-        return self.database_url
+    # `loyalty dev`.
+    data_dir: str = Field(
+        default=".loyalty",
+        description="Where `loyalty dev` keeps its data: PostgreSQL, Temporal's database, the "
+        "payload key, the demo credentials and `stack.json`, by which the other `loyalty` "
+        "commands find the running stack.",
+    )
 
     @field_validator("payload_keys")
     @classmethod
@@ -180,35 +271,12 @@ class Settings(BaseSettings):
             parse_keys(value)
         return value
 
-    payload_accept_unsealed: bool = Field(
-        default=True,
-        description="Read payloads that are not sealed (histories recorded before 0.2.0); "
-        "turn off once none is kept, and whoever reaches Temporal cannot feed workers an "
-        "input of their own.",
-    )
-    codec_host: str = Field(
-        default="127.0.0.1", description="Where the codec endpoint for the Temporal UI listens."
-    )
-    codec_port: int = 8089
-    codec_token: str | None = Field(
-        default=None,
-        description="If set, codec callers must send 'Authorization: Bearer <token>'.",
-        repr=False,
-    )
-    codec_allow_unauthenticated: bool = Field(
-        default=False,
-        description="Serve the codec endpoint without CODEC_TOKEN: only where nobody but "
-        "operators can reach it (`loyalty dev` does, on loopback).",
-    )
-    codec_allowed_hosts: list[str] = Field(
-        default=["localhost", "127.0.0.1", "::1"],
-        description="Host header values the codec endpoint answers (a page on another name "
-        "rebinding to it is refused).",
-    )
-    codec_cors_origins: list[str] = Field(
-        default=["http://localhost:8233", "http://127.0.0.1:8233"],
-        description="Origins of the Temporal UI allowed to call the codec endpoint.",
-    )
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigurationError(
+                "DATABASE_URL is not set (postgresql+asyncpg://user:pass@host/db)"
+            )
+        return self.database_url
 
     def require_payload_keys(self) -> str:
         if not self.payload_keys:

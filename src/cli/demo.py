@@ -49,12 +49,15 @@ async def ensure_demo(engine: AsyncEngine, credentials: Path, base_url: str) -> 
 
 
 def curl_example(creds: dict[str, Any]) -> str:
+    """The variables every example of the README and the documentation uses, set for the demo
+    org, and the guide's action sent with them."""
     body = '{"userId": "user_123", "action": "purchase_completed", "data": {"amount": 150, "currency": "USD"}}'
     return (
-        f"curl -X POST {creds['baseUrl']}/api/audience/internal/actions \\\n"
-        f"  -H 'Authorization: Bearer {creds['apiSecret']}' \\\n"
-        f"  -H 'X-Monterosa-Org-ID: {creds['orgId']}' \\\n"
-        "  -H 'Content-Type: application/json' \\\n"
+        f"export BASE={creds['baseUrl']} SECRET={creds['apiSecret']} ORG={creds['orgId']}\n"
+        'curl -s "$BASE/api/audience/internal/actions" \\\n'
+        '  -H "Authorization: Bearer $SECRET" \\\n'
+        '  -H "X-Monterosa-Org-ID: $ORG" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
         f"  -d '{body}'"
     )
 

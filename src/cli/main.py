@@ -406,7 +406,8 @@ async def _dev(settings: Settings, data: Path) -> None:
             f"Temporal UI {ui} (payloads decoded by {codec})\n"
             f"Demo credentials in {data / 'dev-credentials.json'}:\n"
             f"  orgId {creds['orgId']}\n  apiKey {creds['apiKey']}\n"
-            f"  apiSecret {creds['apiSecret']}\n\nTry the integration guide's flow:\n\n"
+            f"  apiSecret {creds['apiSecret']}\n\nIn another terminal, set the variables the "
+            "examples in README.md and docs/ use, and send the integration guide's action:\n\n"
             f"{curl_example(creds)}\n"
         )
         if env:
