@@ -39,6 +39,10 @@ class EventStatus(StrEnum):
     failed = "failed"
 
 
+# Accepted and not settled: its run may still be going (or may have been lost).
+UNSETTLED = (EventStatus.queued, EventStatus.processing, EventStatus.waiting)
+
+
 # A user reference; a JSON number (Shopify-style customer IDs) is read as its decimal string.
 USER_ID_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "integer"}],

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel
@@ -22,6 +23,14 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "event.skipped",
     "pool.low_stock",
 )
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"  # to be attempted (again)
+    delivered = "delivered"
+    failed = "failed"  # given up; an operator may resend it
+
+
 SECRET_PREFIX = "whsec_"
 
 

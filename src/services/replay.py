@@ -14,13 +14,14 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain import errors
+from src.domain.actions import UNSETTLED as UNSETTLED_STATUSES
 from src.domain.actions import ActionInput, EventStatus
 from src.domain.errors import Conflict, NotFound
 from src.services import outcomes
-from src.store import events, recovery, reversals
+from src.store import recovery, reversals
 
 SETTLED = frozenset({EventStatus.processed, EventStatus.skipped, EventStatus.failed})
-UNSETTLED = frozenset(events.UNSETTLED)
+UNSETTLED = frozenset(UNSETTLED_STATUSES)
 # A settled event's run still closes after its last transaction: wait that long for it.
 CLOSING = timedelta(seconds=10)
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.errors import Invalid, NotFound
 from src.domain.sealing import Sealer
-from src.domain.webhooks import EVENT_TYPES, new_secret, public, signature
+from src.domain.webhooks import EVENT_TYPES, DeliveryStatus, new_secret, public, signature
 from src.store import orgs, webhooks
 
 MAX_PER_ORG = 20
@@ -180,7 +180,7 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
         found = await webhooks.target(conn, delivery_id)
     if found is None:
         return "gone"
-    if found.status != "pending":
+    if found.status != DeliveryStatus.pending:
         return str(found.status)
     timestamp = int(time.time())  # each attempt's own: receivers reject stale timestamps
     try:
@@ -216,7 +216,7 @@ async def deliver(engine: AsyncEngine, delivery_id: str, how: Delivering) -> str
         await webhooks.attempted(conn, delivery_id, status_code, error, delivered)
     if not delivered:
         raise DeliveryFailed(error or f"HTTP {status_code}")
-    return "delivered"
+    return DeliveryStatus.delivered
 
 
 async def post(

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.analytics import Day, Figures, Report
+from src.store.literals import FAILED
 from src.store.records import record, records
 
 _DAILY = text(
@@ -45,9 +46,9 @@ _TOTALS = text(
     """
 )
 _FAILED = text(
-    """
+    f"""
     SELECT reason, count(*) AS n FROM effect_results
-    WHERE org_id = :org AND campaign_id = :cid AND status = 'failed'
+    WHERE org_id = :org AND campaign_id = :cid AND status = {FAILED}
     GROUP BY reason ORDER BY reason
     """
 )

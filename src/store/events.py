@@ -14,12 +14,11 @@ from typing import Any
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.actions import ActionInput, ActionRequest, EventStatus
+from src.domain.actions import ActionInput, ActionRequest
 from src.domain.effects import ActionPlan
 from src.domain.events import EffectView, EventView
+from src.store.literals import QUEUED
 from src.store.tables import EffectResult, Event
-
-UNSETTLED = (EventStatus.queued, EventStatus.processing, EventStatus.waiting)
 
 
 def new_event_id() -> str:
@@ -28,11 +27,11 @@ def new_event_id() -> str:
 
 # One statement text for any batch size (arrays, not N value lists), so it is prepared once.
 _INSERT_EVENTS = text(
-    """
+    f"""
     INSERT INTO events (id, org_id, user_id, action, occurred_at, data, metadata,
                         idempotency_key, fingerprint, status, trace_parent, key_lineage)
     SELECT e.id, CAST(:org_id AS uuid), e.user_id, e.action, e.occurred_at, e.data::jsonb,
-           e.metadata::jsonb, e.idempotency_key, e.fingerprint, 'queued',
+           e.metadata::jsonb, e.idempotency_key, e.fingerprint, {QUEUED},
            CAST(:trace_parent AS text), CAST(:key_lineage AS text)
     FROM unnest(CAST(:id AS text[]), CAST(:user_id AS text[]), CAST(:action AS text[]),
                 CAST(:occurred_at AS timestamptz[]), CAST(:data AS text[]),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.effects import EffectRequest, EffectResult
 from src.domain.events import Settled
+from src.store.literals import FAILED, PROCESSED
 from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
 from src.store.tables import EffectResult as EffectRow
 
@@ -186,13 +187,13 @@ async def record(
 
 # A retry finding the event settled as it would settle it changes nothing and reports nothing.
 _SETTLE_EVENT = text(
-    """
+    f"""
     UPDATE events e
     SET status = agg.status, reason = agg.failures, updated_at = now()
     FROM (SELECT n, failures,
-                 CASE WHEN failures IS NULL THEN 'processed' ELSE 'failed' END AS status
+                 CASE WHEN failures IS NULL THEN {PROCESSED} ELSE {FAILED} END AS status
           FROM (SELECT count(*) AS n,
-                       string_agg(DISTINCT reason, ',') FILTER (WHERE status = 'failed')
+                       string_agg(DISTINCT reason, ',') FILTER (WHERE status = {FAILED})
                            AS failures
                 FROM effect_results WHERE event_id = :event_id) counted) agg
     WHERE e.id = :event_id AND agg.n >= e.planned_effects

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
 from src.store.events import to_input
+from src.store.literals import FAILED, IN_FLIGHT_SQL
 from src.store.tables import Event
 
 # One relay claims at a time, so the per-org and global windows it computes hold exactly.
@@ -19,9 +20,9 @@ from src.store.tables import Event
 # wait for must be able to start.
 _RELAY_LOCK = 7_243_002
 _IN_FLIGHT = text(
-    """
+    f"""
     SELECT org_id, count(*) AS n FROM events
-    WHERE started_at IS NOT NULL AND status IN ('queued', 'processing')
+    WHERE started_at IS NOT NULL AND status IN ({IN_FLIGHT_SQL})
     GROUP BY org_id
     """
 )
@@ -131,7 +132,7 @@ async def mark_started(conn: AsyncConnection, event_ids: list[str]) -> None:
 
 
 _START_FAILED = text(
-    """
+    f"""
     UPDATE events SET
         start_failures = start_failures + 1,
         start_rejections = start_rejections + CASE WHEN :rejected THEN 1 ELSE 0 END,
@@ -141,7 +142,7 @@ _START_FAILED = text(
         started_at = CASE WHEN :rejected AND start_rejections + 1 >= :cap
                           THEN now() ELSE started_at END,
         status = CASE WHEN :rejected AND start_rejections + 1 >= :cap
-                      THEN 'failed' ELSE status END,
+                      THEN {FAILED} ELSE status END,
         reason = CASE WHEN :rejected AND start_rejections + 1 >= :cap
                       THEN :reason ELSE reason END,
         updated_at = now()

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.effects import ActionPlan
+from src.store.literals import QUEUED, UNSETTLED_SQL, WAITING
 
 # Text, not an ORM update: the plan is serialised by pydantic-core straight to JSON. Only the
 # first plan is stored: a stale attempt finishing late can never replace it.
@@ -18,18 +19,18 @@ _SAVE_PLAN = text(
     """
 )
 _REOPEN = text(
-    """
+    f"""
     UPDATE events SET status = :status, reason = :reason, updated_at = now()
-    WHERE id = :event_id AND status = 'queued'
+    WHERE id = :event_id AND status = {QUEUED}
     """
 )
 _LOCK_PLAN = text("SELECT plan FROM events WHERE id = :event_id FOR UPDATE")
 
 
 _WAIT = text(
-    """
-    UPDATE events SET status = 'waiting', reason = :reason, updated_at = now()
-    WHERE id = :event_id AND plan IS NULL AND status IN ('queued', 'processing', 'waiting')
+    f"""
+    UPDATE events SET status = {WAITING}, reason = :reason, updated_at = now()
+    WHERE id = :event_id AND plan IS NULL AND status IN ({UNSETTLED_SQL})
     """
 )
 

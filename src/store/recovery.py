@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import case, delete, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.actions import ActionInput, EventStatus
-from src.store.events import UNSETTLED, to_input
+from src.domain.actions import UNSETTLED, ActionInput, EventStatus
+from src.store.events import to_input
+from src.store.literals import UNSETTLED_SQL
 from src.store.tables import EffectResult, Event
 
 
@@ -31,11 +32,11 @@ async def stale_in_flight(
     start and after the reconciler's last look, longest unchecked first; marked checked now."""
     rows = await conn.execute(
         text(
-            """
+            f"""
                 UPDATE events SET checked_at = now() WHERE id IN (
                     SELECT id FROM events
                     WHERE started_at IS NOT NULL
-                      AND status IN ('queued', 'processing', 'waiting')
+                      AND status IN ({UNSETTLED_SQL})
                       AND started_at < now() - make_interval(secs => :age)
                       AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => :age))
                     ORDER BY COALESCE(checked_at, started_at) LIMIT :limit

@@ -9,17 +9,19 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.store.literals import FAILED, UNSETTLED_SQL
+
 WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 # Unsettled events (the backlog), the unstarted part of it and its oldest event's age. Both
 # read the partial indexes the relay uses, so a probe stays cheap however large `events` is.
 _BACKLOG = text(
-    """
+    f"""
     SELECT
         (SELECT count(*) FROM events WHERE started_at IS NULL
            AND (CAST(:org AS uuid) IS NULL OR org_id = CAST(:org AS uuid))) AS unstarted,
         (SELECT count(*) FROM events WHERE started_at IS NOT NULL
-           AND status IN ('queued', 'processing', 'waiting')
+           AND status IN ({UNSETTLED_SQL})
            AND (CAST(:org AS uuid) IS NULL OR org_id = CAST(:org AS uuid))) AS in_flight,
         (SELECT extract(epoch FROM now() - min(created_at)) FROM events
            WHERE started_at IS NULL
@@ -36,18 +38,18 @@ _BY_STATUS = text(
     """
 )
 _FAILURES = text(
-    """
+    f"""
     SELECT coalesce(split_part(reason, ':', 1), 'unknown') AS reason, count(*) AS n FROM events
-    WHERE status = 'failed' AND created_at >= now() - CAST(:window AS interval)
+    WHERE status = {FAILED} AND created_at >= now() - CAST(:window AS interval)
       AND (CAST(:org AS uuid) IS NULL OR org_id = CAST(:org AS uuid))
     GROUP BY 1 ORDER BY 2 DESC, 1
     """
 )
 _BUSIEST = text(
-    """
+    f"""
     SELECT org_id::text AS org, count(*) AS n FROM events
     WHERE started_at IS NULL
-       OR (started_at IS NOT NULL AND status IN ('queued', 'processing', 'waiting'))
+       OR (started_at IS NOT NULL AND status IN ({UNSETTLED_SQL}))
     GROUP BY org_id ORDER BY n DESC, org_id LIMIT :top
     """
 )

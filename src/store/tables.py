@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from src.store.literals import PENDING, UNSETTLED_SQL
+
 Money = Numeric(20, 4)
 
 
@@ -314,9 +316,7 @@ class Event(Base):
             "ix_events_started_unsettled",
             "org_id",
             "started_at",
-            postgresql_where=text(
-                "started_at IS NOT NULL AND status IN ('queued', 'processing', 'waiting')"
-            ),
+            postgresql_where=text(f"started_at IS NOT NULL AND status IN ({UNSETTLED_SQL})"),
         ),
         Index("ix_events_org_status", "org_id", "status", "created_at"),
         # Backtests page through an org's actions of one type in timestamp order.
@@ -523,12 +523,12 @@ class WebhookDelivery(Base):
             "ix_webhook_deliveries_in_flight",
             "org_id",
             "webhook_id",
-            postgresql_where=text("started_at IS NOT NULL AND status = 'pending'"),
+            postgresql_where=text(f"started_at IS NOT NULL AND status = {PENDING}"),
         ),
         # Delivered or failed, by age: what retention deletes.
         Index(
             "ix_webhook_deliveries_settled",
             "updated_at",
-            postgresql_where=text("status <> 'pending'"),
+            postgresql_where=text(f"status <> {PENDING}"),
         ),
     )

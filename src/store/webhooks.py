@@ -11,16 +11,17 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.webhooks import deal
+from src.domain.webhooks import DeliveryStatus, deal
+from src.store.literals import PENDING
 from src.store.records import record, records
 from src.store.tables import Webhook, WebhookDelivery
 
 # One statement per notification, a no-op for an org without a subscriber to its type.
 _NOTIFY = text(
-    """
+    f"""
     INSERT INTO webhook_deliveries (id, org_id, webhook_id, type, body, status)
     SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), w.org_id, w.id,
-           CAST(:type AS text), CAST(:body AS text), 'pending'
+           CAST(:type AS text), CAST(:body AS text), {PENDING}
     FROM webhooks w WHERE w.org_id = CAST(:org AS uuid) AND CAST(:type AS text) = ANY(w.events)
     """
 )
@@ -149,9 +150,9 @@ async def deliveries(
 # One relay claims at a time, so the windows it computes hold exactly.
 _RELAY_LOCK = 7_243_003
 _IN_FLIGHT = text(
-    """
+    f"""
     SELECT org_id, webhook_id, count(*) AS n FROM webhook_deliveries
-    WHERE started_at IS NOT NULL AND status = 'pending'
+    WHERE started_at IS NOT NULL AND status = {PENDING}
     GROUP BY org_id, webhook_id
     """
 )
@@ -233,10 +234,10 @@ async def purge(conn: AsyncConnection, older_than_seconds: float, limit: int) ->
     ago (a bounded batch: the next pass takes the next)."""
     gone = await conn.execute(
         text(
-            """
+            f"""
             DELETE FROM webhook_deliveries WHERE id IN (
                 SELECT id FROM webhook_deliveries
-                WHERE status <> 'pending' AND updated_at < now() - make_interval(secs => :age)
+                WHERE status <> {PENDING} AND updated_at < now() - make_interval(secs => :age)
                 LIMIT :limit FOR UPDATE SKIP LOCKED)
             """
         ),
@@ -288,10 +289,10 @@ async def attempted(
         "updated_at": func.now(),
     }
     if delivered:
-        values |= {"status": "delivered", "delivered_at": func.now()}
+        values |= {"status": DeliveryStatus.delivered, "delivered_at": func.now()}
     await conn.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.pending)
         .values(**values)
     )
 
@@ -299,8 +300,8 @@ async def attempted(
 async def give_up(conn: AsyncConnection, delivery_id: str) -> None:
     await conn.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
-        .values(status="failed", updated_at=func.now())
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.pending)
+        .values(status=DeliveryStatus.failed, updated_at=func.now())
     )
 
 
@@ -322,12 +323,12 @@ async def resend(
     ).first()
     if row is None:
         return None
-    if row.status == "failed":
+    if row.status == DeliveryStatus.failed:
         await conn.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id)
             .values(
-                status="pending",
+                status=DeliveryStatus.pending,
                 started_at=None,
                 resends=WebhookDelivery.resends + 1,
                 updated_at=func.now(),
