@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# pyproject.toml's `generator` group (openapi-python-client), in a venv apart from the package's.
+GENERATOR := $(VENV)/generator
 
 .PHONY: install dev test test-fast lint docs migration format bench bench-ab soak histories clean
 
@@ -10,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	$(PYTHON) -m venv --clear --without-pip $(GENERATOR)
+	$(BIN)/python -m pip --python $(GENERATOR)/bin/python install --quiet --group generator
 	touch $(STAMP)
 
 install: $(STAMP)

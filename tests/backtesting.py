@@ -14,23 +14,21 @@ from src.store.tables import Event, User
 from tests.guide import ok
 from tests.support import Tenant
 
+# 10 points and a code of the pool ``welcome`` a visit.
+VISITS_PAY: dict[str, Any] = {
+    "name": "visits pay",
+    "status": "draft",
+    "triggers": [{"type": "visit"}],
+    "effects": [
+        {"type": "add_points", "config": {"amount": 10}},
+        {"type": "allocate_code", "config": {"poolId": "welcome"}},
+    ],
+}
+
 
 async def draft(tenant: Tenant, limits: dict[str, Any] | None = None) -> str:
-    created = await ok(
-        await tenant.http.post(
-            "/v1/campaigns",
-            json={
-                "name": "visits pay",
-                "status": "draft",
-                "triggers": [{"type": "visit"}],
-                "effects": [
-                    {"type": "add_points", "config": {"amount": 10}},
-                    {"type": "allocate_code", "config": {"poolId": "welcome"}},
-                ],
-                **({"limits": limits} if limits else {}),
-            },
-        )
-    )
+    body = {**VISITS_PAY, **({"limits": limits} if limits else {})}
+    created = await ok(await tenant.http.post("/v1/campaigns", json=body))
     return str(created["id"])
 
 

@@ -31,6 +31,8 @@ BODYLESS = {
     "rotateWebhookSecret",
     "resendWebhookDelivery",
 }
+# Replies whose status says it all: no body, and none published.
+EMPTY_REPLIES = {"resendWebhookDelivery"}
 
 
 async def test_document_is_valid_openapi(base_url: str) -> None:
@@ -47,7 +49,9 @@ async def test_document_is_valid_openapi(base_url: str) -> None:
             where = f"{method.upper()} {path}"
             success = [s for s in operation["responses"] if s.startswith("2")]
             assert success, where
-            assert all("content" in operation["responses"][s] for s in success if s != "204"), where
+            for status in success:
+                bodiless = status == "204" or operation["operationId"] in EMPTY_REPLIES
+                assert ("content" in operation["responses"][status]) is not bodiless, where
             if method in ("post", "put", "patch") and operation["operationId"] not in BODYLESS:
                 assert "requestBody" in operation, where
 

@@ -41,11 +41,21 @@ from src.services import replay, reversals
 router = APIRouter(prefix="/api/audience/internal/actions", tags=["actions"])
 
 
-def _header_key(request: Request, longest: int = 255) -> str | None:
+KEY_LONGEST = 255
+BATCH_KEY_LONGEST = KEY_LONGEST - 5  # room for the ``:<index>`` each item's key adds
+
+
+def _header_key(request: Request, longest: int = KEY_LONGEST) -> str | None:
     header = request.headers.get("idempotency-key")
     if header is not None and not 1 <= len(header) <= longest:
         raise Invalid.field("Idempotency-Key", f"must be 1-{longest} characters")
     return header
+
+
+def _key_header(longest: int, what: str) -> dict[str, Any]:
+    """The ``Idempotency-Key`` header as an OpenAPI parameter (``_header_key`` reads it)."""
+    schema = {"type": "string", "minLength": 1, "maxLength": longest}
+    return {"name": "Idempotency-Key", "in": "header", "description": what, "schema": schema}
 
 
 def _idempotency_key(request: Request, action: ActionBody) -> str | None:
@@ -75,7 +85,12 @@ def _refused(index: int, error: DomainError | ApiError) -> dict[str, Any]:
     response_model=Accepted,
     operation_id="sendAction",
     responses=errors(400, 409, 413, 422, examples=SEND_ACTION_ERRORS),
-    openapi_extra=request_body(ActionBody),
+    openapi_extra={
+        **request_body(ActionBody),
+        "parameters": [
+            _key_header(KEY_LONGEST, "A retry with the same key returns the first event.")
+        ],
+    },
 )
 async def post_action(request: Request, principal: ActionsWrite, ingest: IngestDep) -> JSONResponse:
     """The guide's "Send User Actions": queue one action for processing.
@@ -108,7 +123,12 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
     response_model=BatchOut,
     operation_id="sendActions",
     responses=errors(400, 413, 422),
-    openapi_extra=request_body(BatchBody),
+    openapi_extra={
+        **request_body(BatchBody),
+        "parameters": [
+            _key_header(BATCH_KEY_LONGEST, "Item i's key, unless it has its own: `<key>:i`.")
+        ],
+    },
 )
 async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDep) -> JSONResponse:
     """Up to 100 actions; each gets its own result, in order, and a bad one rejects only itself.
@@ -117,7 +137,7 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
     ``Idempotency-Key`` header, ``<header>:<index>`` (a retried batch maps to the same events).
     Each action costs one unit of the rate limits.
     """
-    header = _header_key(request, longest=250)
+    header = _header_key(request, longest=BATCH_KEY_LONGEST)
     body = await read_json(request, MAX_BATCH * MAX_BODY_BYTES, bounds=None)
     items = body.get("actions") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:

@@ -104,6 +104,8 @@ async def list_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/resend",
     status_code=202,
     response_model=None,
+    response_class=Response,  # a 202 with no body, published as such
+    response_description="Queued to be sent again.",
     operation_id="resendWebhookDelivery",
     responses=errors(404, 409),
 )
