@@ -296,6 +296,7 @@ def campaigns_backtest(
 ) -> None:
     """What the campaign's current version would have granted over the org's stored actions
     in the window (nothing is granted); a progress bar follows the run, then the result."""
+    from src.domain.backtests import BacktestStatus
     from src.services import backtests
     from src.store.db import make_engine
     from src.workflows.client import connect
@@ -321,12 +322,12 @@ def campaigns_backtest(
             typer.echo(f"backtest {found.id}: {found.total} stored actions")
             shown = 0
             with typer.progressbar(length=found.total, label="judging") as bar:
-                while found.status == "running":
+                while found.status == BacktestStatus.running:
                     await asyncio.sleep(0.5)
                     found = await backtests.get(engine, org, found.id)
                     bar.update(found.processed - shown)
                     shown = found.processed
-            if found.status != "completed":
+            if found.status != BacktestStatus.completed:
                 typer.echo(f"backtest {found.status}: {found.error}", err=True)
                 raise typer.Exit(1)
             typer.echo(json.dumps(found.result, indent=2))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,12 @@ from src.domain.planning import plan
 MAX_WINDOW = timedelta(days=366)
 PAGE = 1000  # stored actions read (and progress saved) at a time, at most
 PAGE_BYTES = 8 * 1024 * 1024  # and at most about this much of their data and metadata
+
+
+class BacktestStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    failed = "failed"
 
 
 class BacktestInput(BaseModel):
@@ -57,7 +64,7 @@ class BacktestView:
 
     def eta_seconds(self, now: datetime) -> float | None:
         """Time left at the pace so far; None until there is a pace, 0 once finished."""
-        if self.status != "running":
+        if self.status != BacktestStatus.running:
             return 0.0
         if self.processed == 0:
             return None

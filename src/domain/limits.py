@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,15 @@ from src.domain.bounds import NOT_BOOLEAN
 from src.domain.model import CamelModel
 
 Count = Annotated[int, Field(ge=1, le=1_000_000_000), NOT_BOOLEAN]
+
+
+class Reservation(StrEnum):
+    """A limit reservation's state: held by a planned firing, given back (its effect failed,
+    so a replay may take it again), or given back for good (its event was reversed)."""
+
+    reserved = "reserved"
+    released = "released"
+    reversed = "reversed"
 
 
 class PeriodLimit(CamelModel):

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,6 +48,12 @@ class ReversalResult(BaseModel):
     revoked_codes: list[str] = []
 
 
+class ReversalStatus(StrEnum):
+    queued = "queued"  # until its ReverseAction run applies it
+    completed = "completed"
+    failed = "failed"  # it took nothing; a new request may be sent
+
+
 @dataclass(frozen=True)
 class Grant:
     """One ledger row the event granted, and how much of it reversals took back so far."""
@@ -67,7 +74,7 @@ class ReversalView:
     event_id: str
     amount: Decimal | None
     reason: str | None
-    status: str
+    status: str  # a ReversalStatus
     result: dict[str, Any] | None
     created_at: datetime
     completed_at: datetime | None

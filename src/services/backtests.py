@@ -21,6 +21,7 @@ from src.domain.backtests import (
     PAGE,
     PAGE_BYTES,
     BacktestInput,
+    BacktestStatus,
     BacktestView,
     Tally,
     impersonal,
@@ -48,7 +49,7 @@ class BacktestStarts(Protocol):
 
 def view(row: StoredBacktest) -> BacktestView:
     """The backtest as readers see it; its state is read only once it completed."""
-    done = row.status == "completed" and row.state
+    done = row.status == BacktestStatus.completed and row.state
     return BacktestView(
         id=row.id,
         campaign_id=row.campaign_id,
@@ -111,7 +112,7 @@ async def request(
                 "actions": actions,
                 "window_start": start,
                 "window_end": end,
-                "status": "running",
+                "status": BacktestStatus.running,
                 "personal": personal,
                 "total": await backtests.count(conn, org_id, actions, start, end),
             },
@@ -142,7 +143,7 @@ async def run(
         if row is None:
             raise NotFound(f"backtest '{backtest.backtest_id}' not found")
         tally = Tally.model_validate(row.state) if row.state else Tally()
-        if row.status != "running":
+        if row.status != BacktestStatus.running:
             return tally.result()
         (version,) = await campaigns.versions_for(
             conn, backtest.org_id, [(row.campaign_id, row.campaign_version)]
@@ -186,7 +187,7 @@ async def run(
                 conn, backtest.backtest_id, tally.processed, tally.model_dump(mode="json")
             )
             if last:
-                await backtests.finish(conn, backtest.backtest_id, "completed")
+                await backtests.finish(conn, backtest.backtest_id, BacktestStatus.completed)
         await beat(tally.processed)
         if last:
             return tally.result()
@@ -217,4 +218,4 @@ async def abandoned(runs: Runs, engine: AsyncEngine, older_than: float, limit: i
 
 async def fail(engine: AsyncEngine, backtest_id: str, error: str) -> None:
     async with engine.begin() as conn:
-        await backtests.finish(conn, backtest_id, "failed", error)
+        await backtests.finish(conn, backtest_id, BacktestStatus.failed, error)

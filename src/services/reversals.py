@@ -24,6 +24,7 @@ from src.domain.reversals import (
     LEDGER_STEP,
     ReversalInput,
     ReversalResult,
+    ReversalStatus,
     ReversalView,
     check_partial,
     refundable,
@@ -78,7 +79,7 @@ async def request(
             raise NotFound(f"event '{event_id}' not found")
         earlier = await reversals.of_event(conn, org_id, event_id)
         same = next((r for r in earlier if r.id == rid), None)
-        start = same is None or same.status == "queued"
+        start = same is None or same.status == ReversalStatus.queued
         if same is None:
             await _check(conn, event, event_id, amount, earlier)
             await reversals.create(conn, rid, org_id, event_id, key, amount, reason)
@@ -86,7 +87,7 @@ async def request(
             raise Conflict(
                 f"this Idempotency-Key was used for reversal '{rid}' with another amount"
             )
-        elif same.status == "failed" and own_key is not None:
+        elif same.status == ReversalStatus.failed and own_key is not None:
             # A replayed refund action tries its failed reversal again: a failed one wrote
             # nothing, so it is queued again under its own key (a client's key keeps its
             # outcome for ever; a new key makes a new request).
@@ -123,7 +124,7 @@ async def _check(
     earlier: list[ReversalView],
 ) -> None:
     # Failed reversals took nothing and do not count; a reversal in full is always taken.
-    live = [r for r in earlier if r.status != "failed"]
+    live = [r for r in earlier if r.status != ReversalStatus.failed]
     if amount is not None and len(live) >= MAX_PER_EVENT:
         raise Conflict(
             f"event '{event_id}' has {MAX_PER_EVENT} partial reversals; reverse the rest in full",
@@ -153,7 +154,7 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
         found = await reversals.lock(conn, reversal.reversal_id)
         if event is None or found is None:
             raise NotFound(f"reversal '{reversal.reversal_id}' not found")
-        if found.status != "queued":
+        if found.status != ReversalStatus.queued:
             assert found.result is not None
             return ReversalResult.model_validate(found.result)
         if event.status not in SETTLED:  # a run of it is going on: take back once it settles
@@ -199,7 +200,7 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             revoked_codes=revoked_codes,
         )
         await reversals.finish(
-            conn, reversal.reversal_id, "completed", result.model_dump(mode="json")
+            conn, reversal.reversal_id, ReversalStatus.completed, result.model_dump(mode="json")
         )
         taken = result.model_dump(
             mode="json", exclude={"reversal_id", "product_ids", "revoked_codes"}
@@ -272,7 +273,7 @@ async def request_for_action(
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"
     except DomainError as exc:
         return f"{errors.REVERSAL_REFUSED}:{exc.code}"
-    return f"{errors.REVERSAL_REFUSED}:failed" if made.status == "failed" else None
+    return f"{errors.REVERSAL_REFUSED}:failed" if made.status == ReversalStatus.failed else None
 
 
 async def give_up(engine: AsyncEngine, reversal: ReversalInput, error: str) -> None:
@@ -280,5 +281,7 @@ async def give_up(engine: AsyncEngine, reversal: ReversalInput, error: str) -> N
     (nothing of it was written), and the event may be reversed again with a new request."""
     async with engine.begin() as conn:
         found = await reversals.lock(conn, reversal.reversal_id)
-        if found is not None and found.status == "queued":
-            await reversals.finish(conn, reversal.reversal_id, "failed", {"error": error})
+        if found is not None and found.status == ReversalStatus.queued:
+            await reversals.finish(
+                conn, reversal.reversal_id, ReversalStatus.failed, {"error": error}
+            )

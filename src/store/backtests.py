@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Text, cast, func, insert, select, text, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.backtests import Stored
+from src.domain.backtests import BacktestStatus, Stored
 from src.store.records import record
 from src.store.tables import Backtest, BacktestCounter, BacktestUser, Event, User
 
@@ -35,7 +35,7 @@ async def running(conn: AsyncConnection, org_id: str | None, seconds: float) -> 
     """Backtests (the org's, or all) running and saved in the last ``seconds`` (a live run
     saves every page; one whose run was terminated stops counting)."""
     query = select(func.count()).where(
-        Backtest.status == "running",
+        Backtest.status == BacktestStatus.running,
         Backtest.updated_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds),
     )
     if org_id is not None:
@@ -56,7 +56,7 @@ async def stale(conn: AsyncConnection, older_than: float, limit: int) -> list[st
     query = (
         select(Backtest.id)
         .where(
-            Backtest.status == "running",
+            Backtest.status == BacktestStatus.running,
             Backtest.updated_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than),
         )
         .order_by(Backtest.updated_at)
@@ -254,7 +254,7 @@ async def finish(
 ) -> None:
     await conn.execute(
         update(Backtest)
-        .where(Backtest.id == backtest_id, Backtest.status == "running")
+        .where(Backtest.id == backtest_id, Backtest.status == BacktestStatus.running)
         .values(status=status, error=error, completed_at=func.now(), updated_at=func.now())
     )
 

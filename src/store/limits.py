@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.effects import firing_key
-from src.domain.limits import PERIOD_SCOPE_PREFIX, Counter, user_scope
+from src.domain.limits import PERIOD_SCOPE_PREFIX, Counter, Reservation, user_scope
 from src.store.tables import EffectResult, LimitReservation
 
 _COUNTERS = TypeAdapter(list[Counter])
@@ -102,7 +102,7 @@ async def reserve(
                 counters=_COUNTERS.dump_python(counters, mode="json"),
                 points=firing.points,
                 effects=firing.effects,
-                state="reserved",
+                state=Reservation.reserved,
             )
         )
     return refused
@@ -129,12 +129,12 @@ async def hold_for_grant(conn: AsyncConnection, key: str) -> str | None:
     reservation. A firing released because its effects failed reserves again (a replay); the
     refusing limit's name is returned when it no longer fits."""
     row = await _locked(conn, key)
-    if row is None or row.state != "released":  # reserved, or reversed for good
+    if row is None or row.state != Reservation.released:  # reserved, or reversed for good
         return None
     counters = _COUNTERS.validate_python(row.counters)
     refused = await _take(conn, str(row.org_id), row.campaign_id, row.user_id, counters, row.points)
     if refused is None:
-        await _set_state(conn, key, "reserved")
+        await _set_state(conn, key, Reservation.reserved)
     return refused
 
 
@@ -146,7 +146,7 @@ async def release_if_failed(
     so no crash can separate the two, and the row's state makes a retry a no-op."""
     key = firing_key(event_id, campaign_id, version)
     row = await _locked(conn, key)
-    if row is None or row.state != "reserved":
+    if row is None or row.state != Reservation.reserved:
         return
     failed = await conn.scalar(
         select(func.count()).where(
@@ -158,7 +158,7 @@ async def release_if_failed(
     )
     if (failed or 0) < row.effects:
         return
-    await _give_back(conn, row, "released")
+    await _give_back(conn, row, Reservation.released)
 
 
 async def _give_back(conn: AsyncConnection, row: Any, state: str) -> None:
@@ -183,13 +183,16 @@ async def release_reversed(conn: AsyncConnection, event_id: str) -> int:
     rows = (
         await conn.execute(
             select(LimitReservation)
-            .where(LimitReservation.event_id == event_id, LimitReservation.state == "reserved")
+            .where(
+                LimitReservation.event_id == event_id,
+                LimitReservation.state == Reservation.reserved,
+            )
             .order_by(LimitReservation.key)
             .with_for_update()
         )
     ).all()
     for row in rows:
-        await _give_back(conn, row, "reversed")
+        await _give_back(conn, row, Reservation.reversed)
     return len(rows)
 
 

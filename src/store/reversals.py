@@ -10,7 +10,7 @@ from sqlalchemy import func, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.domain.reversals import Grant, ReversalView
+from src.domain.reversals import Grant, ReversalStatus, ReversalView
 from src.store.records import record, records
 from src.store.tables import Code, Event, Reversal
 
@@ -141,7 +141,7 @@ async def create(
             key=key,
             amount=amount,
             reason=reason,
-            status="queued",
+            status=ReversalStatus.queued,
         )
     )
 
@@ -155,7 +155,9 @@ async def lock(conn: AsyncConnection, reversal_id: str) -> ReversalView | None:
 
 async def refunded(conn: AsyncConnection, event_id: str, applied_only: bool) -> Decimal:
     """The amounts refunded by the event's partial reversals: applied, or also requested."""
-    statuses = ["completed"] if applied_only else ["completed", "queued"]
+    statuses = [ReversalStatus.completed]
+    if not applied_only:
+        statuses.append(ReversalStatus.queued)
     query = select(func.coalesce(func.sum(Reversal.amount), 0)).where(
         Reversal.event_id == event_id, Reversal.status.in_(statuses)
     )
@@ -193,7 +195,9 @@ async def requeue(conn: AsyncConnection, reversal_id: str) -> None:
     await conn.execute(
         update(Reversal)
         .where(Reversal.id == reversal_id, Reversal.status == "failed")
-        .values(status="queued", result=null(), completed_at=None, updated_at=func.now())
+        .values(
+            status=ReversalStatus.queued, result=null(), completed_at=None, updated_at=func.now()
+        )
     )
 
 

@@ -11,7 +11,7 @@ from src.api.schemas.common import Amount, ErrorDetail, FieldError, Instant, Sch
 from src.api.schemas.ids import TransactionId
 from src.domain.actions import MAX_BATCH, ActionRequest
 from src.domain.events import EventView
-from src.domain.reversals import ReversalView
+from src.domain.reversals import ReversalStatus, ReversalView
 
 # The guide's "Request Body" and "Response", verbatim.
 GUIDE_ACTION: dict[str, Any] = {
@@ -171,7 +171,11 @@ class ReversalOut(Schema):
 
     @classmethod
     def of(cls, view: ReversalView) -> ReversalOut:
-        taken = TakenBackOut.model_validate(view.result) if view.status == "completed" else None
+        taken = (
+            TakenBackOut.model_validate(view.result)
+            if view.status == ReversalStatus.completed
+            else None
+        )
         fields = {**vars(view), "workflow_id": view.workflow_id, "taken_back": taken}
         return cls.model_validate(fields)
 
