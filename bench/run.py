@@ -42,7 +42,7 @@ from src.domain.sealing import new_key
 from src.domain.webhooks import EVENT_TYPES
 from src.store import campaigns, catalog, keys, orgs, users
 from src.store.db import make_engine, migrate
-from src.store.tables import Event, Product, WebhookDelivery
+from src.store.tables import Event, WebhookDelivery
 
 RESULTS = Path(__file__).parent / "results"
 ACTIONS = "/api/audience/internal/actions"
@@ -123,8 +123,8 @@ async def seed(engine: AsyncEngine) -> tuple[str, str]:
         await orgs.set_rate_limit(conn, org_id, 1_000_000, 1_000_000)
         for i in range(100):
             await users.insert_user(conn, org_id, f"u{i}", None, None)
-        await catalog.create_item(
-            conn, Product, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
+        await catalog.create_product(
+            conn, org_id, {"id": "badge", "name": "Badge", "type": "badge"}
         )
         definition = CampaignDefinition.model_validate(
             {

@@ -123,7 +123,8 @@ async def offer(
 ) -> None:
     """The open loop: an action (or, one time in ten, a batch of ten) every 1/rate s on
     schedule, whatever the replies take; a replay of a failed event every 30 s."""
-    started, tasks, i = time.perf_counter(), set(), 0
+    started, i = time.perf_counter(), 0
+    tasks: set[asyncio.Task[Any]] = set()
     replay_at = 30.0
     while (now := time.perf_counter() - started) < SECONDS:
         if RNG.random() < 0.1:
@@ -371,7 +372,7 @@ async def main() -> dict[str, Any]:
             "TEMPORAL_SDK_METRICS_PORT": "0",
         }
         headers = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": org_id}
-        load, minutes = Load(), []
+        load, minutes = Load(), list[dict[str, Any]]()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(temporal.shutdown)
             http = await stack.enter_async_context(
