@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond, WindowStats
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.errors import ApiError
+from src.api.windows import LocalWindows
 from src.metrics import RATE_LIMITED, org_label
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class RateLimiter:
         storage: Storage = (
             RedisStorage(redis_url.replace("redis://", "async+redis://", 1))
             if redis_url
-            else MemoryStorage()
+            else LocalWindows()
         )
         # A moving window counts exactly the requests of the last second (or ten): what is
         # allowed never depends on where wall-clock second boundaries fall.
