@@ -92,7 +92,7 @@ class ActionRequest(CamelModel):
 
     def fingerprint(self) -> str:
         """Hash of what the caller sent (not defaults), to tell a retry from a different body."""
-        body = self.model_dump(mode="json", exclude={"idempotencyKey"}, exclude_unset=True)
+        body = self.model_dump(mode="json", exclude={"idempotency_key"}, exclude_unset=True)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -98,3 +98,36 @@ def test_python_names_are_not_wire_names(model: type, body: dict[str, object]) -
     except ValidationError:
         return
     assert isinstance(parsed, OrgSettings) and parsed.unknown_users == "skip"
+
+
+@pytest.mark.parametrize(
+    ("body", "stored"),
+    [
+        (
+            {
+                "userId": "user_123",
+                "action": "purchase_completed",
+                "data": {"amount": 150, "currency": "USD"},
+                "idempotencyKey": "order-12345",
+            },
+            "042862e02890c261ca8c451708983da6928c4536e04954d8df9535ab24ee2259",
+        ),
+        (
+            {
+                "userId": 42,
+                "action": "review_posted",
+                "timestamp": "2025-10-06T16:45:00Z",
+                "metadata": {"source": "shopify"},
+            },
+            "8f0ad938e5194a5b6d3392a05964913b17314336bb3262a54f79b2143a63cc43",
+        ),
+    ],
+)
+def test_a_body_has_the_fingerprint_0_5_0_stored_for_it(
+    body: dict[str, object], stored: str
+) -> None:
+    """A retry of an action accepted before an upgrade is still the same action, not a 409."""
+    assert ActionRequest.model_validate(body).fingerprint() == stored
+    assert ActionRequest.model_validate(body | {"idempotencyKey": "other"}).fingerprint() == (
+        ActionRequest.model_validate(body).fingerprint()
+    )
