@@ -7,6 +7,7 @@ import asyncio
 import socket
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -26,6 +27,13 @@ from tests.support import (
     settled_count,
     workflow_result,
 )
+
+
+@pytest.fixture(autouse=True)
+def _orgs_labelled_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process names its first ``MAX_ORGS`` orgs in labels: each test's org is among them,
+    however many orgs the tests before it made."""
+    monkeypatch.setattr(metrics, "_named", set())
 
 
 async def test_a_guide_flow_is_counted(tenant: Tenant, client: Client) -> None:
