@@ -19,8 +19,6 @@ from src.domain.errors import Conflict, Invalid, NotFound
 from src.domain.triggers import StoredTrigger, TriggerDefinition, condition_errors
 from src.store import campaigns, triggers
 
-DEFINITION_FIELDS = tuple(CampaignDefinition.model_fields)
-
 
 async def _check_triggers(
     conn: AsyncConnection, org_id: str, definition: CampaignDefinition
