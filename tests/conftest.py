@@ -145,7 +145,7 @@ async def api_url(settings: Settings) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def base_url(api_url: str, worker: None) -> str:
+async def base_url(api_url: str, worker: None) -> str:  # noqa: ARG001 (to start it)
     """The API with the worker and relay running: accepted actions get processed."""
     return api_url
 

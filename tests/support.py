@@ -103,7 +103,7 @@ class Faults:
         if reversal.org_id in self.fail_reversals:
             raise RuntimeError(f"injected reversal fault in {reversal.reversal_id}")
 
-    async def after_reversal(self, reversal: ReversalInput, result: ReversalResult) -> None:
+    async def after_reversal(self, reversal: ReversalInput, _: ReversalResult) -> None:
         key = reversal.reversal_id
         self.attempts[key] = self.attempts.get(key, 0) + 1
         if reversal.org_id in self.fail_reversals_after_commit and self.attempts[key] == 1:

@@ -11,7 +11,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.catalog import CODE_ALPHABET, Imported, Pool
-from src.domain.errors import Conflict, Invalid, NotFound
+from src.domain.errors import Conflict, Invalid, NotFound, present
 from src.store import catalog
 from src.store.tables import CodePool, Product
 
@@ -31,8 +31,7 @@ async def create_product(engine: AsyncEngine, org_id: str, values: dict[str, Any
         if not await catalog.create_item(conn, Product, org_id, values):
             raise Conflict(f"product '{values['id']}' already exists")
         row = await catalog.get_product(conn, org_id, values["id"])
-    assert row is not None
-    return row
+    return present(row, f"product {values['id']}")
 
 
 async def get_product(engine: AsyncEngine, org_id: str, product_id: str) -> Row[Any]:
@@ -171,5 +170,4 @@ async def generate(
         result = await add_codes(engine, org_id, pool_id, codes, cap)
         wanted -= result.imported
         pool = result.pool
-    assert pool is not None
-    return pool
+    return present(pool, f"pool {pool_id}")

@@ -141,9 +141,7 @@ async def test_reset_workflow_does_not_grant_again(
     await ledger_consistent(engine, tenant.org_id)
 
 
-async def test_fifty_concurrent_events_against_fifty_codes(
-    tenant: Tenant, engine: AsyncEngine
-) -> None:
+async def test_fifty_concurrent_events_against_fifty_codes(tenant: Tenant) -> None:
     await ok(await tenant.http.post("/v1/code-pools", json={"id": "p50", "name": "fifty"}))
     await ok(
         await tenant.http.post(

@@ -288,11 +288,11 @@ async def test_a_receiver_that_never_answers_holds_only_its_own_window(
     1,000 of its deliveries are due; org B's notification is delivered within 2 s, and A has
     no more runs started than its window."""
 
-    async def never(request: web.Request) -> web.Response:
+    async def never(_: web.Request) -> web.Response:
         await asyncio.sleep(3600)
         return web.Response(status=204)
 
-    async def at_once(request: web.Request) -> web.Response:
+    async def at_once(_: web.Request) -> web.Response:
         return web.Response(status=204)
 
     deployed = settings.model_copy(update={"webhook_timeout_seconds": 10.0})
