@@ -17,8 +17,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/loyalty dev
 
-test: $(STAMP)  # everything: starts PostgreSQL (or uses LOYALTY_TEST_DATABASE_URL) and Temporal
-	$(BIN)/pytest
+# Everything: starts PostgreSQL (or uses LOYALTY_TEST_DATABASE_URL) and Temporal. One worker
+# a core, each with its own databases and Temporal server; then the `serial` tests, alone.
+TEST_WORKERS ?= auto
+test: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"; parallel=$$?; \
+	$(BIN)/pytest -m serial && exit $$parallel
 
 test-fast: $(STAMP)  # the pure tests (domain rules, deployment files): seconds, nothing started
 	$(BIN)/pytest -m pure

@@ -18,6 +18,10 @@ import pytest
 
 from tests.support import free_port
 
+# `loyalty dev` binds Temporal's fixed ports (7233, 8233): these run one at a time, on one
+# pytest-xdist worker (`--dist loadgroup`), beside the other tests.
+pytestmark = pytest.mark.xdist_group("loyalty-dev")
+
 CLI = (sys.executable, "-c", "from src.cli.main import app; app()")
 REPO = Path(__file__).parents[2]
 TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233  # what `loyalty dev` gives its dev server

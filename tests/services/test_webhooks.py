@@ -420,6 +420,7 @@ def resident_kib(field: str) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
 
 
+@pytest.mark.serial  # peak memory (VmHWM)
 async def test_a_receiver_that_answers_a_gzip_bomb_costs_the_worker_nothing(
     tenant: Tenant,
 ) -> None:
