@@ -21,8 +21,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/loyalty dev
 
-test: $(STAMP)  # everything: starts PostgreSQL (or uses LOYALTY_TEST_DATABASE_URL) and Temporal
-	$(BIN)/pytest
+# Everything: starts PostgreSQL (or uses LOYALTY_TEST_DATABASE_URL) and Temporal. One worker
+# a core, each with its own databases and Temporal server; then the `serial` tests, alone.
+TEST_WORKERS ?= auto
+test: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial"; parallel=$$?; \
+	$(BIN)/pytest -m serial && exit $$parallel
 
 test-fast: $(STAMP)  # the pure tests (domain rules, deployment files): seconds, nothing started
 	$(BIN)/pytest -m pure
@@ -36,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src bench  # the benchmarks call the store: they must keep up with it
+	$(BIN)/typos
 	$(DOCS_BUILD)
 
 docs: $(STAMP)

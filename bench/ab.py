@@ -66,7 +66,7 @@ async def measure(base: str, headers: dict[str, str]) -> tuple[float, float]:
     ) as http:
         await closed_loop(http, url, action, 16, 1.0)  # warm-up
         single = await closed_loop(http, url, action, 16, SECONDS)
-        batch = await closed_loop(http, f"{url}/batch", lambda i: batch_body, 4, SECONDS, 100)
+        batch = await closed_loop(http, f"{url}/batch", lambda _: batch_body, 4, SECONDS, 100)
     return single.rate, batch.rate
 
 

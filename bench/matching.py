@@ -158,7 +158,7 @@ async def allocator(
         await conn.execute(_SEED_CODE_ROWS, {"org": org_id, "pool": pool, "n": size})
         await conn.execute(text("ANALYZE codes"))
 
-    async def allocate(i: int) -> None:
+    async def allocate(_i: int) -> None:
         event = f"evt_{uuid.uuid4()}"
         await grants.apply(
             engine,

@@ -488,7 +488,7 @@ async def main() -> dict[str, Any]:
                 }
                 batch_body = {"actions": [action(i) for i in range(100)]}
                 batch = await closed_loop(
-                    http, f"{url}/batch", lambda i: batch_body, 4, SECONDS, 100
+                    http, f"{url}/batch", lambda _: batch_body, 4, SECONDS, 100
                 )
                 start_rate = await bare_start_rate(temporal.client)
                 report["acceptance"] = {

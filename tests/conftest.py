@@ -2,6 +2,8 @@
 
 PostgreSQL is the embedded wheel unless LOYALTY_TEST_DATABASE_URL names a server; either way
 each session (and each test that needs isolation) gets fresh databases, dropped afterwards.
+Under pytest-xdist (`make test`) each worker is a session of its own: its own databases,
+Temporal dev server (on free ports) and Redis database number (``tests.support.redis_url``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import hypothesis
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -38,6 +41,12 @@ from tests.support import (
 TASK_QUEUE = "loyalty-test"
 # Every fixture that starts something depends on one of these.
 STACK = {"pg_server", "temporal"}
+
+
+# Tests check outcomes, not speed: on a loaded machine (workers side by side) any example may
+# be paused for longer than Hypothesis' default deadline.
+hypothesis.settings.register_profile("loyalty", deadline=None)
+hypothesis.settings.load_profile("loyalty")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -145,7 +154,7 @@ async def api_url(settings: Settings) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def base_url(api_url: str, worker: None) -> str:
+async def base_url(api_url: str, worker: None) -> str:  # noqa: ARG001 (to start it)
     """The API with the worker and relay running: accepted actions get processed."""
     return api_url
 

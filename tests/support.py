@@ -103,7 +103,7 @@ class Faults:
         if reversal.org_id in self.fail_reversals:
             raise RuntimeError(f"injected reversal fault in {reversal.reversal_id}")
 
-    async def after_reversal(self, reversal: ReversalInput, result: ReversalResult) -> None:
+    async def after_reversal(self, reversal: ReversalInput, _: ReversalResult) -> None:
         key = reversal.reversal_id
         self.attempts[key] = self.attempts.get(key, 0) + 1
         if reversal.org_id in self.fail_reversals_after_commit and self.attempts[key] == 1:
@@ -279,6 +279,18 @@ async def worker_process(settings: Settings) -> AsyncIterator[asyncio.subprocess
         if process.returncode is None:
             process.terminate()
             await asyncio.wait_for(process.wait(), 60)
+
+
+def redis_url() -> str:
+    """The tests' Redis (LOYALTY_TEST_REDIS_URL, else the usual local port), on a database
+    number of this pytest-xdist worker's own (gw0 -> /1, gw1 -> /2, ...) when under xdist:
+    the limits of sessions running side by side never meet."""
+    url = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    number = int(worker.removeprefix("gw")) % 15 + 1  # a Redis has databases 0 to 15
+    return make_url(url).set(database=str(number)).render_as_string(hide_password=False)
 
 
 def free_port() -> int:

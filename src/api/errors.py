@@ -118,7 +118,7 @@ def install(app: FastAPI) -> None:
         return await _unexpected(request, exc)
 
     @app.exception_handler(PoolTimeout)
-    async def _pool(_: Request, exc: PoolTimeout) -> JSONResponse:
+    async def _pool(_: Request, _exc: PoolTimeout) -> JSONResponse:
         return error_response(
             503,
             "busy",

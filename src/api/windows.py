@@ -67,8 +67,9 @@ class LocalWindows(MemoryStorage):
         window.total += amount
         return True
 
-    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        """(the oldest hit's time, or now; the units in the window)."""
+    async def get_moving_window(self, key: str, _limit: int, _expiry: int) -> tuple[float, int]:
+        """(the oldest hit's time, or now; the units in the window, whose length it was made
+        with)."""
         now = self.clock()
         window = self.windows.get(key)
         if window is None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from src.domain.actions import judged_at
 from src.domain.campaigns import CampaignVersion
 from src.domain.effects import points_of
+from src.domain.errors import present
 from src.domain.limits import counters
 from src.domain.planning import plan
 
@@ -191,9 +192,10 @@ def step(
         tally.distinct_users += 1
     for effect in effects:
         if effect.type == "add_points":
-            assert effect.amount is not None and effect.currency is not None
-            tally.points[effect.currency] = tally.points.get(effect.currency, 0) + effect.amount
-            day.points[effect.currency] = day.points.get(effect.currency, 0) + effect.amount
+            amount = present(effect.amount, "an add_points effect's amount")
+            currency = present(effect.currency, "an add_points effect's currency")
+            tally.points[currency] = tally.points.get(currency, 0) + amount
+            day.points[currency] = day.points.get(currency, 0) + amount
         elif effect.type == "award_product":
             product = str(effect.product_id)
             tally.products[product] = tally.products.get(product, 0) + 1

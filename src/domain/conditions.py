@@ -209,7 +209,7 @@ _POSITIVE: dict[str, Callable[[Any], _Test]] = {
     "contains": _containing,
     "starts_with": lambda b: _affix(b, str.startswith),
     "ends_with": lambda b: _affix(b, str.endswith),
-    "exists": lambda b: lambda a: True,
+    "exists": lambda _: lambda _: True,
 }
 
 
@@ -236,7 +236,7 @@ def compile_condition(field: str, operator: str, value: Any) -> Check:
     positive = NEGATIONS.get(operator, operator)
     make = _POSITIVE.get(positive)
     if make is None:
-        return lambda context: False
+        return lambda _: False
     test = make(value)
     if positive != operator:  # a negation: the field must be present, and no value pass
         return lambda context: bool(values := found(context)) and not any(map(test, values))

@@ -4,7 +4,7 @@ their kinds to HTTP statuses (``src/api/errors.py``): the rules know nothing of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -73,6 +73,21 @@ class Refused(DomainError):
     """Allowed by the key's scopes, but not by the org's own settings."""
 
     code = "forbidden"
+
+
+class Inconsistent(RuntimeError):
+    """What the code relies on does not hold (a row it just wrote is missing, say): a defect
+    or a database changed under it, never the caller's doing, so no DomainError."""
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None, what: str) -> T:
+    """``value``, which the caller knows cannot be None; :class:`Inconsistent` if it is."""
+    if value is None:
+        raise Inconsistent(f"{what} is missing")
+    return value
 
 
 # Effect failures that retrying cannot fix; the event ends failed/skipped and can be replayed.

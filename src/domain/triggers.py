@@ -97,9 +97,8 @@ def condition_errors(
                 }
             )
             continue
-        if kind is True or condition.operator in ("exists", "not_exists"):
-            continue
-        assert isinstance(kind, str)
+        if not isinstance(kind, str) or condition.operator in ("exists", "not_exists"):
+            continue  # True: a path whose type is not checked
         if condition.operator not in _OPERATORS_BY_TYPE[kind]:
             errors.append(
                 {

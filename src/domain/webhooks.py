@@ -1,5 +1,6 @@
 """Webhooks as pure rules: which notifications exist, how a delivery is signed (the Standard
-Webhooks convention) and which addresses a delivery may connect to."""
+Webhooks convention), when a failed delivery is tried again and which addresses a delivery may
+connect to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -45,6 +47,29 @@ class DeliveryInput(BaseModel):
     give_up_seconds: float
     # Runs 0.4.0 started (without it) retry one regular activity; later runs attempt locally.
     local_attempts: bool = False
+
+
+def retry_delay(failures: int, first_seconds: float, max_seconds: float) -> float:
+    """Seconds a delivery waits after its ``failures``-th failed attempt (1 for the first):
+    ``first_seconds``, twice as long after each further failure, never over ``max_seconds``."""
+    wait = min(first_seconds, max_seconds)
+    for _ in range(failures - 1):
+        if wait >= max_seconds:  # capped for good: no need to double any further
+            break
+        wait = min(wait * 2, max_seconds)
+    return wait
+
+
+def next_retry(
+    delivery: DeliveryInput, failures: int, started: datetime, now: datetime
+) -> float | None:
+    """After ``failures`` failed attempts of a run ``started`` then, at ``now``: the seconds to
+    wait before the next attempt, or None (give up now) when it would start past the run's
+    give-up time, so no attempt is ever made after it."""
+    wait = retry_delay(failures, delivery.first_retry_seconds, delivery.max_retry_seconds)
+    if now + timedelta(seconds=wait) > started + timedelta(seconds=delivery.give_up_seconds):
+        return None
+    return wait
 
 
 def new_secret() -> str:

@@ -15,7 +15,7 @@ from src.domain.campaigns import (
     StoredVersion,
     check_transition,
 )
-from src.domain.errors import Conflict, Invalid, NotFound
+from src.domain.errors import Conflict, Invalid, NotFound, present
 from src.domain.triggers import StoredTrigger, TriggerDefinition, condition_errors
 from src.store import campaigns, triggers
 
@@ -49,8 +49,7 @@ async def create(
         await _check_triggers(conn, org_id, definition)
         campaign_id = await campaigns.create(conn, org_id, definition, status)
         created = await campaigns.get(conn, org_id, campaign_id)
-    assert created is not None
-    return created
+    return present(created, f"campaign {campaign_id}")
 
 
 async def get(engine: AsyncEngine, org_id: str, campaign_id: str) -> Campaign:
@@ -107,8 +106,7 @@ async def change(
             check_transition(current.status, status)
             await campaigns.set_status(conn, org_id, campaign_id, status)
         updated = await campaigns.get(conn, org_id, campaign_id)
-    assert updated is not None
-    return updated
+    return present(updated, f"campaign {campaign_id}")
 
 
 async def transition(engine: AsyncEngine, org_id: str, campaign_id: str, target: str) -> Campaign:
@@ -117,8 +115,7 @@ async def transition(engine: AsyncEngine, org_id: str, campaign_id: str, target:
         check_transition(current.status, target)
         await campaigns.set_status(conn, org_id, campaign_id, target)
         updated = await campaigns.get(conn, org_id, campaign_id)
-    assert updated is not None
-    return updated
+    return present(updated, f"campaign {campaign_id}")
 
 
 async def create_trigger(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from src.domain.catalog import CODE_ALPHABET, Imported, Pool, Product
-from src.domain.errors import Conflict, Invalid, NotFound
+from src.domain.errors import Conflict, Invalid, NotFound, present
 from src.store import catalog
 
 INSERT_CHUNK = 10_000
@@ -168,5 +168,4 @@ async def generate(
         result = await add_codes(engine, org_id, pool_id, codes, cap)
         wanted -= result.imported
         pool = result.pool
-    assert pool is not None
-    return pool
+    return present(pool, f"pool {pool_id}")

@@ -59,8 +59,7 @@ async def apply(engine: AsyncEngine, request: EffectRequest) -> Applied:
         return await fail(engine, request, failure.reason)
     async with engine.begin() as conn:
         earlier = await ledger.earlier_grant(conn, request.effect.key)
-        assert earlier is not None, "ledger key conflicted but no row is visible"
-        return await _recorded(conn, request, earlier)
+        return await _recorded(conn, request, errors.present(earlier, "a conflicting key's row"))
 
 
 async def fail(engine: AsyncEngine, request: EffectRequest, reason: str) -> Applied:
@@ -162,13 +161,13 @@ class _Taken:
 
 
 async def _points(conn: AsyncConnection, request: EffectRequest, user_id: str) -> _Taken:
-    effect = request.effect
-    assert effect.amount is not None and effect.currency is not None
-    after = await ledger.add_points(conn, request.org_id, user_id, effect.currency, effect.amount)
-    return _Taken(amount=effect.amount, currency=effect.currency, balance_after=after)
+    amount = errors.present(request.effect.amount, "an add_points effect's amount")
+    currency = errors.present(request.effect.currency, "an add_points effect's currency")
+    after = await ledger.add_points(conn, request.org_id, user_id, currency, amount)
+    return _Taken(amount=amount, currency=currency, balance_after=after)
 
 
-async def _product(conn: AsyncConnection, request: EffectRequest, user_id: str) -> _Taken:
+async def _product(conn: AsyncConnection, request: EffectRequest, _user_id: str) -> _Taken:
     product_id = str(request.effect.product_id)
     taken = await ledger.take_stock(conn, request.org_id, product_id)
     if taken != "taken":

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from src.domain import errors
 from src.domain.actions import UNSETTLED as UNSETTLED_STATUSES
 from src.domain.actions import ActionInput, EventStatus
-from src.domain.errors import Conflict, NotFound
+from src.domain.errors import Conflict, NotFound, present
 from src.services import outcomes
 from src.store import recovery, reversals
 
@@ -58,8 +58,7 @@ async def replay(runs: Runs, engine: AsyncEngine, org_id: str, event_id: str) ->
     ):
         raise Conflict(f"event '{event_id}' has a run in progress")
     run_id = await restart(runs, engine, org_id, event_id, SETTLED | UNSETTLED)
-    assert run_id is not None
-    return run_id
+    return present(run_id, f"the replayed run of {event_id}")
 
 
 class Stranded(Exception):

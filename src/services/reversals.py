@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from src.domain import errors
 from src.domain.actions import ActionInput, EventStatus
 from src.domain.campaigns import AllocateCodeConfig
-from src.domain.errors import Conflict, DomainError, NotFound
+from src.domain.errors import Conflict, DomainError, NotFound, present
 from src.domain.reversals import (
     FULL,
     LEDGER_STEP,
@@ -155,8 +155,8 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
         if event is None or found is None:
             raise NotFound(f"reversal '{reversal.reversal_id}' not found")
         if found.status != ReversalStatus.queued:
-            assert found.result is not None
-            return ReversalResult.model_validate(found.result)
+            done = present(found.result, f"reversal {reversal.reversal_id}'s result")
+            return ReversalResult.model_validate(done)
         if event.status not in SETTLED:  # a run of it is going on: take back once it settles
             raise OriginalUnsettled(reversal.event_id)
         completed = await reversals.refunded(conn, reversal.event_id, True)
@@ -184,8 +184,8 @@ async def apply(engine: AsyncEngine, reversal: ReversalInput) -> ReversalResult:
             values = reversals.entry(
                 reversal.org_id, reversal.event_id, reversal.reversal_id, row, quantity, balance
             )
-            inserted = await ledger.insert_entry(conn, values)
-            assert inserted is not None, "a queued reversal's ledger key exists"
+            # A queued reversal's ledger key is new: the entry is inserted.
+            present(await ledger.insert_entry(conn, values), "a queued reversal's ledger entry")
             entries += 1
         if part is None:
             await limits.release_reversed(conn, reversal.event_id)

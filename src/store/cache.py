@@ -54,7 +54,8 @@ class TTLCache(Generic[K, V]):
 
     def forget(self, org_id: str, what: str | None = None) -> None:
         """Drop the org's entry for ``what`` (all the org's when None)."""
-        assert self.owner is not None, "a cache without owners is cleared whole"
+        if self.owner is None:
+            raise RuntimeError("a cache without owners is cleared whole")
         self.generation += 1
         gone = []
         for key, (value, _) in self._entries.items():

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from src.domain.campaigns import Campaign as Record
 from src.domain.campaigns import CampaignDefinition, StoredVersion
 from src.domain.campaigns import CampaignVersion as Version
+from src.domain.errors import present
 from src.store.cache import TTLCache
 from src.store.tables import Campaign, CampaignTrigger, CampaignVersion
 
@@ -126,7 +127,7 @@ async def new_version(
         .values(version=Campaign.version + 1, updated_at=func.now())
         .returning(Campaign.version)
     )
-    assert version is not None
+    version = present(version, f"campaign {campaign_id}")
     await _write_version(conn, org_id, campaign_id, version, definition)
     return int(version)
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.domain.effects import EffectRequest, EffectResult
+from src.domain.errors import present
 from src.domain.events import Settled
 from src.store.literals import FAILED, PROCESSED
 from src.store.tables import Balance, Code, CodePool, LedgerEntry, Product
@@ -35,8 +36,7 @@ async def add_points(
         )
         .returning(Balance.balance)
     )
-    assert balance is not None  # an upsert always returns its row
-    return Decimal(balance)
+    return Decimal(present(balance, "an upserted balance"))  # an upsert returns its row
 
 
 async def take_stock(

@@ -1,8 +1,8 @@
 """DeliverWebhook: one run per delivery (ID = the delivery's ``webhook-id``, and its resend
 count), on the webhook task queue. Attempts back off exponentially from the input's first
 interval up to its cap, for up to the input's give-up time (3 days by default) from the run's
-start; then, or when an operator cancels the run, the delivery is marked failed, and may be
-re-sent.
+start (``domain.webhooks.next_retry``); then, or when an operator cancels the run, the delivery
+is marked failed, and may be re-sent.
 
 Each attempt is one local activity of a run started eagerly, and the run waits between
 attempts on a durable timer: a delivery accepted at once costs one workflow task, half what a
@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from src.activities.webhooks import WebhookActivities
-    from src.domain.webhooks import DeliveryInput
+    from src.domain.webhooks import DeliveryInput, next_retry
     from src.workflows.process_action import ACTIVITY_TIMEOUT, RETRY
 
 ATTEMPT_TIMEOUT = timedelta(seconds=30)  # beyond the deployment's request timeout (10 s)
@@ -47,8 +47,7 @@ class DeliverWebhook:
             raise
 
     async def _until_delivered(self, delivery: DeliveryInput) -> str:
-        give_up = workflow.info().workflow_start_time + timedelta(seconds=delivery.give_up_seconds)
-        wait = min(delivery.first_retry_seconds, delivery.max_retry_seconds)
+        started, failures = workflow.info().workflow_start_time, 0
         while True:
             try:
                 outcome: str = await workflow.execute_local_activity_method(
@@ -62,10 +61,11 @@ class DeliverWebhook:
             except (ActivityError, ApplicationError) as err:
                 if isinstance(err.cause, CancelledError):
                     raise asyncio.CancelledError from err
-                if workflow.now() + timedelta(seconds=wait) > give_up:
-                    break
+            failures += 1
+            wait = next_retry(delivery, failures, started, workflow.now())
+            if wait is None:
+                break
             await workflow.sleep(wait)
-            wait = min(wait * 2, delivery.max_retry_seconds)
         await self._failed(delivery)
         return "failed"
 

@@ -212,7 +212,8 @@ async def _settled(api: Api, event_id: str) -> Any:
             await asyncio.sleep(0.1)
 
 
-async def test_the_guide_flow(api: Api, base_url: str) -> None:
+@pytest.mark.usefixtures("base_url")  # the worker settles the action
+async def test_the_guide_flow(api: Api) -> None:
     """The guide's Complete Integration Flow (as tests/e2e/test_guide_flow.py has it over
     plain HTTP), every call through the generated client."""
     m = api.m
@@ -281,7 +282,8 @@ async def test_the_guide_flow(api: Api, base_url: str) -> None:
     assert missing.error.code == "not_found"
 
 
-async def test_the_campaign_routes(api: Api, base_url: str) -> None:
+@pytest.mark.usefixtures("base_url")  # the worker runs the backtest
+async def test_the_campaign_routes(api: Api) -> None:
     """Everything under /v1/campaigns, a backtest, analytics, code imports and generation,
     through the generated client."""
     m = api.m

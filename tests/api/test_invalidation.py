@@ -80,6 +80,7 @@ async def test_notice_listener_recovers_from_a_lost_connection(
     cache: TTLCache[str, str] = TTLCache(300, owner=lambda key, _: tuple(key.split("/")))
     listeners = text(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loyalty-notices'"
+        " AND datname = current_database()"  # this session's: others may run beside it
     )
 
     async def listening() -> int:
@@ -96,7 +97,7 @@ async def test_notice_listener_recovers_from_a_lost_connection(
             await conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'loyalty-notices'"
+                    "WHERE application_name = 'loyalty-notices' AND datname = current_database()"
                 )
             )
         assert await eventually(lambda: _true(cache.get("k") == (False, None)))

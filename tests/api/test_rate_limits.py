@@ -16,7 +16,7 @@ from src.api.ratelimit import AUTH_ATTEMPTS_PER_ADDRESS, AUTH_ATTEMPTS_PER_KEY
 from src.config import Settings
 from src.store import keys, orgs
 from tests.guide import FLOW_ACTION
-from tests.support import ACTIONS, Tenant, api_server, make_tenant
+from tests.support import ACTIONS, Tenant, api_server, make_tenant, redis_url
 
 
 async def limited_tenant(engine: AsyncEngine, base_url: str, per_second: int, burst: int) -> Tenant:
@@ -38,6 +38,7 @@ async def test_default_limit_headers(engine: AsyncEngine, base_url: str) -> None
         await tenant.http.aclose()
 
 
+@pytest.mark.serial  # a burst must land within a second
 async def test_burst_then_429(engine: AsyncEngine, base_url: str) -> None:
     tenant = await limited_tenant(engine, base_url, per_second=2, burst=5)
     try:
@@ -68,22 +69,24 @@ async def test_batch_counts_its_items(engine: AsyncEngine, base_url: str) -> Non
 
 
 # CI names the Redis it started (.ci/run); then the test runs or fails, never skips.
-REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL")
+REDIS_NAMED = "LOYALTY_TEST_REDIS_URL" in os.environ
+REDIS_URL = redis_url()
 
 
 def redis_up() -> bool:
-    url = make_url(REDIS_URL or "redis://127.0.0.1:6379/0")
+    url = make_url(REDIS_URL)
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((url.host or "127.0.0.1", url.port or 6379)) == 0
 
 
-@pytest.mark.skipif(not REDIS_URL and not redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not REDIS_NAMED and not redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.serial  # within a second
 async def test_limit_is_shared_across_api_processes_with_redis(
     engine: AsyncEngine, settings: Settings
 ) -> None:
-    assert redis_up(), f"LOYALTY_TEST_REDIS_URL={REDIS_URL} does not answer"
-    shared = settings.model_copy(update={"redis_url": REDIS_URL or "redis://127.0.0.1:6379/0"})
+    assert redis_up(), f"Redis at {REDIS_URL} does not answer"
+    shared = settings.model_copy(update={"redis_url": REDIS_URL})
     async with api_server(shared) as first, api_server(shared) as second:
         a = await limited_tenant(engine, first, per_second=100, burst=8)
         b = await make_tenant(engine, second)
@@ -99,6 +102,7 @@ async def test_limit_is_shared_across_api_processes_with_redis(
             await b.http.aclose()
 
 
+@pytest.mark.serial  # within a second
 async def test_refusals_are_not_charged_and_keys_have_budgets(
     engine: AsyncEngine, base_url: str
 ) -> None:
@@ -131,13 +135,13 @@ async def test_refusals_are_not_charged_and_keys_have_budgets(
         await tenant.http.aclose()
 
 
-@pytest.mark.skipif(not REDIS_URL and not redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not REDIS_NAMED and not redis_up(), reason="no Redis on 127.0.0.1:6379")
 async def test_a_secret_that_verified_stays_exempt_after_a_restart_with_redis(
     engine: AsyncEngine, settings: Settings
 ) -> None:
     """Guesses at a key's ID throttle that key; its real secret, verified before the API
     restarted, still gets in (Redis remembers it), while a guess does not."""
-    shared = settings.model_copy(update={"redis_url": REDIS_URL or "redis://127.0.0.1:6379/0"})
+    shared = settings.model_copy(update={"redis_url": REDIS_URL})
     async with api_server(shared) as before:
         tenant = await make_tenant(engine, before)
         assert (await tenant.http.get("/v1/users")).status_code == 200
@@ -196,6 +200,7 @@ async def test_bulk_codes_have_a_budget_and_pools_a_cap(
             await tenant.http.aclose()
 
 
+@pytest.mark.serial  # a latency
 async def test_generation_leaves_the_event_loop_free(tenant: Tenant) -> None:
     await tenant.http.post("/v1/code-pools", json={"id": "big", "name": "Big"})
     making = asyncio.create_task(

@@ -18,6 +18,10 @@ import pytest
 
 from tests.support import free_port
 
+# `loyalty dev` binds Temporal's fixed ports (7233, 8233): these run one at a time, on one
+# pytest-xdist worker (`--dist loadgroup`), beside the other tests.
+pytestmark = pytest.mark.xdist_group("loyalty-dev")
+
 CLI = (sys.executable, "-c", "from src.cli.main import app; app()")
 REPO = Path(__file__).parents[2]
 TEMPORAL_PORT, TEMPORAL_UI_PORT = 7233, 8233  # what `loyalty dev` gives its dev server
@@ -40,7 +44,7 @@ def holders(path: Path) -> list[int]:
     return found
 
 
-def dev_env(tmp_path: Path) -> dict[str, str]:
+def dev_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     return env | {
         "PYTHONPATH": os.getcwd(),
@@ -113,7 +117,7 @@ def nothing_left(tmp_path: Path, env: dict[str, str]) -> None:
 def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
-    env = dev_env(tmp_path)
+    env = dev_env()
     status = [*CLI, "status", "--json"]
     nothing = subprocess.run(status, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
@@ -145,7 +149,7 @@ def test_commands_use_the_running_dev_stack_and_a_signal_stops_it_all(
 
 
 def test_dev_starts_cleanly_after_a_sigkill_left_its_postgresql_behind(tmp_path: Path) -> None:
-    env = dev_env(tmp_path)
+    env = dev_env()
     with (tmp_path / "dev.log").open("w") as log:
         killed = start_dev(tmp_path, env, log)
         os.kill(killed.pid, signal.SIGKILL)  # the command alone: its PostgreSQL stays
@@ -169,7 +173,7 @@ def test_sigterm_to_make_alone_stops_it_all(tmp_path: Path) -> None:
     """A service manager signals `make dev`'s own process, not its group: make hands SIGTERM
     to `loyalty dev`, which stops everything. (SIGINT and SIGHUP to make alone are waited
     out by make, which takes them for a terminal's, sent to the whole group.)"""
-    env = dev_env(tmp_path) | {"DATA_DIR": str(tmp_path / ".loyalty")}
+    env = dev_env() | {"DATA_DIR": str(tmp_path / ".loyalty")}
     make = ("make", "--no-print-directory", "-C", str(REPO), "dev")
     with (tmp_path / "dev.log").open("w") as log:
         dev = start_dev(tmp_path, env, log, make)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from src.config import Settings
@@ -22,6 +23,8 @@ from tests.support import (
     until,
     worker_process,
 )
+
+pytestmark = pytest.mark.serial  # kills a worker; the resume waits on heartbeat timeouts
 
 
 async def test_a_backtest_survives_its_worker_being_killed(

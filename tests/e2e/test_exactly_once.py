@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import WorkflowExecution
@@ -141,9 +142,7 @@ async def test_reset_workflow_does_not_grant_again(
     await ledger_consistent(engine, tenant.org_id)
 
 
-async def test_fifty_concurrent_events_against_fifty_codes(
-    tenant: Tenant, engine: AsyncEngine
-) -> None:
+async def test_fifty_concurrent_events_against_fifty_codes(tenant: Tenant) -> None:
     await ok(await tenant.http.post("/v1/code-pools", json={"id": "p50", "name": "fifty"}))
     await ok(
         await tenant.http.post(
@@ -180,6 +179,7 @@ async def test_fifty_concurrent_events_against_fifty_codes(
     assert pool["available"] == 0 and pool["allocated"] == 50
 
 
+@pytest.mark.serial  # kills a worker mid-load
 async def test_worker_killed_mid_run(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings
 ) -> None:
@@ -231,6 +231,7 @@ async def test_worker_killed_mid_run(
     assert total == Decimal(500 * 120)
 
 
+@pytest.mark.serial  # kills a worker
 async def test_worker_killed_inside_a_workflow_task(
     fresh_database: Callable[[], Awaitable[str]],
     settings: Settings,
@@ -290,6 +291,7 @@ def _exists(path: Path) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+@pytest.mark.serial  # no timeout may pass under load
 async def test_worker_sigterm_under_load_hands_over_cleanly(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:

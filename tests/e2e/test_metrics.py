@@ -61,6 +61,7 @@ async def test_a_guide_flow_is_counted(tenant: Tenant, client: Client) -> None:
     assert metric("loyalty_http_request_duration_seconds_count", **latency) >= 1
 
 
+@pytest.mark.serial  # 4 requests within 2 s
 async def test_refusals_by_a_rate_limit_are_counted(engine: AsyncEngine, api_url: str) -> None:
     tenant = await make_tenant(engine, api_url)
     async with engine.begin() as conn:

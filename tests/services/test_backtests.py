@@ -265,7 +265,7 @@ async def test_a_page_is_bounded_by_bytes_across_every_trigger_type(
 
 
 async def test_the_service_wide_cap_holds_under_concurrent_starts(
-    engine: AsyncEngine, settings: Settings, client: Client
+    engine: AsyncEngine, client: Client
 ) -> None:
     """Eight orgs start a backtest at once (runs on a queue no worker serves, so each stays
     running): four start, four are told the service is busy."""

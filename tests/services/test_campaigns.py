@@ -177,7 +177,7 @@ async def test_action_data_must_fit_the_declared_trigger(tenant: Tenant) -> None
     ).status_code == 202
 
 
-async def test_trigger_crud(tenant: Tenant, engine: AsyncEngine) -> None:
+async def test_trigger_crud(tenant: Tenant) -> None:
     await ok(await tenant.http.post("/v1/triggers", json=STEP1_TRIGGER))
     assert (await tenant.http.post("/v1/triggers", json=STEP1_TRIGGER)).status_code == 409
     changed = {**STEP1_TRIGGER, "fields": [{"key": "amount", "type": "string"}]}

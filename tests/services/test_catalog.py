@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from tests.guide import ok, post_action
 from tests.support import Tenant, wait_for_event, workflow_result
@@ -17,9 +17,7 @@ async def award_campaign(tenant: Tenant, effect: dict) -> None:  # type: ignore[
     )
 
 
-async def test_product_stock_runs_out_and_restocks(
-    tenant: Tenant, engine: AsyncEngine, client
-) -> None:  # type: ignore[no-untyped-def]
+async def test_product_stock_runs_out_and_restocks(tenant: Tenant, client: Client) -> None:
     http = tenant.http
     await ok(await http.post("/v1/users", json={"id": "fan"}))
     created = await ok(

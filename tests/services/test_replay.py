@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from src.config import Settings
@@ -72,7 +71,7 @@ async def test_skipped_event_replayed_once_user_exists(tenant: Tenant, client: C
     assert (await tenant.http.get("/v1/users/user_123")).json()["balances"] == {"points": 500}
 
 
-async def test_replay_refusals(tenant: Tenant, engine: AsyncEngine, base_url: str) -> None:
+async def test_replay_refusals(tenant: Tenant) -> None:
     missing = await tenant.http.post("/api/audience/internal/actions/evt_nope/replay")
     assert missing.status_code == 404
     created = await ok(

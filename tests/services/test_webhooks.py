@@ -13,7 +13,9 @@ import hmac
 import json
 import time
 import zlib
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,12 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError
 
 from src.api.schemas.notifications import NOTIFICATIONS
 from src.config import Settings
 from src.domain.sealing import Sealer, new_key, parse_keys
-from src.domain.webhooks import DeliveryInput, public
+from src.domain.webhooks import DeliveryInput, next_retry, public, retry_delay
 from src.services.webhooks import (
     DeliveryFailed,
     Resolver,
@@ -44,10 +46,13 @@ from tests.support import (
     Receiver,
     Tenant,
     free_port,
+    make_tenant,
     run_cli,
     until,
     wait_for_event,
+    workflow_result,
 )
+from tests.workflows.test_relay import isolated_stack, receiver
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -283,72 +288,122 @@ async def test_signing_secrets_are_sealed_at_rest_and_rotate(
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
 
 
+GIVE_UP = 6.0  # room for three waits (1.1 s) between attempts slowed by a loaded machine
+
+
 async def test_a_delivery_that_never_succeeds_ends_failed(
-    tenant: Tenant, engine: AsyncEngine, client: Client, settings: Settings
+    fresh_database: Callable[[], Awaitable[str]], client: Client, settings: Settings
 ) -> None:
-    """Nothing listens at the target: attempts wait 0.2 s, then twice as long each time up to
-    0.5 s, until the next would start after the give-up time; then the run marks the delivery
-    failed (re-sendable). A run an operator cancels marks it failed too."""
-    url = f"http://127.0.0.1:{free_port()}/nobody"
-    hook = await ok(
-        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
+    """The receiver answers every attempt 503. Deployed with WEBHOOK_FIRST_RETRY_SECONDS=0.2,
+    WEBHOOK_MAX_RETRY_SECONDS=0.5 and WEBHOOK_GIVE_UP_SECONDS=6, the relay's run waits as
+    ``next_retry`` says (0.2 s, then twice as long each time up to 0.5 s) until the next
+    attempt would start after the give-up time; then it marks the delivery failed
+    (re-sendable)."""
+    arrivals: list[float] = []
+
+    async def refuse(_: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        return web.Response(status=503)
+
+    deployed = settings.model_copy(
+        update={
+            "webhook_first_retry_seconds": 0.2,
+            "webhook_max_retry_seconds": 0.5,
+            "webhook_give_up_seconds": GIVE_UP,
+        }
     )
-
-    async def run(msg: str, give_up: float) -> WorkflowHandle[Any, str]:
-        async with engine.begin() as conn:  # started already: only this test's run delivers it
-            await conn.execute(
-                insert(WebhookDelivery).values(
-                    id=msg,
-                    org_id=tenant.org_id,
-                    webhook_id=hook["id"],
-                    type="event.skipped",
-                    body="{}",
-                    status="pending",
-                    started_at=func.now(),
-                )
-            )
-        schedule = {"first_retry_seconds": 0.2, "max_retry_seconds": 0.5}
-        return await client.start_workflow(
-            DeliverWebhook.run,
-            DeliveryInput(
-                delivery_id=msg,
-                org_id=tenant.org_id,
-                give_up_seconds=give_up,
-                local_attempts=True,
-                **schedule,
-            ),
-            id=msg,
-            task_queue=settings.webhook_task_queue,
+    queue = "loyalty-webhook-retry-test"
+    async with (
+        receiver(refuse) as url,
+        isolated_stack(fresh_database, deployed, client, queue) as stack,
+    ):
+        tenant = await make_tenant(stack.engine, stack.base_url)
+        hook = await ok(
+            await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
         )
-
-    async def delivery(msg: str) -> dict[str, Any]:
-        (found,) = [d for d in await deliveries(tenant, hook["id"]) if d["id"] == msg]
-        return found
-
-    never = await run(f"msg_never_{tenant.org_id[:8]}", give_up=3.0)
-    assert await never.result() == "failed"
-    history = await never.fetch_history()
+        await setup_guide(tenant, codes=1)
+        await wait_for_event(tenant, await post_action(tenant, {**FLOW_ACTION, "userId": "ghost"}))
+        (msg,) = [d["id"] for d in await deliveries(tenant, hook["id"])]
+        assert await workflow_result(client, msg) == "failed"
+        (found,) = await deliveries(tenant, hook["id"])
+        await tenant.http.aclose()
+    history = await client.get_workflow_handle(msg).fetch_history()
     waits = [
         e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
         for e in history.events
         if e.HasField("timer_started_event_attributes")
     ]
-    assert waits[:3] == [0.2, 0.4, 0.5] and set(waits[2:]) == {0.5}, waits
-    assert sum(waits) <= 3.0, waits  # no wait planned past the give-up
-    found = await delivery(never.id)
-    assert found["status"] == "failed" and found["attempts"] == len(waits) + 1, found
-    assert found["lastStatus"] is None and "Connect" in found["lastError"], found
+    assert waits == [retry_delay(n, 0.2, 0.5) for n in range(1, len(waits) + 1)], waits
+    assert waits[:3] == [0.2, 0.4, 0.5] and sum(waits) <= GIVE_UP, waits
+    # Given up only once the next attempt would have started past the give-up time.
+    started, closed = (
+        e.event_time.ToDatetime(UTC) for e in (history.events[0], history.events[-1])
+    )
+    schedule = DeliveryInput(
+        delivery_id=msg,
+        org_id=tenant.org_id,
+        first_retry_seconds=0.2,
+        max_retry_seconds=0.5,
+        give_up_seconds=GIVE_UP,
+    )
+    assert next_retry(schedule, len(waits) + 1, started, closed) is None
+    # Each wait held, as the receiver saw it: no attempt came sooner than planned.
+    assert len(arrivals) == len(waits) + 1 == found["attempts"], (arrivals, found)
+    gaps = [later - earlier for earlier, later in pairwise(arrivals)]
+    assert all(gap >= wait - 0.01 for gap, wait in zip(gaps, waits, strict=True)), gaps
+    assert found["status"] == "failed" and found["lastStatus"] == 503, found
 
-    cancelled = await run(f"msg_cancelled_{tenant.org_id[:8]}", give_up=600.0)
+
+async def test_a_delivery_an_operator_cancels_ends_failed(
+    tenant: Tenant, engine: AsyncEngine, client: Client, settings: Settings
+) -> None:
+    """Nobody listens at the target: each attempt records why. Cancelled by an operator, the
+    run marks the delivery failed (re-sendable)."""
+    url = f"http://127.0.0.1:{free_port()}/nobody"
+    hook = await ok(
+        await tenant.http.post("/v1/webhooks", json={"url": url, "events": ["event.skipped"]})
+    )
+    msg = f"msg_cancelled_{tenant.org_id[:8]}"
+    async with engine.begin() as conn:  # started already: only this test's run delivers it
+        await conn.execute(
+            insert(WebhookDelivery).values(
+                id=msg,
+                org_id=tenant.org_id,
+                webhook_id=hook["id"],
+                type="event.skipped",
+                body="{}",
+                status="pending",
+                started_at=func.now(),
+            )
+        )
+    cancelled = await client.start_workflow(
+        DeliverWebhook.run,
+        DeliveryInput(
+            delivery_id=msg,
+            org_id=tenant.org_id,
+            first_retry_seconds=0.2,
+            max_retry_seconds=0.5,
+            give_up_seconds=600.0,
+            local_attempts=True,
+        ),
+        id=msg,
+        task_queue=settings.webhook_task_queue,
+    )
+
+    async def delivery() -> dict[str, Any]:
+        (found,) = await deliveries(tenant, hook["id"])
+        return found
 
     async def attempted() -> bool:
-        return (await delivery(cancelled.id))["attempts"] >= 1
+        return (await delivery())["attempts"] >= 1
 
     await until(attempted, within=30)
+    found = await delivery()
+    assert found["lastStatus"] is None and "Connect" in found["lastError"], found
     await cancelled.cancel()
     with pytest.raises(WorkflowFailureError):
         await cancelled.result()
-    assert (await delivery(cancelled.id))["status"] == "failed"
+    assert (await delivery())["status"] == "failed"
     assert (await tenant.http.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
 
 
@@ -365,6 +420,7 @@ def resident_kib(field: str) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
 
 
+@pytest.mark.serial  # peak memory (VmHWM)
 async def test_a_receiver_that_answers_a_gzip_bomb_costs_the_worker_nothing(
     tenant: Tenant,
 ) -> None:

@@ -21,6 +21,8 @@ from tests.guide import ok, post_action
 from tests.support import Receiver, make_tenant, until, wait_for_events
 from tests.workflows.test_relay import isolated_stack, points_campaign
 
+pytestmark = pytest.mark.serial  # times how soon an idle worker starts what arrives
+
 # Long enough for an empty outbox to take a relay to its longest wait, and for that to show.
 SETTLING = 12.0
 WATCHED = 2 * MAX_IDLE_SECONDS

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from src.cli.devstack import temporal_dev_server
@@ -27,6 +28,7 @@ from tests.support import (
 QUEUE = "loyalty-outage-test"
 
 
+@pytest.mark.serial  # restarts Temporal on the same port, which a parallel test may take
 async def test_temporal_outage(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, tmp_path: Path
 ) -> None:

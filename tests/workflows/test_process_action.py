@@ -53,7 +53,7 @@ class Mocked:
     attempts: dict[int, int] = field(default_factory=dict)
 
     @activity.defn(name="plan_action")
-    async def plan_action(self, action: ActionInput) -> ActionPlan:
+    async def plan_action(self, _: ActionInput) -> ActionPlan:
         if self.plan_gives_up:
             raise ApplicationError("gave up", type="plan_error", non_retryable=True)
         return self.plan

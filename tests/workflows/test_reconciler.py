@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -104,6 +105,7 @@ async def test_run_terminated_before_planning_is_started_again(
     await engine.dispose()
 
 
+@pytest.mark.serial  # restarts Temporal on the same port, which a parallel test may take
 async def test_temporal_data_wiped_under_unfinished_events(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -123,6 +124,7 @@ async def neighbour_latency(stack: Stack, tenant: Tenant, action: str) -> float:
     return float((row.updated_at - row.created_at).total_seconds())
 
 
+@pytest.mark.serial  # times how soon the good rows settle
 async def test_poison_rows_fail_alone(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:
@@ -172,6 +174,7 @@ async def test_poison_rows_fail_alone(
     assert settled_in < 30, f"the good actions took {settled_in:.1f}s"
 
 
+@pytest.mark.serial  # fairness: a latency
 async def test_one_org_backlog_does_not_delay_another(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:
@@ -204,6 +207,7 @@ def orders(action: str, numbers: range) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.serial  # a latency
 async def test_refunds_waiting_for_their_purchases_hold_no_slot(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:
@@ -281,6 +285,7 @@ async def receiver(handle: Callable[[web.Request], Awaitable[web.Response]]) -> 
         await runner.cleanup()
 
 
+@pytest.mark.serial  # a latency
 async def test_a_receiver_that_never_answers_holds_only_its_own_window(
     fresh_database: Callable[[], Awaitable[str]], settings: Settings, client: Client
 ) -> None:
@@ -288,11 +293,11 @@ async def test_a_receiver_that_never_answers_holds_only_its_own_window(
     1,000 of its deliveries are due; org B's notification is delivered within 2 s, and A has
     no more runs started than its window."""
 
-    async def never(request: web.Request) -> web.Response:
+    async def never(_: web.Request) -> web.Response:
         await asyncio.sleep(3600)
         return web.Response(status=204)
 
-    async def at_once(request: web.Request) -> web.Response:
+    async def at_once(_: web.Request) -> web.Response:
         return web.Response(status=204)
 
     deployed = settings.model_copy(update={"webhook_timeout_seconds": 10.0})

@@ -34,7 +34,7 @@ from src.api.schemas.actions import (
 from src.api.schemas.common import errors, request_body
 from src.api.scopes import visible
 from src.domain.actions import MAX_BATCH, MAX_BODY_BYTES
-from src.domain.errors import DomainError, Invalid
+from src.domain.errors import DomainError, Invalid, present
 from src.metrics import ACCEPTED, org_label
 from src.services import replay, reversals
 
@@ -112,9 +112,9 @@ async def post_action(request: Request, principal: ActionsWrite, ingest: IngestD
     )
     if outcome.error is not None:
         raise outcome.error
-    assert outcome.event_id is not None
+    event_id = present(outcome.event_id, "an accepted action's event ID")
     ACCEPTED.labels(org_label(principal.org_id)).inc()
-    return JSONResponse(_queued(outcome.event_id), status_code=202)
+    return JSONResponse(_queued(event_id), status_code=202)
 
 
 @router.post(
@@ -189,8 +189,8 @@ async def post_batch(request: Request, principal: ActionsWrite, ingest: IngestDe
             if outcome.error is not None:
                 results[index] = _refused(index, outcome.error)
             else:
-                assert outcome.event_id is not None
-                results[index] = {"index": index, "status": 202, **_queued(outcome.event_id)}
+                event_id = present(outcome.event_id, "an accepted action's event ID")
+                results[index] = {"index": index, "status": 202, **_queued(event_id)}
     ok = sum(1 for r in results if r["status"] == 202)
     ACCEPTED.labels(org_label(principal.org_id)).inc(ok)
     return JSONResponse(
