@@ -25,10 +25,10 @@ from bench.run import (
     postgres_server,
     process,
     seed,
+    stack_env,
     wait_http,
 )
 from src.cli.devstack import address_of, temporal_dev_server
-from src.domain.sealing import new_key
 from src.store.db import make_engine
 
 RESULTS = Path(__file__).parent / "results"
@@ -59,13 +59,7 @@ async def main(mode: str, seconds: float) -> None:
         try:
             org_id, secret = await seed(engine)
             port = free_port()
-            env = {
-                "DATABASE_URL": db_url,
-                "TEMPORAL_ADDRESS": address_of(temporal),
-                "PAYLOAD_KEYS": new_key("bench"),
-                "LOG_LEVEL": "WARNING",
-                "API_PORT": str(port),
-            }
+            env = stack_env(db_url, address_of(temporal), port, "bench")
             headers = {"Authorization": f"Bearer {secret}", "X-Monterosa-Org-ID": org_id}
             url = f"http://127.0.0.1:{port}{ACTIONS}"
             batch = {"actions": [action(i) for i in range(100)]}
